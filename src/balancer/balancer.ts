@@ -1,0 +1,88 @@
+// The balancer: from a client address to the ordered list of servers to try (pen's server.c).
+import type { Settings } from '../config/settings';
+import { AclLists } from './acl';
+import { ClientTable, type Client } from './client-table';
+import { NO_SERVER, ServerTable, type Server } from './server-table';
+import { Hash } from './selectors/hash';
+import { Prio } from './selectors/prio';
+import { RoundRobin } from './selectors/roundrobin';
+import type { Choice } from './selectors/selector';
+import { Weight } from './selectors/weight';
+
+export interface Route {
+  client: Client;
+  /** servers to try, in order; empty = close the connection */
+  candidates: Server[];
+}
+
+export class Balancer {
+  readonly servers = new ServerTable();
+  readonly clients: ClientTable;
+  readonly acls = new AclLists();
+  private readonly roundRobin = new RoundRobin();
+  private readonly hash = new Hash(() => this.settings.roundrobin);
+  private readonly weight = new Weight();
+  private readonly prio = new Prio();
+  private readonly choice: Choice = { table: this.servers, address: '', port: 0, now: 0 };
+
+  constructor(readonly settings: Settings) {
+    this.clients = new ClientTable(settings.clientsMax, settings.trackingTime);
+  }
+
+  /** Settings that the tables keep their own copy of, after a change. */
+  applySettings(): void {
+    this.servers.blacklistTime = this.settings.blacklistTime;
+    this.clients.grow(this.settings.clientsMax);
+    this.clients.trackingTime = this.settings.trackingTime;
+  }
+
+  route(address: string, port: number, now: number): Route {
+    const client = this.clients.visit(address, now, NO_SERVER);
+    const candidates: Server[] = [];
+    if (!this.acls.permits(this.settings.clientAcl, address)) {
+      if (this.servers.abuse) candidates.push(this.servers.abuse);
+      return { client, candidates };
+    }
+    const first = this.initialServer(client, address, port, now);
+    const table = this.servers.servers;
+    if (first !== NO_SERVER) {
+      candidates.push(table[first]!);
+      if (this.settings.stubborn) return { client, candidates };
+      for (let i = (first + 1) % table.length; i !== first; i = (i + 1) % table.length) candidates.push(table[i]!);
+    }
+    // pen 0.34.1 closes the client when no initial server is found; its man page promises the emergency server
+    if (this.servers.emergency) candidates.push(this.servers.emergency);
+    return { client, candidates };
+  }
+
+  private initialServer(client: Client, address: string, port: number, now: number): number {
+    const s = this.settings;
+    if (!s.roundrobin && client.server !== NO_SERVER) return client.server;
+    const c = this.choice;
+    c.address = address;
+    c.port = port;
+    c.now = now;
+    if (s.prio) return this.prio.pick(c);
+    if (s.weight) return this.weight.pick(c);
+    if (s.hash || s.hashNoSave) return this.hash.pick(c);
+    return this.roundRobin.pick(c);
+  }
+
+  /** pen's try_server checks before connecting: port, blacklist, limits, the server's ACL. */
+  canTry(server: Server, client: Client, now: number): boolean {
+    if (server.port === 0 && server.family !== 0) return false;
+    if (this.servers.isBlacklisted(server, now)) return false;
+    if (server.maxc !== 0 && server.c >= server.maxc) {
+      const returning = client.server === server.index;
+      if (!returning || server.c >= server.hard) return false;
+    }
+    return this.acls.permits(server.acl, client.address);
+  }
+
+  /** A connection to server succeeded: count it and remember it for the client. */
+  connected(server: Server, client: Client): void {
+    server.c++;
+    server.blacklistedAt = 0;
+    if (!this.settings.hashNoSave && server.index >= 0) client.server = server.index;
+  }
+}

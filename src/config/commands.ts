@@ -1,0 +1,418 @@
+// pen's command language (penctl format): one table, one parser, one executor for every source:
+// -o/-O, the -F file, `include`, HUP and the control port. A failing command changes nothing.
+import { isIP } from 'node:net';
+import type { Balancer } from '../balancer/balancer';
+import { ConfigError } from '../errors';
+import { parsePort, resolveHost } from './address';
+import type { FastClose, Settings } from './settings';
+import { configText } from './write-config';
+
+/** What commands can do beyond changing settings and tables: wired by the running process. */
+export interface Effects {
+  pid(): number;
+  listen(address: string): void;
+  openLog(file: string | undefined): void;
+  statusPage(): string;
+  writeWebStats(): void;
+  connectionReport(id: number): string | undefined;
+  closeConnection(id: number): void;
+  socketOwner(fd: number): number;
+  exit(): void;
+  readFile(path: string): string;
+  writeFile(path: string, text: string): void;
+  /** tables that keep a copy of a setting (sizes, times, debug level) take the new value */
+  settingsChanged(): void;
+}
+
+export interface CommandContext {
+  settings: Settings;
+  balancer: Balancer;
+  effects: Effects;
+  /** seconds, for `recent` and `server N blacklist` */
+  now: number;
+}
+
+interface Command {
+  /** argument grammar, for documentation and errors */
+  usage: string;
+  run(ctx: CommandContext, args: string[]): string;
+}
+
+const MAX_SERVERS = 4096; // `server N` grows the table: bound it so a typo cannot eat the memory
+
+function integer(text: string | undefined, what: string, min = 0, max = Infinity): number {
+  const n = Number(text);
+  if (text === undefined || !/^-?\d+$/.test(text) || n < min || n > max) {
+    const range = max < Infinity ? ` from ${min} to ${max}` : min === 0 ? '' : ` >= ${min}`;
+    throw new ConfigError(`${what}: expected a number${range}, not '${text ?? ''}'`);
+  }
+  return n;
+}
+
+/** A numeric setting: with an argument sets it, always replies with the value. */
+function numberSetting(name: string, key: keyof Settings, min = 0, max = Infinity, after?: (ctx: CommandContext) => void): Command {
+  return {
+    usage: '[N]',
+    run(ctx, [value]) {
+      if (value !== undefined) {
+        (ctx.settings[key] as number) = integer(value, name, min, max);
+        after?.(ctx);
+      }
+      return `${ctx.settings[key] as number}\n`;
+    },
+  };
+}
+
+/** A flag: `name` turns it on, `no name` (see noCommands) turns it off. */
+function flag(key: keyof Settings): Command {
+  return { usage: '', run(ctx) { (ctx.settings[key] as boolean) = true; return ''; } };
+}
+
+/** Accepted and ignored, as pen accepts them (obsolete event mechanisms and friends). */
+const accepted: Command = { usage: '', run: () => '' };
+
+const aclNumber = (text: string | undefined) => integer(text, 'acl number', 0, 9);
+
+const settingsChanged = (ctx: CommandContext) => ctx.effects.settingsChanged();
+
+const serverKeys = ['acl', 'address', 'port', 'max', 'hard', 'weight', 'prio', 'blacklist'] as const;
+
+const commands: Record<string, Command> = {
+  abort_on_error: flag('abortOnError'),
+  acl: {
+    usage: 'N permit|deny ADDR [MASK] | ADDR6[/LEN] | country CC | continent CC',
+    run(ctx, [n, verdict, ...rest]) {
+      if (verdict === undefined) throw new ConfigError('acl: usage: acl N permit|deny ADDRESS [MASK]');
+      ctx.balancer.acls.add(aclNumber(n), verdict, rest);
+      return '';
+    },
+  },
+  ascii: flag('ascii'),
+  blacklist: numberSetting('blacklist', 'blacklistTime', 0, Infinity, settingsChanged),
+  client_acl: numberSetting('client_acl', 'clientAcl', 0, 9),
+  clients_max: numberSetting('clients_max', 'clientsMax', 1, Infinity, settingsChanged),
+  close: {
+    usage: 'N',
+    run(ctx, [n]) {
+      const id = integer(n ?? '0', 'close', -Infinity);
+      if (id < 0 || id >= ctx.settings.connMax) return `Connection ${id} out of range\n`;
+      ctx.effects.closeConnection(id);
+      return `Forcibly closing connection ${id}\n`;
+    },
+  },
+  connection: {
+    usage: 'N',
+    run(ctx, [n]) {
+      const id = integer(n ?? '0', 'connection', -Infinity);
+      return ctx.effects.connectionReport(id) ?? `Connection ${id} out of range\n`;
+    },
+  },
+  conn_max: numberSetting('conn_max', 'connMax', 1, Infinity, settingsChanged),
+  control: { usage: '', run: (ctx) => `${ctx.settings.control ?? '(null)'}\n` },
+  control_acl: numberSetting('control_acl', 'controlAcl', 0, 9),
+  debug: numberSetting('debug', 'debug', 0, Infinity, settingsChanged),
+  dsr_if: accepted,
+  dsr_ip: accepted,
+  dummy: flag('dummy'),
+  epoll: accepted,
+  exit: {
+    usage: '',
+    run(ctx) {
+      if (!ctx.settings.exitEnabled) return 'Exit is not enabled; restart with -X flag\n';
+      ctx.effects.exit();
+      return '';
+    },
+  },
+  hash: flag('hash'),
+  http: flag('http'),
+  idle_timeout: {
+    usage: '[N]',
+    run(ctx, [n]) {
+      if (n !== undefined) ctx.settings.idleTimeout = integer(n, 'idle_timeout');
+      return `Idle timeout: ${ctx.settings.idleTimeout} seconds\n`;
+    },
+  },
+  idlers: {
+    usage: '[N]',
+    run(ctx, [n]) {
+      if (n !== undefined) ctx.settings.idlers = integer(n, 'idlers');
+      return `Idlers: 0/${ctx.settings.idlers}\n`;
+    },
+  },
+  include: {
+    usage: 'FILE',
+    run(ctx, [file]) {
+      if (file === undefined) throw new ConfigError('Usage: include filename');
+      return runScript(ctx, ctx.effects.readFile(file), file);
+    },
+  },
+  keepalive: flag('keepalive'),
+  kqueue: accepted,
+  listen: {
+    usage: '[[HOST:]PORT | /path]',
+    run(ctx, [address]) {
+      if (address !== undefined) {
+        ctx.effects.listen(address);
+        ctx.settings.listen = address;
+      }
+      return `${ctx.settings.listen ?? ''}\n`;
+    },
+  },
+  log: {
+    usage: '[FILE | HOST:PORT]',
+    run(ctx, [file]) {
+      if (file !== undefined) {
+        ctx.effects.openLog(file);
+        ctx.settings.logFile = file;
+      }
+      return ctx.settings.logFile === undefined ? '' : `${ctx.settings.logFile}\n`;
+    },
+  },
+  mode: {
+    usage: '',
+    run({ settings: s }) {
+      const on = (b: boolean, name: string) => `${b ? '' : 'no '}${name}`;
+      return `${on(s.hash, 'hash')} ${on(s.roundrobin, 'roundrobin')} ${on(s.stubborn, 'stubborn')} ${on(s.weight, 'weight')} ${on(s.prio, 'prio')}\n`;
+    },
+  },
+  no: {
+    usage: 'COMMAND',
+    run(ctx, [name, ...rest]) {
+      if (name === undefined) return '';
+      const command = noCommands[name];
+      if (!command) throw new ConfigError(`no: unknown setting '${name}'`);
+      return command.run(ctx, rest);
+    },
+  },
+  peek: accepted,
+  pending_max: {
+    usage: 'N',
+    run(ctx, [n]) {
+      ctx.settings.pendingMax = Math.max(1, integer(n, 'pending_max', -Infinity));
+      return '';
+    },
+  },
+  pid: { usage: '', run: (ctx) => `${ctx.effects.pid()}\n` },
+  poll: accepted,
+  prio: flag('prio'),
+  recent: {
+    usage: '[SECONDS]',
+    run(ctx, [n]) {
+      const since = ctx.now - (n === undefined ? 300 : integer(n, 'recent', -Infinity));
+      return ctx.balancer.clients.list()
+        .filter((c) => c.last >= since)
+        .map((c) => `${c.address} connects ${c.connects} sx ${c.csx} rx ${c.crx}\n`)
+        .join('');
+    },
+  },
+  roundrobin: flag('roundrobin'),
+  select: accepted,
+  server: {
+    usage: 'N [acl A] [address ADDR] [port P] [max M] [hard H] [weight W] [prio P] [blacklist T]',
+    run(ctx, args) {
+      setServer(ctx, args);
+      return '';
+    },
+  },
+  servers: {
+    usage: '',
+    run(ctx) {
+      return ctx.balancer.servers.servers
+        .map((s) => `${s.index} addr ${s.host} port ${s.port || (s.family === 0 ? 1 : 0)} conn ${s.c} max ${s.maxc} hard ${s.hard} weight ${s.weight} prio ${s.prio} sx ${s.sx} rx ${s.rx}\n`)
+        .join('');
+    },
+  },
+  socket: {
+    usage: 'FD',
+    run(ctx, [n]) {
+      const fd = integer(n ?? '0', 'socket', -Infinity);
+      return `Socket ${fd} belongs to connection ${ctx.effects.socketOwner(fd)}\n`;
+    },
+  },
+  source: {
+    usage: 'ADDRESS',
+    run(ctx, [address]) {
+      if (address === undefined || !isIP(address)) return `unable to set source address to '${address ?? '(null)'}'`;
+      ctx.settings.source = address;
+      return '';
+    },
+  },
+  ssl_ciphers: {
+    usage: 'CIPHERS',
+    run(ctx, [ciphers]) {
+      ctx.settings.tls.ciphers = ciphers;
+      return '';
+    },
+  },
+  ssl_client_renegotiation_interval: {
+    usage: 'SECONDS',
+    run(ctx, [n]) {
+      ctx.settings.tls.renegotiationInterval = integer(n, 'ssl_client_renegotiation_interval');
+      return '';
+    },
+  },
+  ssl_ocsp_response: {
+    usage: 'FILE',
+    run(ctx, [file]) {
+      ctx.settings.tls.ocspResponse = file;
+      return '';
+    },
+  },
+  ssl_option: {
+    usage: 'no_sslv2|no_sslv3|no_tlsv1|no_tlsv1.1|no_tlsv1.2|cipher_server_preference',
+    run(ctx, [option]) {
+      const known = ['no_sslv2', 'no_sslv3', 'no_tlsv1', 'no_tlsv1.1', 'no_tlsv1.2', 'cipher_server_preference'];
+      if (option === undefined) throw new ConfigError('ssl_option: Missing option');
+      if (!known.includes(option)) throw new ConfigError(`ssl_option: unknown option '${option}'`);
+      if (!ctx.settings.tls.options.includes(option)) ctx.settings.tls.options.push(option);
+      return '';
+    },
+  },
+  ssl_sni_path: {
+    usage: 'DIR',
+    run(ctx, [dir]) {
+      if (dir === undefined) throw new ConfigError('Missing ssl_sni_path');
+      ctx.settings.tls.sniPath = dir;
+      return '';
+    },
+  },
+  status: { usage: '', run: (ctx) => ctx.effects.statusPage() },
+  stubborn: flag('stubborn'),
+  tarpit_acl: {
+    usage: '[N]',
+    run(_ctx, [n]) {
+      return `tarpit_acl = ${n === undefined ? 0 : integer(n, 'tarpit_acl', -1, 9)}`;
+    },
+  },
+  tcp_fastclose: {
+    usage: 'up|down|both|off',
+    run(ctx, [mode]) {
+      if (mode === undefined) return 'do_cmd: ignoring tcp_fastclose without argument\n';
+      ctx.settings.tcpFastclose = (['up', 'down', 'both'].includes(mode) ? mode : 'off') as FastClose;
+      return '';
+    },
+  },
+  tcp_nodelay: flag('tcpNodelay'),
+  timeout: numberSetting('timeout', 'timeout', 1),
+  tracking: numberSetting('tracking', 'trackingTime', 0, Infinity, settingsChanged),
+  transparent: flag('transparent'),
+  web_stats: {
+    usage: '[FILE]',
+    run(ctx, [file]) {
+      if (file !== undefined) ctx.settings.webFile = file;
+      return ctx.settings.webFile === undefined ? '' : `${ctx.settings.webFile}\n`;
+    },
+  },
+  weight: flag('weight'),
+  write: {
+    usage: '[FILE]',
+    run(ctx, [file]) {
+      const target = file ?? ctx.settings.configFile;
+      if (target === undefined) throw new ConfigError('write: no file');
+      ctx.effects.writeFile(target, configText(ctx.settings, ctx.balancer, target));
+      return '';
+    },
+  },
+};
+
+/** Turning a flag off: `no NAME`. */
+function unflag(key: keyof Settings): Command {
+  return { usage: '', run(ctx) { (ctx.settings[key] as boolean) = false; return ''; } };
+}
+
+const noCommands: Record<string, Command> = {
+  abort_on_error: unflag('abortOnError'),
+  acl: {
+    usage: 'N',
+    run(ctx, [n]) {
+      ctx.balancer.acls.clear(aclNumber(n));
+      return '';
+    },
+  },
+  ascii: unflag('ascii'),
+  dummy: unflag('dummy'),
+  hash: unflag('hash'),
+  http: unflag('http'),
+  keepalive: unflag('keepalive'),
+  log: {
+    usage: '',
+    run(ctx) {
+      ctx.effects.openLog(undefined);
+      ctx.settings.logFile = undefined;
+      return '';
+    },
+  },
+  peek: accepted,
+  prio: unflag('prio'),
+  roundrobin: unflag('roundrobin'),
+  stubborn: unflag('stubborn'),
+  tcp_nodelay: unflag('tcpNodelay'),
+  transparent: unflag('transparent'),
+  web_stats: {
+    usage: '',
+    run(ctx) {
+      ctx.settings.webFile = undefined;
+      return '';
+    },
+  },
+  weight: unflag('weight'),
+};
+
+/** `server N key value …`: every pair is checked before any is applied. */
+function setServer(ctx: CommandContext, [n, ...pairs]: string[]): void {
+  const index = integer(n, 'server');
+  if (index >= MAX_SERVERS) throw new ConfigError(`server: ${index} is beyond the table limit of ${MAX_SERVERS}`);
+  if (pairs.length % 2 !== 0) throw new ConfigError(`server: '${pairs[pairs.length - 1]}' needs a value`);
+  const changes: Array<() => void> = [];
+  const slot = () => ctx.balancer.servers.slot(index);
+  for (let i = 0; i < pairs.length; i += 2) {
+    const key = pairs[i] as (typeof serverKeys)[number];
+    const value = pairs[i + 1]!;
+    if (!serverKeys.includes(key)) throw new ConfigError(`server: unknown field '${key}'`);
+    if (key === 'address') {
+      const where = value.includes('/') ? { host: value, family: 0 as const } : resolveHost(value, 'server address');
+      changes.push(() => Object.assign(slot(), where));
+    } else if (key === 'port') {
+      const port = parsePort(value, 'server port');
+      changes.push(() => (slot().port = port));
+    } else if (key === 'blacklist') {
+      const seconds = integer(value, 'server blacklist');
+      changes.push(() => (slot().blacklistedAt = ctx.now + seconds - ctx.settings.blacklistTime));
+    } else {
+      const number = key === 'acl' ? aclNumber(value) : integer(value, `server ${key}`);
+      const field = ({ acl: 'acl', max: 'maxc', hard: 'hard', weight: 'weight', prio: 'prio' } as const)[key];
+      changes.push(() => (slot()[field] = number));
+    }
+  }
+  slot();
+  for (const change of changes) change();
+}
+
+/** Splits a command line into words; an empty line or a comment is no command. */
+export function parseCommand(line: string): string[] {
+  const text = line.replace(/[\r\n].*$/s, '');
+  return text.split(' ').filter((w) => w !== '');
+}
+
+/** Runs one command line and returns pen's reply text; throws ConfigError for bad input. */
+export function runCommand(ctx: CommandContext, line: string): string {
+  const [name, ...args] = parseCommand(line);
+  if (name === undefined || name.startsWith('#')) return '';
+  const command = commands[name];
+  if (!command) return `do_cmd: ignoring command starting with '${name}'\n`;
+  return command.run(ctx, args);
+}
+
+/** Runs every line of a script (a -F file or an include); a failing line names its file and line. */
+export function runScript(ctx: CommandContext, text: string, source: string): string {
+  let reply = '';
+  text.split('\n').forEach((line, i) => {
+    try {
+      reply += runCommand(ctx, line);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new ConfigError(`${source}:${i + 1}: ${err.message}`);
+      throw err;
+    }
+  });
+  return reply;
+}

@@ -1,0 +1,84 @@
+// The settings model: every tunable of the balancer as plain data, with pen's defaults.
+
+export type FastClose = 'off' | 'up' | 'down' | 'both';
+export type TlsProtocol = 'ssl23' | 'tls1' | 'tls1.1' | 'tls1.2' | 'tls1.3';
+
+export interface TlsSettings {
+  certFile?: string;
+  keyFile?: string;
+  caFile?: string;
+  caDir?: string;
+  compat: boolean;
+  requireClientCert: boolean;
+  protocol: TlsProtocol;
+  ciphers?: string;
+  options: string[];
+  sniPath?: string;
+  ocspResponse?: string;
+  renegotiationInterval: number;
+}
+
+export interface Settings {
+  /** [host:]port or unix socket path to balance on */
+  listen?: string;
+  control?: string;
+  configFile?: string;
+  emergencyServer?: string;
+  abuseServer?: string;
+
+  roundrobin: boolean;
+  hash: boolean;
+  /** -N: hash without remembering the client's server */
+  hashNoSave: boolean;
+  weight: boolean;
+  prio: boolean;
+  stubborn: boolean;
+
+  trackingTime: number;
+  blacklistTime: number;
+  clientsMax: number;
+  connMax: number;
+  timeout: number;
+  idleTimeout: number;
+  pendingMax: number;
+  idlers: number;
+  multiAccept: number;
+  listenQueue: number;
+  clientAcl: number;
+  controlAcl: number;
+
+  http: boolean;
+  udp: boolean;
+  exitEnabled: boolean;
+  ascii: boolean;
+  debug: number;
+  foreground: boolean;
+  abortOnError: boolean;
+  dummy: boolean;
+  keepalive: boolean;
+  transparent: boolean;
+  tcpNodelay: boolean;
+  tcpFastclose: FastClose;
+  source?: string;
+
+  chroot?: string;
+  logFile?: string;
+  pidFile?: string;
+  user?: string;
+  webFile?: string;
+
+  tls: TlsSettings;
+}
+
+export function defaultSettings(): Settings {
+  return {
+    roundrobin: false, hash: false, hashNoSave: false, weight: false, prio: false, stubborn: false,
+    trackingTime: 0, blacklistTime: 30, clientsMax: 2048, connMax: 500, timeout: 3,
+    idleTimeout: 0, pendingMax: 100, idlers: 0, multiAccept: 100, listenQueue: 500,
+    clientAcl: 0, controlAcl: 0,
+    http: false, udp: false, exitEnabled: false, ascii: false, debug: 0, foreground: false,
+    abortOnError: false, dummy: false, keepalive: false, transparent: false, tcpNodelay: false,
+    tcpFastclose: 'off',
+    tls: { compat: false, requireClientCert: false, protocol: 'ssl23', options: [], renegotiationInterval: 0 },
+  };
+}

@@ -1,0 +1,67 @@
+// The connection table: numbered slots (pen's conns[]) bounded by -x / conn_max.
+import type { Socket } from 'node:net';
+import type { Client } from '../balancer/client-table';
+import type { Server } from '../balancer/server-table';
+
+export interface Connection {
+  id: number;
+  /** the client's socket */
+  down: Socket;
+  /** the server's socket, once connecting */
+  up: Socket | undefined;
+  client: Client;
+  server: Server | undefined;
+  /** true once the backend connection is established and counted in server.c */
+  counted: boolean;
+}
+
+export class ConnectionTable {
+  private readonly slots: (Connection | undefined)[] = [];
+  private readonly free: number[] = [];
+  private used = 0;
+  /** highest slot number handed out so far (pen's connections_last) */
+  last = 0;
+
+  constructor(public max: number) {}
+
+  get count(): number {
+    return this.used;
+  }
+
+  /** A free slot for a new connection, or undefined when -x connections are open. */
+  open(down: Socket, client: Client): Connection | undefined {
+    if (this.used >= this.max) return undefined;
+    let id = this.free.pop();
+    if (id === undefined || id >= this.max) id = this.slots.length;
+    const conn: Connection = { id, down, up: undefined, client, server: undefined, counted: false };
+    this.slots[id] = conn;
+    this.used++;
+    if (id > this.last) this.last = id;
+    return conn;
+  }
+
+  close(conn: Connection): void {
+    if (this.slots[conn.id] !== conn) return;
+    this.slots[conn.id] = undefined;
+    this.free.push(conn.id);
+    this.used--;
+  }
+
+  get(id: number): Connection | undefined {
+    return this.slots[id];
+  }
+
+  list(): Connection[] {
+    return this.slots.filter((c): c is Connection => c !== undefined);
+  }
+
+  grow(max: number): void {
+    if (max > this.max) this.max = max;
+  }
+}
+
+/** The file descriptor behind a socket, as pen's reports show it (-1 when there is none). */
+export function fdOf(socket: Socket | undefined): number {
+  const handle = (socket as unknown as { _handle?: { fd?: number } } | undefined)?._handle;
+  return typeof handle?.fd === 'number' ? handle.fd : -1;
+}

@@ -1,0 +1,110 @@
+// One client connection: client address → ACL → selector → backend connect (timeout, blacklist,
+// failover) → raw pipeline. Nothing here chooses a server: the balancer does.
+import { connect, type Socket } from 'node:net';
+import type { Balancer } from '../balancer/balancer';
+import type { Client } from '../balancer/client-table';
+import type { Server } from '../balancer/server-table';
+import type { Settings } from '../config/settings';
+import { relayRaw } from '../pipelines/raw';
+import { debug } from '../reports/diag';
+import type { RequestLog } from '../reports/request-log';
+import type { Connection, ConnectionTable } from './connections';
+
+/** Client addresses as pen prints them: IPv4-mapped IPv6 addresses shown as dotted IPv4. */
+function clientAddress(socket: Socket): string {
+  const a = socket.remoteAddress;
+  if (a === undefined) return '0.0.0.0'; // unix socket clients: all one client, as in pen
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+export class Forwarder {
+  /** the server chosen last (pen's `current`) */
+  current = 0;
+  log: RequestLog | undefined;
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly balancer: Balancer,
+    private readonly connections: ConnectionTable,
+  ) {}
+
+  readonly accept = (down: Socket): void => {
+    const now = Math.floor(Date.now() / 1000);
+    const address = clientAddress(down);
+    const route = this.balancer.route(address, down.remotePort ?? 0, now);
+    const conn = this.connections.open(down, route.client);
+    if (conn === undefined) {
+      debug(1, () => `connection table full (${this.connections.max}), closing client ${address}`);
+      down.destroy();
+      return;
+    }
+    down.on('error', () => {}); // errors end in 'close', handled below
+    const abort = () => this.finish(conn);
+    down.once('close', abort);
+    conn.up = undefined;
+    this.tryNext(conn, route.candidates, 0, now, abort);
+  };
+
+  private tryNext(conn: Connection, candidates: Server[], from: number, now: number, abort: () => void): void {
+    const { balancer, settings } = this;
+    for (let i = from; i < candidates.length; i++) {
+      const server = candidates[i]!;
+      if (!balancer.canTry(server, conn.client, now)) continue;
+      const up = server.family === 0
+        ? connect({ path: server.host, allowHalfOpen: true })
+        : connect({ host: server.host, port: server.port, allowHalfOpen: true, noDelay: true,
+            keepAlive: settings.keepalive, localAddress: settings.source });
+      conn.up = up;
+      conn.server = server;
+      const fail = (why: string) => {
+        clearTimeout(timer);
+        up.removeAllListeners();
+        up.on('error', () => {});
+        up.destroy();
+        debug(1, () => `blacklisting server ${server.index} because of ${why}`);
+        balancer.servers.blacklist(server, Math.floor(Date.now() / 1000));
+        conn.up = undefined;
+        conn.server = undefined;
+        if (conn.down.destroyed) return;
+        this.tryNext(conn, candidates, settings.stubborn ? candidates.length : i + 1, Math.floor(Date.now() / 1000), abort);
+      };
+      const timer = setTimeout(() => fail('connect timeout'), settings.timeout * 1000);
+      up.once('error', (err: NodeJS.ErrnoException) => fail(`connect error ${err.code ?? err.message}`));
+      up.once('connect', () => {
+        clearTimeout(timer);
+        up.removeAllListeners();
+        conn.down.off('close', abort);
+        this.established(conn, server);
+      });
+      return;
+    }
+    conn.down.destroy();
+  }
+
+  private established(conn: Connection, server: Server): void {
+    const { down, up } = conn as Connection & { up: Socket };
+    this.balancer.connected(server, conn.client);
+    conn.counted = true;
+    if (server.index >= 0) this.current = server.index;
+    const log = this.log;
+    const client: Client = conn.client;
+    relayRaw(down, up, { server, client }, {
+      fastClose: this.settings.tcpFastclose,
+      onClientChunk: log && ((chunk) => log.write(client.address, server.host, chunk)),
+      onClose: () => this.finish(conn),
+    });
+    if (this.settings.idleTimeout > 0) {
+      down.setTimeout(this.settings.idleTimeout * 1000, () => { down.destroy(); up.destroy(); });
+    }
+    down.resume();
+  }
+
+  private finish(conn: Connection): void {
+    if (conn.counted) {
+      conn.server!.c--;
+      conn.counted = false;
+    }
+    conn.up?.destroy();
+    this.connections.close(conn);
+  }
+}

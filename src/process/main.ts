@@ -1,0 +1,88 @@
+// `pen`: parse argv → configure → (daemonize) → open listeners → drop privileges → serve → exit.
+import { unlinkSync, writeFileSync } from 'node:fs';
+import { parseCommandLine, type CommandLine } from '../cli/options';
+import { USAGE } from '../cli/usage';
+import { ConfigError, messageOf } from '../errors';
+import { diag, useSyslog } from '../reports/diag';
+import { daemonize, isDaemonChild, reportReady } from './daemon';
+import { Pen } from './pen';
+import { dropPrivileges, lookupUser } from './privileges';
+
+function fail(err: unknown): never {
+  const message = messageOf(err);
+  if (isDaemonChild()) reportReady(message);
+  process.stderr.write(`pen: ${message}\n`);
+  process.exit(1);
+}
+
+/** Options that are understood but whose feature this build refuses rather than ignore. */
+function refuseUnsupported(cl: CommandLine): void {
+  const s = cl.settings;
+  if (s.chroot !== undefined) {
+    throw new ConfigError(`-j ${s.chroot}: Node.js cannot chroot safely; use systemd's RootDirectory= or a container instead`);
+  }
+  if (s.udp) throw new ConfigError('-U: UDP balancing is not available in this version');
+  if (s.tls.certFile !== undefined) throw new ConfigError('-E: TLS termination is not available in this version');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let cl: CommandLine;
+  try {
+    cl = parseCommandLine(argv);
+  } catch (err) {
+    fail(err);
+  }
+  if (cl.windowsOnly) {
+    process.stderr.write('Windows only\n');
+    process.exit(0);
+  }
+  for (const note of cl.notes) process.stderr.write(`${note}\n`);
+  const s = cl.settings;
+  if (s.listen === undefined && s.configFile === undefined && cl.commands.length === 0) {
+    process.stdout.write(USAGE);
+    process.exit(1);
+  }
+
+  let pen: Pen;
+  let user: ReturnType<typeof lookupUser> | undefined;
+  try {
+    refuseUnsupported(cl);
+    pen = new Pen(s, () => void shutdown(0));
+    pen.configure(cl.servers, cl.commands);
+    if (s.listen === undefined) throw new ConfigError('no listen address: give [host:]port or a `listen` command');
+    user = s.user === undefined ? undefined : lookupUser(s.user);
+  } catch (err) {
+    fail(err);
+  }
+
+  if (!s.foreground && !isDaemonChild()) return daemonize(argv);
+  if (isDaemonChild()) useSyslog();
+
+  const shutdown = async (code: number) => {
+    await pen.close();
+    if (s.pidFile) {
+      try { unlinkSync(s.pidFile); } catch { /* already gone */ }
+    }
+    process.exit(code);
+  };
+
+  try {
+    await pen.open(process.getuid?.() === 0);
+    if (user) dropPrivileges(user);
+    if (s.pidFile) {
+      try {
+        writeFileSync(s.pidFile, String(process.pid));
+      } catch (err) {
+        throw new ConfigError(`Can't create pidfile ${s.pidFile}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
+      }
+    }
+  } catch (err) {
+    fail(err);
+  }
+
+  process.on('SIGUSR1', () => pen.stats());
+  process.on('SIGHUP', () => void pen.reload());
+  process.on('SIGTERM', () => void shutdown(0));
+  process.on('uncaughtException', (err) => diag(`internal error: ${err.stack ?? err}`));
+  if (isDaemonChild()) reportReady();
+}

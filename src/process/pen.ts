@@ -1,0 +1,198 @@
+// The running balancer: owns the settings, tables, listeners and files, and carries out the
+// effects of control commands. Phases: configure → open → serve → reload (HUP) → close.
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Server as NetServer } from 'node:net';
+import { Balancer } from '../balancer/balancer';
+import { emptyServer } from '../balancer/server-table';
+import { parseServerSpec, parseListenAddress } from '../config/address';
+import { runCommand, runScript, type CommandContext, type Effects } from '../config/commands';
+import type { Settings } from '../config/settings';
+import { ConfigError, messageOf } from '../errors';
+import { ConnectionTable, fdOf } from '../listeners/connections';
+import { ControlPort } from '../listeners/control';
+import { Forwarder } from '../listeners/forward';
+import { listen } from '../listeners/listen';
+import { diag, setDebugLevel } from '../reports/diag';
+import { RequestLog } from '../reports/request-log';
+import { statusPage, textStats, type ReportSources } from '../reports/status';
+
+const EMERGENCY = -2;
+const ABUSE = -3;
+
+const seconds = () => Math.floor(Date.now() / 1000);
+
+export class Pen {
+  readonly balancer: Balancer;
+  readonly connections: ConnectionTable;
+  readonly forwarder: Forwarder;
+  private listener: NetServer | undefined;
+  private control: ControlPort | undefined;
+  private log: RequestLog | undefined;
+  /** log file changes asked for by commands, applied in order */
+  private logChange: Promise<void> = Promise.resolve();
+  private readonly effects: Effects;
+
+  constructor(readonly settings: Settings, private readonly onExit: () => void) {
+    this.balancer = new Balancer(settings);
+    this.connections = new ConnectionTable(settings.connMax);
+    this.forwarder = new Forwarder(settings, this.balancer, this.connections);
+    this.effects = this.makeEffects();
+  }
+
+  /** Command-line servers, -e and -B, then -o commands, then the -F file. */
+  configure(servers: string[], commands: string[]): void {
+    const s = this.settings;
+    const defaultPort = s.listen && !s.listen.includes('/') ? parseListenAddress(s.listen, 'listen address').port : 0;
+    servers.forEach((spec, i) => Object.assign(this.balancer.servers.slot(i), parseServerSpec(spec, defaultPort)));
+    const special = (spec: string, index: number) => Object.assign(emptyServer(index), parseServerSpec(spec, defaultPort));
+    if (s.emergencyServer) this.balancer.servers.emergency = special(s.emergencyServer, EMERGENCY);
+    if (s.abuseServer) this.balancer.servers.abuse = special(s.abuseServer, ABUSE);
+    for (const line of commands) {
+      try {
+        this.command(line);
+      } catch (err) {
+        throw new ConfigError(`-o '${line}': ${messageOf(err)}`);
+      }
+    }
+    if (s.configFile) this.readConfigFile();
+    this.applySettings();
+  }
+
+  private readConfigFile(): void {
+    const file = this.settings.configFile!;
+    runScript(this.context(), this.effects.readFile(file), file);
+  }
+
+  private context(): CommandContext {
+    return { settings: this.settings, balancer: this.balancer, effects: this.effects, now: seconds() };
+  }
+
+  /** Runs one penctl command and returns its reply. */
+  command(line: string): string {
+    return runCommand(this.context(), line);
+  }
+
+  private applySettings(): void {
+    const s = this.settings;
+    this.balancer.applySettings();
+    s.clientsMax = this.balancer.clients.max;
+    this.connections.grow(s.connMax);
+    s.connMax = this.connections.max;
+    setDebugLevel(s.debug);
+  }
+
+  /** Opens the control port and the balancing listener (before privileges are dropped). */
+  async open(isRoot: boolean): Promise<void> {
+    const s = this.settings;
+    if (s.control) {
+      if (isRoot && s.user === undefined) {
+        diag("Won't open control port running as root; use -u to run as different user");
+      } else {
+        this.control = await ControlPort.open(s.control, this.balancer.acls, () => s.controlAcl, (line) => this.command(line));
+      }
+    }
+    if (s.listen === undefined) throw new ConfigError('no listen address given');
+    this.listener = await listen(s.listen, 'listen', s.listenQueue, this.forwarder.accept);
+    if (s.logFile) await this.switchLog(s.logFile);
+  }
+
+  private async switchLog(target: string | undefined): Promise<void> {
+    const next = target === undefined ? undefined : await RequestLog.open(target);
+    const old = this.log;
+    this.log = this.forwarder.log = next;
+    await old?.close();
+  }
+
+  /** HUP: reopen the log file, re-read -F. Errors are reported; the balancer keeps serving. */
+  async reload(): Promise<void> {
+    try {
+      if (this.settings.logFile) await this.switchLog(this.settings.logFile);
+      if (this.settings.configFile) this.readConfigFile();
+      this.applySettings();
+    } catch (err) {
+      diag(`reload: ${messageOf(err)}`);
+    }
+  }
+
+  private reports(): ReportSources {
+    return { balancer: this.balancer, connections: this.connections, current: () => this.forwarder.current, now: seconds() };
+  }
+
+  /** USR1: statistics to the diagnostics and the -w file. */
+  stats(): void {
+    for (const line of textStats(this.reports())) diag(line);
+    this.writeWebStats();
+  }
+
+  private writeWebStats(): boolean {
+    if (!this.settings.webFile) return false;
+    try {
+      writeFileSync(this.settings.webFile, statusPage(this.reports()));
+      return true;
+    } catch (err) {
+      diag(`Can't write to ${this.settings.webFile}: ${messageOf(err)}`);
+      return false;
+    }
+  }
+
+  /** TERM: stop accepting, end every connection, flush the log. */
+  async close(): Promise<void> {
+    this.listener?.close();
+    this.control?.close();
+    for (const conn of this.connections.list()) {
+      conn.down.destroy();
+      conn.up?.destroy();
+    }
+    await this.logChange;
+    await this.log?.close();
+  }
+
+  private makeEffects(): Effects {
+    return {
+      pid: () => process.pid,
+      listen: (address) => {
+        parseListenAddress(address, 'listen');
+        const old = this.listener;
+        if (old === undefined) return; // not serving yet: open() listens where settings say
+        void listen(address, 'listen', this.settings.listenQueue, this.forwarder.accept).then(
+          (server) => { this.listener = server; old?.close(); },
+          (err) => diag(messageOf(err)),
+        );
+      },
+      openLog: (file) => {
+        if (this.listener === undefined) return; // not serving yet: open() opens settings.logFile
+        this.logChange = this.logChange.then(() => this.switchLog(file)).catch((err) => diag(messageOf(err)));
+      },
+      statusPage: () => (this.writeWebStats() ? statusPage(this.reports()) : 'Unable to create webstats\n'),
+      writeWebStats: () => void this.writeWebStats(),
+      connectionReport: (id) => {
+        if (id < 0 || id >= this.connections.max) return undefined;
+        const c = this.connections.get(id);
+        return `Connection ${id}:\nstate = ${c ? 1 : 0}\ndownfd = ${fdOf(c?.down)}, upfd = ${fdOf(c?.up)}\n` +
+          `client = ${c?.client.slot ?? 0}, server = ${c?.server?.index ?? 0}\npend = 0\n`;
+      },
+      closeConnection: (id) => {
+        const c = this.connections.get(id);
+        c?.down.destroy();
+        c?.up?.destroy();
+      },
+      socketOwner: (fd) => this.connections.list().find((c) => fdOf(c.down) === fd || fdOf(c.up) === fd)?.id ?? -1,
+      exit: () => setImmediate(this.onExit),
+      readFile: (path) => {
+        try {
+          return readFileSync(path, 'utf8');
+        } catch (err) {
+          throw new ConfigError(`Can't read config file '${path}': ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
+        }
+      },
+      writeFile: (path, text) => {
+        try {
+          writeFileSync(path, text);
+        } catch (err) {
+          throw new ConfigError(`Can't open file '${path}': ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
+        }
+      },
+      settingsChanged: () => this.applySettings(),
+    };
+  }
+}

@@ -1,0 +1,70 @@
+// The -l log: one line per chunk read from a client, "CLIENT TIME SERVER FIRST-LINE", as pen writes
+// it; "host:port" sends "+ CLIENT SERVER FIRST-LINE" datagrams to a penlogd instead.
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { ConfigError } from '../errors';
+
+const KEEP_MAX = 100; // bytes of the request kept in a file line (pen's KEEP_MAX)
+const NET_MAX = 1024;
+
+/** The first line of a chunk, with bytes outside ASCII shown as '.'. */
+function firstLine(chunk: Buffer, max: number): string {
+  const n = Math.min(chunk.length, max);
+  let out = '';
+  for (let i = 0; i < n; i++) {
+    const b = chunk[i]!;
+    if (b === 13 || b === 10) break;
+    out += b < 128 ? String.fromCharCode(b) : '.';
+  }
+  return out;
+}
+
+export class RequestLog {
+  private file: WriteStream | undefined;
+  private net: { socket: UdpSocket; host: string; port: number } | undefined;
+
+  private constructor(readonly target: string) {}
+
+  /** Opens a log file (append) or a network log target; throws a ConfigError naming it. */
+  static async open(target: string): Promise<RequestLog> {
+    const log = new RequestLog(target);
+    const colon = target.indexOf(':');
+    if (colon > 0 && !target.startsWith('/')) {
+      const port = Number(target.slice(colon + 1));
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError(`log: bad port in '${target}'`);
+      log.net = { socket: createSocket('udp4'), host: target.slice(0, colon), port };
+      return log;
+    }
+    const file = createWriteStream(target, { flags: 'a' });
+    try {
+      await once(file, 'open');
+    } catch (err) {
+      throw new ConfigError(`Can't open logfile ${target}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+    log.file = file;
+    return log;
+  }
+
+  write(client: string, server: string, chunk: Buffer): void {
+    if (this.file) {
+      this.file.write(`${client} ${Math.floor(Date.now() / 1000)} ${server} ${firstLine(chunk, KEEP_MAX)}\n`);
+    } else if (this.net) {
+      const line = `+ ${client} ${server} ${firstLine(chunk, NET_MAX - client.length - server.length - 5)}\n`;
+      this.net.socket.send(line, this.net.port, this.net.host);
+    }
+  }
+
+  /** Flushes every line written so far and closes. */
+  async close(): Promise<void> {
+    if (this.file) {
+      const file = this.file;
+      this.file = undefined;
+      await new Promise<void>((resolve) => file.end(resolve));
+    }
+    if (this.net) {
+      this.net.socket.close();
+      this.net = undefined;
+    }
+  }
+}

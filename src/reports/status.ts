@@ -1,0 +1,61 @@
+// pen's reports: the HTML status page (-w, `status`) and the USR1 text statistics.
+import type { Balancer } from '../balancer/balancer';
+import type { ConnectionTable } from '../listeners/connections';
+import { fdOf } from '../listeners/connections';
+import { localTimestamp } from './diag';
+
+export interface ReportSources {
+  balancer: Balancer;
+  connections: ConnectionTable;
+  /** the server chosen last (pen's `current`) */
+  current: () => number;
+  now: number;
+}
+
+const header = (cells: string[]) =>
+  `<table bgcolor="#c0c0c0">\n<tr>\n${cells.map((c) => `<td bgcolor="#80f080">${c}</td>\n`).join('')}</tr>\n`;
+const row = (cells: Array<string | number>) => `<tr>\n${cells.map((c) => `<td>${c}</td>\n`).join('')}</tr>\n`;
+
+export function statusPage({ balancer, connections, current, now }: ReportSources): string {
+  const servers = balancer.servers.servers;
+  let html = '<html>\n<head>\n<title>Pen status page</title>\n</head>\n<body bgcolor="#ffffff"><h1>Pen status page</h1>\n';
+  html += `Time ${localTimestamp()}, ${servers.length} servers, ${current()} current<p>\n`;
+  html += header(['server', 'address', 'status', 'port', 'connections', 'max soft', 'max hard', 'sent', 'received', 'weight', 'prio']);
+  for (const s of servers) {
+    html += row([s.index, s.host, s.blacklistedAt, s.port, s.c, s.maxc, s.hard, s.sx, s.rx, s.weight, s.prio]);
+  }
+  html += '</table>\n<h2>Active clients</h2>';
+  html += `Max number of clients: ${balancer.clients.max}<p>`;
+  html += header(['client', 'address', 'age(secs)', 'last server', 'connects', 'sent', 'received']);
+  for (const c of balancer.clients.list()) {
+    html += row([c.slot, c.address, now - c.last, c.server, c.connects, c.csx, c.crx]);
+  }
+  html += '</table>\n<h2>Active connections</h2>';
+  html += `Number of connections: ${connections.max} max, ${connections.count} used, ${connections.last} last<p>`;
+  html += header(['connection', 'downfd', 'upfd', 'pending data down', 'pending data up', 'client', 'server']);
+  for (const c of connections.list()) {
+    html += row([c.id, fdOf(c.down), fdOf(c.up), c.down.writableLength, c.up?.writableLength ?? 0, c.client.slot, c.server?.index ?? -1]);
+  }
+  return html + '</table>\n</body>\n</html>\n';
+}
+
+/** The USR1 statistics, one diagnostic line per entry. */
+export function textStats({ balancer, connections, current, now }: ReportSources): string[] {
+  const servers = balancer.servers.servers;
+  const lines = [`Time ${localTimestamp()}, ${servers.length} servers, ${current()} current`];
+  for (const s of servers) {
+    lines.push(`Server ${s.index} status: address ${s.host} port ${s.port} blacklisted ${s.blacklistedAt}, ` +
+      `${s.c} connections (${s.maxc} soft, ${s.hard} hard), ${s.sx} sent, ${s.rx} received`);
+  }
+  lines.push(`Max number of clients: ${balancer.clients.max}`, 'Active clients:');
+  for (const c of balancer.clients.list()) {
+    lines.push(`Client ${c.slot} status: address ${c.address} last used ${now - c.last} last server ${c.server} ` +
+      `connects ${c.connects} sent ${c.csx} received ${c.crx}`);
+  }
+  lines.push(`Max number of connections: ${connections.max}`, 'Active connections:');
+  for (const c of connections.list()) {
+    lines.push(`Connection ${c.id} status: downfd = ${fdOf(c.down)}, upfd = ${fdOf(c.up)}, ` +
+      `pending data ${c.down.writableLength} down, ${c.up?.writableLength ?? 0} up, client ${c.client.slot}, server ${c.server?.index ?? -1}`);
+  }
+  return lines;
+}
