@@ -13,7 +13,6 @@ export interface Effects {
   listen(address: string): void;
   openLog(file: string | undefined): void;
   statusPage(): string;
-  writeWebStats(): void;
   connectionReport(id: number): string | undefined;
   closeConnection(id: number): void;
   socketOwner(fd: number): number;

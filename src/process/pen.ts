@@ -124,14 +124,12 @@ export class Pen {
     this.writeWebStats();
   }
 
-  private writeWebStats(): boolean {
-    if (!this.settings.webFile) return false;
+  private writeWebStats(): void {
+    if (!this.settings.webFile) return;
     try {
       writeFileSync(this.settings.webFile, statusPage(this.reports()));
-      return true;
     } catch (err) {
       diag(`Can't write to ${this.settings.webFile}: ${messageOf(err)}`);
-      return false;
     }
   }
 
@@ -163,8 +161,10 @@ export class Pen {
         if (this.listener === undefined) return; // not serving yet: open() opens settings.logFile
         this.logChange = this.logChange.then(() => this.switchLog(file)).catch((err) => diag(messageOf(err)));
       },
-      statusPage: () => (this.writeWebStats() ? statusPage(this.reports()) : 'Unable to create webstats\n'),
-      writeWebStats: () => void this.writeWebStats(),
+      statusPage: () => {
+        this.writeWebStats();
+        return statusPage(this.reports());
+      },
       connectionReport: (id) => {
         if (id < 0 || id >= this.connections.max) return undefined;
         const c = this.connections.get(id);

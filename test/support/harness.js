@@ -1,0 +1,149 @@
+'use strict';
+// Test harness: real processes and sockets on loopback, waits on events, never on sleeps.
+const { spawn, execFile } = require('node:child_process');
+const net = require('node:net');
+const path = require('node:path');
+const { once } = require('node:events');
+const fs = require('node:fs');
+const os = require('node:os');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const PEN = path.join(ROOT, 'bin', 'pen');
+const PENCTL = path.join(ROOT, 'bin', 'penctl');
+const IS_ROOT = process.getuid() === 0;
+
+async function freePort() {
+  const s = net.createServer();
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** A backend that answers every connection with its name (after the first chunk) and closes. */
+async function namedBackend(name, t) {
+  const server = net.createServer((sock) => {
+    sock.on('error', () => {});
+    sock.once('data', () => sock.end(`${name}\n`));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t?.after(() => server.close());
+  server.port = server.address().port;
+  return server;
+}
+
+/** A backend that echoes everything and half-closes when the client does. */
+async function echoBackend(t) {
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
+    sock.on('error', () => {});
+    sock.pipe(sock);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t?.after(() => server.close());
+  server.port = server.address().port;
+  return server;
+}
+
+/** Resolves when file exists (pen writes its pid file once it is serving). */
+async function fileCreated(file) {
+  const watcher = fs.watch(path.dirname(file));
+  try {
+    while (!fs.existsSync(file)) await once(watcher, 'change');
+  } finally {
+    watcher.close();
+  }
+}
+
+/** Resolves once something accepts connections on port (retrying refused connects). */
+async function waitForPort(port, host = '127.0.0.1', deadline = Date.now() + 10000) {
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, host);
+      s.on('connect', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+const TAKES_ARGUMENT = new Set('BCFOSTbceijlmopqtuwxEKGAL'.split('').map((c) => `-${c}`));
+
+/** args with the listen address put before the first operand (or where LISTEN stands). */
+function withListen(args, listen) {
+  if (args.includes('LISTEN')) return args.map((a) => (a === 'LISTEN' ? listen : a));
+  let i = 0;
+  while (i < args.length && args[i].startsWith('-')) i += TAKES_ARGUMENT.has(args[i]) ? 2 : 1;
+  return [...args.slice(0, i), listen, ...args.slice(i)];
+}
+
+/** Starts bin/pen -f with args (LISTEN and CONTROL are replaced by fresh ports). */
+async function startPen(t, args, { control = false, waitFor = true } = {}) {
+  const port = await freePort();
+  const ctl = control ? await freePort() : undefined;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-test-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const pidFile = path.join(dir, 'pen.pid');
+  const full = ['-f', '-p', pidFile];
+  if (control) full.push('-C', `127.0.0.1:${ctl}`);
+  if (control && IS_ROOT && !args.includes('-u')) full.push('-u', 'root');
+  full.push(...withListen(args, `127.0.0.1:${port}`));
+  const child = spawn(PEN, full, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderrText = '';
+  child.stderr.on('data', (d) => { child.stderrText += d; });
+  child.exited = once(child, 'exit');
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await child.exited;
+    }
+  });
+  if (waitFor) {
+    await Promise.race([fileCreated(pidFile), child.exited.then(() => { throw new Error(`pen exited: ${child.stderrText}`); })]);
+  }
+  return { child, port, ctl, pid: child.pid, dir };
+}
+
+/** Connects to port (from localAddress), sends data, returns everything received until close. */
+function exchange(port, { data = 'hello\n', localAddress = '127.0.0.1', host = '127.0.0.1', end = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    const s = net.connect({ port, host, localAddress });
+    s.on('connect', () => (end ? s.end(data) : s.write(data)));
+    s.on('data', (c) => chunks.push(c));
+    s.on('error', (err) => (err.code === 'ECONNRESET' ? resolve(Buffer.concat(chunks).toString()) : reject(err)));
+    s.on('close', () => resolve(Buffer.concat(chunks).toString()));
+  });
+}
+
+/** Runs bin/penctl and resolves with { code, stdout, stderr }. */
+function penctl(...args) {
+  return new Promise((resolve) => {
+    execFile(PENCTL, args, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
+  });
+}
+
+/** Runs bin/pen to completion (for command-line errors) and resolves with { code, stdout, stderr }. */
+function runPen(args, options = {}) {
+  return new Promise((resolve) => {
+    execFile(PEN, args, { timeout: 10000, ...options }, (err, stdout, stderr) =>
+      resolve({ code: err ? err.code : 0, stdout, stderr }));
+  });
+}
+
+/** Resolves when the child's stderr matches re. */
+async function stderrMatching(child, re) {
+  while (!re.test(child.stderrText)) {
+    await Promise.race([once(child.stderr, 'data'), child.exited]);
+    if (child.exitCode !== null) break;
+  }
+  return child.stderrText;
+}
+
+module.exports = {
+  fileCreated, ROOT, PEN, PENCTL, IS_ROOT, freePort, namedBackend, echoBackend, waitForPort, startPen, exchange, penctl, runPen, stderrMatching,
+};
