@@ -1,0 +1,76 @@
+'use strict';
+// pen's command line: bad input → one line naming the culprit on stderr and a non-zero exit.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { runPen, freePort, namedBackend, startPen, exchange } = require('../support/harness');
+
+const oneLine = (text) => text.trim().split('\n').length === 1;
+
+test('no arguments prints the usage and exits non-zero', async () => {
+  const r = await runPen([]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stdout, /^usage:/);
+});
+
+for (const [args, culprit] of [
+  [['-Y', '8080', 'a'], /unknown option -Y/],
+  [['-f', '-b'], /option -b requires an argument/],
+  [['-f', '-t', '0', '8080', '127.0.0.1:80'], /-t: 0 is too small/],
+  [['-f', '-c', 'many', '8080', '127.0.0.1:80'], /-c: expected a number, not 'many'/],
+  [['-f', '-L', 'foo', '8080', '127.0.0.1:80'], /protocol version foo not known/],
+  [['-f', '-L', 'ssl3', '8080', '127.0.0.1:80'], /-L ssl3: not supported/],
+  [['-f', '127.0.0.1:99999', '127.0.0.1:80'], /bad port '99999'/],
+  [['-f', 'LISTEN', 'nosuchhost.invalid:80'], /unknown or invalid address 'nosuchhost.invalid'/],
+  [['-f', 'LISTEN', '127.0.0.1:notaservice'], /bad port 'notaservice'/],
+  [['-f', 'LISTEN', '127.0.0.1:80:x'], /maxc must be a number, not 'x'/],
+  [['-f', '-F', '/nonexistent/pen.cfg', 'LISTEN', '127.0.0.1:80'], /Can't read config file '\/nonexistent\/pen.cfg'/],
+  [['-f', '-o', 'server 0 max lots', 'LISTEN', '127.0.0.1:80'], /-o 'server 0 max lots': server max: expected a number/],
+  [['-f', '-j', '/tmp', 'LISTEN', '127.0.0.1:80'], /-j \/tmp: Node.js cannot chroot/],
+  [['-f', '-u', 'no-such-user-here', 'LISTEN', '127.0.0.1:80'], /-u no-such-user-here: no such user/],
+  [['-f', '-l', '/nonexistent/dir/log', 'LISTEN', '127.0.0.1:80'], /Can't open logfile \/nonexistent\/dir\/log/],
+  [['-f', '-p', '/nonexistent/dir/pid', 'LISTEN', '127.0.0.1:80'], /Can't create pidfile \/nonexistent\/dir\/pid/],
+]) {
+  test(`pen ${args.join(' ')} → one-line error, exit 1`, async () => {
+    const listen = `127.0.0.1:${await freePort()}`;
+    const r = await runPen(args.map((a) => (a === 'LISTEN' ? listen : a)));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, culprit);
+    assert.ok(oneLine(r.stderr), `one line: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /    at /);
+  });
+}
+
+test('a listen port already in use is a one-line error', async (t) => {
+  const be = await namedBackend('be', t);
+  const r = await runPen(['-f', `127.0.0.1:${be.port}`, '127.0.0.1:80']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /can't bind local address/);
+  assert.ok(oneLine(r.stderr));
+});
+
+test('-i prints "Windows only" and exits 0', async () => {
+  const r = await runPen(['-i', 'x']);
+  assert.equal(r.code, 0);
+  assert.equal(r.stderr, 'Windows only\n');
+});
+
+test('server specs: service names, default port, limits, and IPv6 in brackets', async (t) => {
+  const be = await namedBackend('be', t);
+  const pen = await startPen(t, [`127.0.0.1:${be.port}:10:20:3:4`, 'localhost:http', '[::1]:8080:1', '127.0.0.1'], { control: true });
+  const { penctl } = require('../support/harness');
+  const { stdout } = await penctl(`127.0.0.1:${pen.ctl}`, 'servers');
+  const lines = stdout.split('\n');
+  assert.match(lines[0], new RegExp(`^0 addr 127.0.0.1 port ${be.port} conn 0 max 10 hard 20 weight 3 prio 4 `));
+  assert.match(lines[1], /^1 addr (127\.0\.0\.1|::1) port 80 conn 0 max 0 /);
+  assert.match(lines[2], /^2 addr ::1 port 8080 conn 0 max 1 /);
+  assert.match(lines[3], new RegExp(`^3 addr 127.0.0.1 port ${pen.port} `)); // port defaults to the listen port
+});
+
+test('options after operands and clustered flags are understood (GNU getopt)', async (t) => {
+  const be = await namedBackend('be', t);
+  const port = await freePort();
+  const pen = await startPen(t, [`127.0.0.1:${port}`, `127.0.0.1:${be.port}`, '-rs'].slice(1), { control: true });
+  const { penctl } = require('../support/harness');
+  assert.equal((await penctl(`127.0.0.1:${pen.ctl}`, 'mode')).stdout, 'no hash roundrobin stubborn no weight no prio\n');
+  assert.equal((await exchange(pen.port)).trim(), 'be');
+});

@@ -1,0 +1,76 @@
+'use strict';
+// The raw path: every byte both ways, half-close passed on, counters per server and client.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const crypto = require('node:crypto');
+const { once } = require('node:events');
+const { echoBackend, startPen, penctl } = require('../support/harness');
+
+test('a large transfer arrives intact in both directions', async (t) => {
+  const be = await echoBackend(t);
+  const pen = await startPen(t, [`127.0.0.1:${be.port}`]);
+  const payload = crypto.randomBytes(8 * 1024 * 1024);
+  const s = net.connect(pen.port, '127.0.0.1');
+  const chunks = [];
+  s.on('data', (c) => chunks.push(c));
+  s.end(payload); // half-close: the echo must still come back in full
+  await once(s, 'close');
+  assert.ok(Buffer.concat(chunks).equals(payload));
+});
+
+test('after the client half-closes, the server reply still reaches it', async (t) => {
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
+    const got = [];
+    sock.on('data', (c) => got.push(c));
+    sock.on('end', () => sock.end(`got ${Buffer.concat(got).length} bytes`));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const pen = await startPen(t, [`127.0.0.1:${server.address().port}`]);
+  const s = net.connect(pen.port, '127.0.0.1');
+  let reply = '';
+  s.on('data', (c) => { reply += c; });
+  s.end('x'.repeat(1000));
+  await once(s, 'close');
+  assert.equal(reply, 'got 1000 bytes');
+});
+
+test('servers and recent count connections and bytes', async (t) => {
+  const be = await echoBackend(t);
+  const pen = await startPen(t, [`127.0.0.1:${be.port}`], { control: true });
+  const s = net.connect({ port: pen.port, host: '127.0.0.1', localAddress: '127.0.0.7' });
+  s.write('0123456789');
+  await once(s, 'data');
+  const during = await penctl(`127.0.0.1:${pen.ctl}`, 'servers');
+  assert.match(during.stdout, /^0 addr 127\.0\.0\.1 port \d+ conn 1 max 0 hard 0 weight 0 prio 0 sx 10 rx 10\n$/);
+  s.end();
+  await once(s, 'close');
+  let after;
+  do after = await penctl(`127.0.0.1:${pen.ctl}`, 'servers'); while (!/conn 0/.test(after.stdout));
+  const recent = await penctl(`127.0.0.1:${pen.ctl}`, 'recent');
+  assert.equal(recent.stdout, '127.0.0.7 connects 1 sx 10 rx 10\n');
+});
+
+test('tcp_fastclose both: one side closing closes the other at once', async (t) => {
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => sock.on('error', () => {}).resume());
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const pen = await startPen(t, ['-o', 'tcp_fastclose both', `127.0.0.1:${server.address().port}`]);
+  const s = net.connect({ port: pen.port, host: '127.0.0.1', allowHalfOpen: true });
+  await once(server, 'connection');
+  s.resume();
+  s.end();
+  await once(s, 'end'); // the backend never closed: pen closed the client side at once
+  s.destroy();
+});
+
+test('idle_timeout closes a connection with no traffic', async (t) => {
+  const be = await echoBackend(t);
+  const pen = await startPen(t, ['-o', 'idle_timeout 1', `127.0.0.1:${be.port}`]);
+  const s = net.connect(pen.port, '127.0.0.1');
+  s.resume();
+  await once(s, 'close');
+});

@@ -1,0 +1,112 @@
+'use strict';
+// Process behaviour: daemonizing, pid file, TERM, USR1 statistics, HUP log reopen and -F re-read.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const net = require('node:net');
+const { once } = require('node:events');
+const { namedBackend, echoBackend, startPen, exchange, penctl, runPen, freePort, fileCreated, stderrMatching } = require('../support/harness');
+
+const tmp = (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-proc-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+};
+
+test('without -f pen detaches, returns the shell at once, keeps serving; TERM removes the pid file', async (t) => {
+  const be = await namedBackend('be', t);
+  const dir = tmp(t);
+  const pidFile = path.join(dir, 'pen.pid');
+  const port = await freePort();
+  const r = await runPen(['-p', pidFile, `127.0.0.1:${port}`, `127.0.0.1:${be.port}`]);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout + r.stderr, '');
+  const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+  t.after(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } });
+  assert.equal((await exchange(port)).trim(), 'be');
+  const watcher = fs.watch(dir);
+  process.kill(pid, 'SIGTERM');
+  while (fs.existsSync(pidFile)) await once(watcher, 'change');
+  watcher.close();
+});
+
+test('a daemon that cannot start reports why, with a non-zero exit', async (t) => {
+  const be = await namedBackend('be', t);
+  const r = await runPen([`127.0.0.1:${be.port}`, '127.0.0.1:80']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /can't bind local address/);
+});
+
+test('TERM closes open connections and exits 0', async (t) => {
+  const be = await echoBackend(t);
+  const pen = await startPen(t, [`127.0.0.1:${be.port}`]);
+  const s = net.connect(pen.port, '127.0.0.1');
+  s.on('error', () => {});
+  s.write('x');
+  await once(s, 'data');
+  const closed = once(s, 'close');
+  pen.child.kill('SIGTERM');
+  const [code] = await pen.child.exited;
+  assert.equal(code, 0);
+  await closed;
+});
+
+test('USR1 prints statistics on stderr and writes the -w status page', async (t) => {
+  const be = await namedBackend('be', t);
+  const dir = tmp(t);
+  const web = path.join(dir, 'status.html');
+  const pen = await startPen(t, ['-w', web, `127.0.0.1:${be.port}`]);
+  await exchange(pen.port, { localAddress: '127.0.0.5' });
+  pen.child.kill('SIGUSR1');
+  const text = await stderrMatching(pen.child, /Active connections:/);
+  assert.match(text, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d: Time .*, 1 servers, 0 current$/m);
+  assert.match(text, /Client 0 status: address 127\.0\.0\.5 .*connects 1 sent 3 received 6/);
+  await fileCreated(web);
+  const html = fs.readFileSync(web, 'utf8');
+  assert.match(html, /<title>Pen status page<\/title>/);
+  assert.match(html, /<td>127\.0\.0\.5<\/td>/);
+});
+
+test('-l logs each request as "client time server first-line"; HUP reopens the file', async (t) => {
+  const be = await namedBackend('be', t);
+  const dir = tmp(t);
+  const log = path.join(dir, 'pen.log');
+  const pen = await startPen(t, ['-l', log, `127.0.0.1:${be.port}`]);
+  await exchange(pen.port, { localAddress: '127.0.0.6', data: 'GET /a HTTP/1.0\r\nHost: x\r\n\r\n' });
+  const waitFor = async (file, re) => {
+    const w = fs.watch(dir);
+    try { while (!(fs.existsSync(file) && re.test(fs.readFileSync(file, 'utf8')))) await once(w, 'change'); } finally { w.close(); }
+  };
+  await waitFor(log, /GET \/a/);
+  assert.match(fs.readFileSync(log, 'utf8'), /^127\.0\.0\.6 \d+ 127\.0\.0\.1 GET \/a HTTP\/1\.0\n$/);
+  fs.renameSync(log, `${log}.1`); // as logrotate does
+  pen.child.kill('SIGHUP');
+  await waitFor(log, /^$/);
+  await exchange(pen.port, { localAddress: '127.0.0.6', data: 'GET /b HTTP/1.0\r\n\r\n' });
+  await waitFor(log, /GET \/b/);
+  assert.doesNotMatch(fs.readFileSync(`${log}.1`, 'utf8'), /GET \/b/);
+});
+
+test('HUP re-reads -F: changes apply to new connections, open ones are kept', async (t) => {
+  const [a, b] = await Promise.all([echoBackend(t), namedBackend('b', t)]);
+  const dir = tmp(t);
+  const cfg = path.join(dir, 'pen.cfg');
+  fs.writeFileSync(cfg, `server 0 address 127.0.0.1 port ${a.port}\n`);
+  const pen = await startPen(t, ['-F', cfg, '-r'], { control: true });
+  const open = net.connect(pen.port, '127.0.0.1');
+  open.write('before');
+  await once(open, 'data');
+  fs.writeFileSync(cfg, `server 0 address 127.0.0.1 port ${b.port}\n`);
+  pen.child.kill('SIGHUP');
+  for (;;) {
+    const { stdout } = await penctl(`127.0.0.1:${pen.ctl}`, 'servers');
+    if (stdout.includes(`port ${b.port}`)) break;
+  }
+  assert.equal((await exchange(pen.port)).trim(), 'b');
+  open.write('after');
+  const [echo] = await once(open, 'data');
+  assert.equal(echo.toString(), 'after');
+  open.destroy();
+});
