@@ -279,8 +279,9 @@ const commands: Record<string, Command> = {
   stubborn: flag('stubborn'),
   tarpit_acl: {
     usage: '[N]',
-    run(_ctx, [n]) {
-      return `tarpit_acl = ${n === undefined ? 0 : integer(n, 'tarpit_acl', -1, 9)}`;
+    run(ctx, [n]) {
+      if (n !== undefined) ctx.settings.tarpitAcl = integer(n, 'tarpit_acl', -1, 9);
+      return `tarpit_acl = ${ctx.settings.tarpitAcl}`;
     },
   },
   tcp_fastclose: {

@@ -46,6 +46,8 @@ export interface Settings {
   listenQueue: number;
   clientAcl: number;
   controlAcl: number;
+  /** accepted and reported like pen's; no tarpit is built */
+  tarpitAcl: number;
 
   http: boolean;
   udp: boolean;
@@ -75,7 +77,7 @@ export function defaultSettings(): Settings {
     roundrobin: false, hash: false, hashNoSave: false, weight: false, prio: false, stubborn: false,
     trackingTime: 0, blacklistTime: 30, clientsMax: 2048, connMax: 500, timeout: 3,
     idleTimeout: 0, pendingMax: 100, idlers: 0, multiAccept: 100, listenQueue: 500,
-    clientAcl: 0, controlAcl: 0,
+    clientAcl: 0, controlAcl: 0, tarpitAcl: -1,
     http: false, udp: false, exitEnabled: false, ascii: false, debug: 0, foreground: false,
     abortOnError: false, dummy: false, keepalive: false, transparent: false, tcpNodelay: false,
     tcpFastclose: 'off',
