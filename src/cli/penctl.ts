@@ -7,8 +7,10 @@ function die(message: string): never {
 }
 
 export function main(argv: string[]): void {
-  const [target, ...words] = argv;
-  if (target === undefined || words.length === 0) {
+  const json = argv[0] === '--json';
+  const [target, ...words] = json ? argv.slice(1) : argv;
+  if (json) words.unshift('json');
+  if (target === undefined || words.length === (json ? 1 : 0)) {
     process.stdout.write('usage: penctl host:port command\n');
     process.exit(0);
   }

@@ -35,6 +35,8 @@ interface Command {
   /** argument grammar, for documentation and errors */
   usage: string;
   run(ctx: CommandContext, args: string[]): string;
+  /** the reply as data, for `json COMMAND` (default: `{ "reply": text }`) */
+  json?(ctx: CommandContext, args: string[]): unknown;
 }
 
 const MAX_SERVERS = 4096; // `server N` grows the table: bound it so a typo cannot eat the memory
@@ -58,6 +60,10 @@ function numberSetting(name: string, key: keyof Settings, min = 0, max = Infinit
         after?.(ctx);
       }
       return `${ctx.settings[key] as number}\n`;
+    },
+    json(ctx, args) {
+      this.run(ctx, args);
+      return { [name]: ctx.settings[key] };
     },
   };
 }
@@ -173,6 +179,7 @@ const commands: Record<string, Command> = {
       const on = (b: boolean, name: string) => `${b ? '' : 'no '}${name}`;
       return `${on(s.hash, 'hash')} ${on(s.roundrobin, 'roundrobin')} ${on(s.stubborn, 'stubborn')} ${on(s.weight, 'weight')} ${on(s.prio, 'prio')}\n`;
     },
+    json: ({ settings: s }) => ({ hash: s.hash, roundrobin: s.roundrobin, stubborn: s.stubborn, weight: s.weight, prio: s.prio }),
   },
   no: {
     usage: 'COMMAND',
@@ -196,13 +203,14 @@ const commands: Record<string, Command> = {
   prio: flag('prio'),
   recent: {
     usage: '[SECONDS]',
-    run(ctx, [n]) {
-      const since = ctx.now - (n === undefined ? 300 : integer(n, 'recent', -Infinity));
-      return ctx.balancer.clients.list()
-        .filter((c) => c.last >= since)
-        .map((c) => `${c.address} connects ${c.connects} sx ${c.csx} rx ${c.crx}\n`)
-        .join('');
+    run(ctx, args) {
+      return recentClients(ctx, args).map((c) => `${c.address} connects ${c.connects} sx ${c.csx} rx ${c.crx}\n`).join('');
     },
+    json: (ctx, args) => ({
+      clients: recentClients(ctx, args).map((c) => ({
+        address: c.address, connects: c.connects, sx: c.csx, rx: c.crx, server: c.server, age: ctx.now - c.last,
+      })),
+    }),
   },
   roundrobin: flag('roundrobin'),
   select: accepted,
@@ -220,6 +228,12 @@ const commands: Record<string, Command> = {
         .map((s) => `${s.index} addr ${s.host} port ${s.port || (s.family === 0 ? 1 : 0)} conn ${s.c} max ${s.maxc} hard ${s.hard} weight ${s.weight} prio ${s.prio} sx ${s.sx} rx ${s.rx}\n`)
         .join('');
     },
+    json: (ctx) => ({
+      servers: ctx.balancer.servers.servers.map((s) => ({
+        index: s.index, address: s.host, port: s.port, conn: s.c, max: s.maxc, hard: s.hard, weight: s.weight,
+        prio: s.prio, acl: s.acl, sx: s.sx, rx: s.rx, blacklisted: ctx.balancer.servers.isBlacklisted(s, ctx.now),
+      })),
+    }),
   },
   socket: {
     usage: 'FD',
@@ -358,6 +372,11 @@ const noCommands: Record<string, Command> = {
   weight: unflag('weight'),
 };
 
+function recentClients(ctx: CommandContext, [n]: string[]) {
+  const since = ctx.now - (n === undefined ? 300 : integer(n, 'recent', -Infinity));
+  return ctx.balancer.clients.list().filter((c) => c.last >= since);
+}
+
 /** `server N key value …`: every pair is checked before any is applied. */
 function setServer(ctx: CommandContext, [n, ...pairs]: string[]): void {
   const index = integer(n, 'server');
@@ -394,10 +413,25 @@ export function parseCommand(line: string): string[] {
   return text.split(' ').filter((w) => w !== '');
 }
 
+/** `json COMMAND …`: the reply as one line of JSON; errors as `{"error": "…"}`. */
+function runJson(ctx: CommandContext, [name, ...args]: string[]): string {
+  let data: unknown;
+  try {
+    const command = name === undefined ? undefined : commands[name];
+    if (!command) throw new ConfigError(`unknown command '${name ?? ''}'`);
+    data = command.json ? command.json(ctx, args) : { reply: command.run(ctx, args) };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    data = { error: err.message };
+  }
+  return `${JSON.stringify(data)}\n`;
+}
+
 /** Runs one command line and returns pen's reply text; throws ConfigError for bad input. */
 export function runCommand(ctx: CommandContext, line: string): string {
   const [name, ...args] = parseCommand(line);
   if (name === undefined || name.startsWith('#')) return '';
+  if (name === 'json') return runJson(ctx, args);
   const command = commands[name];
   if (!command) return `do_cmd: ignoring command starting with '${name}'\n`;
   return command.run(ctx, args);

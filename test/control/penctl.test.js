@@ -146,3 +146,34 @@ test('control on a unix socket', async (t) => {
   await startPen(t, args);
   assert.equal((await penctl(sock, 'blacklist')).stdout, '30\n');
 });
+
+test('penctl --json answers queries as JSON objects, errors as {"error"}', async (t) => {
+  const { a, pen } = await setup(t);
+  const json = async (...cmd) => JSON.parse((await penctl('--json', `127.0.0.1:${pen.ctl}`, ...cmd)).stdout);
+  const { servers } = await json('servers');
+  assert.deepEqual(servers[0], { index: 0, address: '127.0.0.1', port: a.port, conn: 0, max: 0, hard: 0, weight: 0, prio: 0, acl: 0, sx: 0, rx: 0, blacklisted: false });
+  assert.deepEqual(await json('mode'), { hash: false, roundrobin: false, stubborn: false, weight: false, prio: false });
+  assert.deepEqual(await json('blacklist', '12'), { blacklist: 12 });
+  await exchange(pen.port, { localAddress: '127.0.0.9' });
+  assert.equal((await json('recent')).clients[0].address, '127.0.0.9');
+  assert.deepEqual(await json('timeout', 'x'), { error: "timeout: expected a number >= 1, not 'x'" });
+  assert.deepEqual(await json('nonsense'), { error: "unknown command 'nonsense'" });
+});
+
+test('listen moves the listener; connections open on the old one are kept', async (t) => {
+  const { echoBackend } = require('../support/harness');
+  const be = await echoBackend(t);
+  const pen = await startPen(t, [`127.0.0.1:${be.port}`], { control: true });
+  const s = net.connect(pen.port, '127.0.0.1');
+  s.write('one');
+  await new Promise((r) => s.once('data', r));
+  const port = await freePort();
+  assert.equal((await penctl(`127.0.0.1:${pen.ctl}`, 'listen', `127.0.0.1:${port}`)).stdout, `127.0.0.1:${port}\n`);
+  const { waitForPort } = require('../support/harness');
+  await waitForPort(port);
+  assert.equal(await exchange(port, { data: 'new', end: true }), 'new');
+  s.write('two');
+  const [echo] = await new Promise((r) => s.once('data', (...d) => r(d)));
+  assert.equal(echo.toString(), 'two');
+  s.destroy();
+});
