@@ -6,7 +6,7 @@ import type { Client } from '../balancer/client-table';
 import type { Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
 import { relayRaw } from '../pipelines/raw';
-import { debug } from '../reports/diag';
+import { debug, debugLevel, dump } from '../reports/diag';
 import type { RequestLog } from '../reports/request-log';
 import type { Connection, ConnectionTable } from './connections';
 
@@ -86,17 +86,26 @@ export class Forwarder {
     this.balancer.connected(server, conn.client);
     conn.counted = true;
     if (server.index >= 0) this.current = server.index;
-    const log = this.log;
-    const client: Client = conn.client;
-    relayRaw(down, up, { server, client }, {
+    relayRaw(down, up, { server, client: conn.client }, {
       fastClose: this.settings.tcpFastclose,
-      onClientChunk: log && ((chunk) => log.write(client.address, server.host, chunk)),
+      onClientChunk: this.chunkObserver(conn.client, server),
       onClose: () => this.finish(conn),
     });
     if (this.settings.idleTimeout > 0) {
       down.setTimeout(this.settings.idleTimeout * 1000, () => { down.destroy(); up.destroy(); });
     }
     down.resume();
+  }
+
+  /** Logging and -ddd dumps of client bytes; undefined (nothing on the hot path) when both are off. */
+  private chunkObserver(client: Client, server: Server): ((chunk: Buffer) => void) | undefined {
+    const dumping = debugLevel() >= 3;
+    if (!this.log && !dumping) return undefined;
+    const ascii = this.settings.ascii;
+    return (chunk) => {
+      this.log?.write(client.address, server.host, chunk);
+      if (dumping) dump(chunk, ascii);
+    };
   }
 
   private finish(conn: Connection): void {

@@ -35,3 +35,12 @@ export function diag(message: string): void {
 export function debug(n: number, message: () => string): void {
   if (level >= n) diag(message());
 }
+
+/** A communication dump (-ddd): the byte count, then the bytes in hex or, with -a, as text. */
+export function dump(chunk: Buffer, ascii: boolean): void {
+  let text = '';
+  for (const b of chunk) {
+    text += ascii ? (b >= 32 && b < 127) || b === 9 || b === 10 || b === 13 ? String.fromCharCode(b) : '.' : `${b.toString(16).padStart(2, '0')} `;
+  }
+  process.stderr.write(`${chunk.length}: ${text}\n`);
+}

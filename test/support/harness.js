@@ -82,11 +82,12 @@ function withListen(args, listen) {
 }
 
 /** Starts bin/pen -f with args (LISTEN and CONTROL are replaced by fresh ports). */
-async function startPen(t, args, { control = false, waitFor = true } = {}) {
+async function startPen(t, args, { control = false, waitFor = true, worldWritable = false } = {}) {
   const port = await freePort();
   const ctl = control ? await freePort() : undefined;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-test-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  if (worldWritable) fs.chmodSync(dir, 0o777); // for a pen that drops privileges before writing its pid
   const pidFile = path.join(dir, 'pen.pid');
   const full = ['-f', '-p', pidFile];
   if (control) full.push('-C', `127.0.0.1:${ctl}`);
