@@ -148,7 +148,8 @@ const commands: Record<string, Command> = {
     usage: 'FILE',
     run(ctx, [file]) {
       if (file === undefined) throw new ConfigError('Usage: include filename');
-      return runScript(ctx, ctx.effects.readFile(file), file);
+      runScript(ctx, ctx.effects.readFile(file), file);
+      return ''; // as in pen, the included commands' replies are not sent back
     },
   },
   keepalive: flag('keepalive'),
@@ -438,15 +439,13 @@ export function runCommand(ctx: CommandContext, line: string): string {
 }
 
 /** Runs every line of a script (a -F file or an include); a failing line names its file and line. */
-export function runScript(ctx: CommandContext, text: string, source: string): string {
-  let reply = '';
+export function runScript(ctx: CommandContext, text: string, source: string): void {
   text.split('\n').forEach((line, i) => {
     try {
-      reply += runCommand(ctx, line);
+      runCommand(ctx, line);
     } catch (err) {
       if (err instanceof ConfigError) throw new ConfigError(`${source}:${i + 1}: ${err.message}`);
       throw err;
     }
   });
-  return reply;
 }

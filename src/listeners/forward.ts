@@ -17,6 +17,16 @@ function clientAddress(socket: Socket): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
+const DUMMY_BODY = 'pen-edge dummy target\n';
+const DUMMY_REPLY = `HTTP/1.1 200 OK\r\nContent-Length: ${DUMMY_BODY.length}\r\nContent-Type: text/plain\r\n\r\n${DUMMY_BODY}`;
+
+/** `dummy`: pen as a test target — every chunk from the client gets a small HTTP 200, no server is used. */
+function answerAsDummy(down: Socket): void {
+  down.on('data', () => down.write(DUMMY_REPLY));
+  down.on('end', () => down.end());
+  down.resume();
+}
+
 export class Forwarder {
   /** the server chosen last (pen's `current`) */
   current = 0;
@@ -41,7 +51,7 @@ export class Forwarder {
     down.on('error', () => {}); // errors end in 'close', handled below
     const abort = () => this.finish(conn);
     down.once('close', abort);
-    conn.up = undefined;
+    if (this.settings.dummy) return answerAsDummy(down);
     this.tryNext(conn, route.candidates, 0, now, abort);
   };
 

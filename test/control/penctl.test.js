@@ -177,3 +177,47 @@ test('listen moves the listener; connections open on the old one are kept', asyn
   assert.equal(echo.toString(), 'two');
   s.destroy();
 });
+
+test('commands take effect on traffic: source, weight, prio, no acl, conn_max, dummy', async (t) => {
+  const { a, b, pen, ctl } = await setup(t, ['-r']);
+  void a; void b;
+  await ctl('source', '127.0.0.5');
+  const seen = new Promise((resolve) => a.once('connection', (s) => resolve(s.remoteAddress)));
+  await exchange(pen.port); // round robin: server 1
+  await exchange(pen.port); // server 0
+  assert.equal(await seen, '127.0.0.5');
+  await ctl('no', 'roundrobin');
+  await ctl('prio');
+  await ctl('server', '0', 'prio', '9');
+  assert.equal((await exchange(pen.port, { localAddress: '127.0.0.20' })).trim(), 'b'); // server 1 has prio 4 < 9
+  await ctl('no', 'prio');
+  await ctl('weight');
+  await ctl('server', '1', 'weight', '0');
+  await ctl('server', '0', 'weight', '1');
+  assert.equal((await exchange(pen.port, { localAddress: '127.0.0.21' })).trim(), 'a');
+  await ctl('acl', '4', 'deny', '127.0.0.22');
+  await ctl('client_acl', '4');
+  assert.equal(await exchange(pen.port, { localAddress: '127.0.0.22' }), '');
+  await ctl('no', 'acl', '4');
+  assert.match(await exchange(pen.port, { localAddress: '127.0.0.22' }), /^[ab]\n$/);
+  assert.equal(await ctl('conn_max', '1000'), '1000\n');
+  await ctl('dummy');
+  assert.match(await exchange(pen.port, { data: 'GET / HTTP/1.0\r\n\r\n', end: true }), /^HTTP\/1\.1 200 OK\r\n[^]*pen-edge dummy target\n$/);
+});
+
+test('include and log commands', async (t) => {
+  const { pen, ctl } = await setup(t);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-inc-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'extra.cfg'), '# set two things\nblacklist 7\ntimeout 9\n');
+  assert.equal(await ctl('include', path.join(dir, 'extra.cfg')), '');
+  assert.equal(await ctl('blacklist'), '7\n');
+  assert.equal(await ctl('timeout'), '9\n');
+  const log = path.join(dir, 'pen.log');
+  assert.equal(await ctl('log', log), `${log}\n`);
+  await exchange(pen.port, { data: 'HELLO log\n', localAddress: '127.0.0.30' });
+  const watcher = fs.watch(dir);
+  while (!(fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('HELLO'))) await require('node:events').once(watcher, 'change');
+  watcher.close();
+  assert.match(fs.readFileSync(log, 'utf8'), /^127\.0\.0\.30 \d+ 127\.0\.0\.1 HELLO log\n$/);
+});
