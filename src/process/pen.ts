@@ -1,6 +1,6 @@
 // The running balancer: owns the settings, tables, listeners and files, and carries out the
 // effects of control commands. Phases: configure → open → serve → reload (HUP) → close.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Server as NetServer } from 'node:net';
 import { Balancer } from '../balancer/balancer';
 import { emptyServer } from '../balancer/server-table';
@@ -120,16 +120,19 @@ export class Pen {
 
   /** USR1: statistics to the diagnostics and the -w file. */
   stats(): void {
-    for (const line of textStats(this.reports())) diag(line);
     this.writeWebStats();
+    for (const line of textStats(this.reports())) diag(line);
   }
 
   private writeWebStats(): void {
     if (!this.settings.webFile) return;
+    const file = this.settings.webFile;
     try {
-      writeFileSync(this.settings.webFile, statusPage(this.reports()));
+      // write then rename, so a reader never sees half a page
+      writeFileSync(`${file}.tmp`, statusPage(this.reports()));
+      renameSync(`${file}.tmp`, file);
     } catch (err) {
-      diag(`Can't write to ${this.settings.webFile}: ${messageOf(err)}`);
+      diag(`Can't write to ${file}: ${messageOf(err)}`);
     }
   }
 
