@@ -19,6 +19,8 @@ export interface Effects {
   exit(): void;
   readFile(path: string): string;
   writeFile(path: string, text: string): void;
+  /** re-read certificates, keys, CA files; returns an error message and changes nothing on failure */
+  reloadTls(): string | undefined;
   /** tables that keep a copy of a setting (sizes, times, debug level) take the new value */
   settingsChanged(): void;
 }
@@ -248,6 +250,22 @@ const commands: Record<string, Command> = {
     run(ctx, [address]) {
       if (address === undefined || !isIP(address)) return `unable to set source address to '${address ?? '(null)'}'`;
       ctx.settings.source = address;
+      return '';
+    },
+  },
+  ssl_auto: {
+    usage: 'HOST[,HOST…]',
+    run(ctx, [hosts]) {
+      if (hosts === undefined || !/^[A-Za-z0-9.:,-]+$/.test(hosts)) throw new ConfigError('ssl_auto: expected HOST[,HOST…]');
+      ctx.settings.tls.auto = hosts.split(',').filter((h) => h !== '');
+      return '';
+    },
+  },
+  ssl_reload: {
+    usage: '',
+    run(ctx) {
+      const error = ctx.effects.reloadTls();
+      if (error) throw new ConfigError(`ssl_reload: ${error}; the previous certificates stay in use`);
       return '';
     },
   },

@@ -16,6 +16,8 @@ export interface TlsSettings {
   sniPath?: string;
   ocspResponse?: string;
   renegotiationInterval: number;
+  /** `ssl_auto HOST,…`: TLS with a generated self-signed certificate for these names */
+  auto?: string[];
 }
 
 export interface Settings {

@@ -4,9 +4,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { parseListenAddress } from '../config/address';
 import { SystemError } from '../errors';
 
-export async function listen(address: string, what: string, backlog: number, onSocket: (s: Socket) => void): Promise<Server> {
+/** Binds an already created server (plain or TLS) where address says. */
+export async function bind(server: Server, address: string, what: string, backlog: number): Promise<Server> {
   const where = parseListenAddress(address, what);
-  const server = createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true }, onSocket);
   if (where.family === 0) {
     try {
       unlinkSync(where.host); // pen removes a stale socket file before binding
@@ -21,4 +21,9 @@ export async function listen(address: string, what: string, backlog: number, onS
     throw new SystemError(`${what} ${address}: can't bind local address (${err.code ?? err.message})`);
   });
   return server;
+}
+
+export function listen(address: string, what: string, backlog: number, onSocket: (s: Socket) => void): Promise<Server> {
+  const server = createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true }, onSocket);
+  return bind(server, address, what, backlog);
 }

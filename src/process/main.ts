@@ -22,7 +22,6 @@ function refuseUnsupported(cl: CommandLine): void {
     throw new ConfigError(`-j ${s.chroot}: Node.js cannot chroot safely; use systemd's RootDirectory= or a container instead`);
   }
   if (s.udp) throw new ConfigError('-U: UDP balancing is not available in this version');
-  if (s.tls.certFile !== undefined) throw new ConfigError('-E: TLS termination is not available in this version');
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -11,7 +11,9 @@ import { ConfigError, messageOf } from '../errors';
 import { ConnectionTable, fdOf } from '../listeners/connections';
 import { ControlPort } from '../listeners/control';
 import { Forwarder } from '../listeners/forward';
+import { defaultCertificate } from '../listeners/default-certificate';
 import { listen } from '../listeners/listen';
+import { TlsFrontEnd, type TlsFiles } from '../listeners/tls';
 import { diag, setDebugLevel } from '../reports/diag';
 import { RequestLog } from '../reports/request-log';
 import { statusPage, textStats, type ReportSources } from '../reports/status';
@@ -26,6 +28,7 @@ export class Pen {
   readonly connections: ConnectionTable;
   readonly forwarder: Forwarder;
   private listener: NetServer | undefined;
+  private tls: TlsFrontEnd | undefined;
   private control: ControlPort | undefined;
   private log: RequestLog | undefined;
   /** log file changes asked for by commands, applied in order */
@@ -92,8 +95,28 @@ export class Pen {
       }
     }
     if (s.listen === undefined) throw new ConfigError('no listen address given');
-    this.listener = await listen(s.listen, 'listen', s.listenQueue, this.forwarder.accept);
+    this.listener = await this.openListener(s.listen);
     if (s.logFile) await this.switchLog(s.logFile);
+  }
+
+  /** A plain listener, or the TLS front end when -E or ssl_auto asks for TLS. */
+  private async openListener(address: string): Promise<NetServer> {
+    const s = this.settings;
+    const files = await this.tlsFiles();
+    if (!files) return listen(address, 'listen', s.listenQueue, this.forwarder.accept);
+    const front = await TlsFrontEnd.open(address, s.listenQueue, s.tls, files, this.forwarder.accept);
+    this.tls?.close();
+    this.tls = front;
+    return front.server;
+  }
+
+  private async tlsFiles(): Promise<TlsFiles | undefined> {
+    const tls = this.settings.tls;
+    if (tls.certFile) return { certFile: tls.certFile, keyFile: tls.keyFile ?? tls.certFile };
+    if (!tls.auto) return undefined;
+    const made = await defaultCertificate(tls.auto);
+    diag(`TLS: ${made.created ? 'created' : 'using'} self-signed certificate ${made.certFile} for ${tls.auto.join(', ')}, SHA-256 fingerprint ${made.fingerprint}`);
+    return made;
   }
 
   private async switchLog(target: string | undefined): Promise<void> {
@@ -109,6 +132,8 @@ export class Pen {
       if (this.settings.logFile) await this.switchLog(this.settings.logFile);
       if (this.settings.configFile) this.readConfigFile();
       this.applySettings();
+      const tlsError = this.tls?.reload();
+      if (tlsError) diag(`reload: ${tlsError}; the previous certificates stay in use`);
     } catch (err) {
       diag(`reload: ${messageOf(err)}`);
     }
@@ -139,6 +164,7 @@ export class Pen {
   /** TERM: stop accepting, end every connection, flush the log. */
   async close(): Promise<void> {
     this.listener?.close();
+    this.tls?.close();
     this.control?.close();
     for (const conn of this.connections.list()) {
       conn.down.destroy();
@@ -155,7 +181,7 @@ export class Pen {
         parseListenAddress(address, 'listen');
         const old = this.listener;
         if (old === undefined) return; // not serving yet: open() listens where settings say
-        void listen(address, 'listen', this.settings.listenQueue, this.forwarder.accept).then(
+        void this.openListener(address).then(
           (server) => { this.listener = server; old?.close(); },
           (err) => diag(messageOf(err)),
         );
@@ -196,6 +222,7 @@ export class Pen {
         }
       },
       settingsChanged: () => this.applySettings(),
+      reloadTls: () => this.tls?.reload(),
     };
   }
 }

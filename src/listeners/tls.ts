@@ -1,0 +1,103 @@
+// The TLS front end: terminates TLS (node:tls, OpenSSL) and hands the clear-text socket on.
+// Certificates, keys, CA files and the SNI directory are re-read on reload; open connections stay.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import type { Server, Socket } from 'node:net';
+import { join } from 'node:path';
+import * as tls from 'node:tls';
+import type { TlsSettings } from '../config/settings';
+import { ConfigError, messageOf } from '../errors';
+import { diag } from '../reports/diag';
+import { bind } from './listen';
+import { buildTlsOptions, loadKeyPair } from './tls-options';
+
+const TICKET_KEY_ROTATION_MS = 6 * 3600 * 1000;
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+}
+
+export class TlsFrontEnd {
+  private sniCache = new Map<string, tls.SecureContext | null>();
+  private ocsp: Buffer | undefined;
+  private readonly rotation: NodeJS.Timeout;
+
+  private constructor(readonly server: tls.Server, private readonly settings: TlsSettings, private readonly files: TlsFiles) {
+    this.rotation = setInterval(() => server.setTicketKeys(randomBytes(48)), TICKET_KEY_ROTATION_MS).unref();
+    server.on('tlsClientError', (err, socket) => {
+      diag(`TLS handshake with ${socket.remoteAddress ?? 'unix client'} failed: ${err.message}`);
+    });
+    server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => done(null, this.ocsp));
+  }
+
+  static async open(address: string, backlog: number, settings: TlsSettings, files: TlsFiles, onSocket: (s: Socket) => void): Promise<TlsFrontEnd> {
+    const options = buildTlsOptions(settings, files.certFile, files.keyFile);
+    let front: TlsFrontEnd | undefined;
+    const server = tls.createServer({
+      ...options,
+      allowHalfOpen: true,
+      noDelay: true,
+      SNICallback: (name, done) => done(null, front?.sniContext(name)),
+    }, onSocket as (s: tls.TLSSocket) => void);
+    front = new TlsFrontEnd(server, settings, files);
+    front.loadExtras();
+    await bind(server as unknown as Server, address, 'listen', backlog);
+    return front;
+  }
+
+  /** Re-reads every file; on any error the running configuration stays and the error is returned. */
+  reload(): string | undefined {
+    try {
+      const options = buildTlsOptions(this.settings, this.files.certFile, this.files.keyFile);
+      this.loadExtras();
+      this.server.setSecureContext(options);
+      this.sniCache = new Map();
+      return undefined;
+    } catch (err) {
+      return messageOf(err);
+    }
+  }
+
+  private loadExtras(): void {
+    const s = this.settings;
+    if (s.ocspResponse) {
+      try {
+        this.ocsp = readFileSync(s.ocspResponse);
+      } catch (err) {
+        throw new ConfigError(`ssl_ocsp_response ${s.ocspResponse}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
+      }
+    }
+    if (s.renegotiationInterval > 0) {
+      // Node counts client renegotiations per window; TLS 1.3 has none
+      (tls as unknown as { CLIENT_RENEG_WINDOW: number }).CLIENT_RENEG_WINDOW = s.renegotiationInterval;
+      (tls as unknown as { CLIENT_RENEG_LIMIT: number }).CLIENT_RENEG_LIMIT = 1;
+    }
+  }
+
+  /** ssl_sni_path DIR: DIR/NAME.crt and DIR/NAME.key (and DIR/NAME.ca), loaded on first use. */
+  private sniContext(name: string): tls.SecureContext | undefined {
+    const dir = this.settings.sniPath;
+    if (!dir || !/^[A-Za-z0-9.-]+$/.test(name) || name.includes('..')) return undefined;
+    if (!this.sniCache.has(name)) {
+      const crt = join(dir, `${name}.crt`);
+      let context: tls.SecureContext | null = null;
+      if (existsSync(crt)) {
+        try {
+          const { cert, key } = loadKeyPair(crt, join(dir, `${name}.key`));
+          const caFile = join(dir, `${name}.ca`);
+          context = tls.createSecureContext({ cert, key, ca: existsSync(caFile) ? readFileSync(caFile) : undefined });
+        } catch (err) {
+          diag(`ssl_sni_path: ${messageOf(err)}`);
+        }
+      }
+      this.sniCache.set(name, context);
+    }
+    return this.sniCache.get(name) ?? undefined;
+  }
+
+  close(): void {
+    clearInterval(this.rotation);
+    this.server.close();
+  }
+}

@@ -1,0 +1,173 @@
+'use strict';
+// The TLS front end: termination, mutual TLS (-G, -A, -R), -L versions, SNI, reload, bad files.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const tls = require('node:tls');
+const { once } = require('node:events');
+const { echoBackend, startPen, runPen, freePort, penctl, stderrMatching } = require('../support/harness');
+const { certificateSet } = require('../support/certs');
+
+/** Opens a TLS connection, sends data, resolves with { reply, protocol, cert } or rejects with the handshake error. */
+function tlsExchange(port, options = {}, data = 'ping') {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ...options });
+    let reply = '';
+    s.on('secureConnect', () => s.write(data));
+    s.on('data', (d) => {
+      reply += d;
+      if (reply.length >= data.length) {
+        resolve({ reply, protocol: s.getProtocol(), cert: s.getPeerCertificate(), socket: s });
+        s.end();
+      }
+    });
+    s.on('error', reject);
+    s.on('close', () => reject(new Error(`closed after '${reply}'`)));
+  });
+}
+
+test('TLS termination: the backend gets clear text; a chain and key in one file work too', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoBackend(t);
+  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, `127.0.0.1:${be.port}`]);
+  const r = await tlsExchange(pen.port, { ca: certs.ca.cert });
+  assert.equal(r.reply, 'ping');
+  assert.equal(r.protocol, 'TLSv1.3');
+  const combined = await startPen(t, ['-E', certs.combined, `127.0.0.1:${be.port}`]);
+  assert.equal((await tlsExchange(combined.port, { ca: certs.ca.cert })).reply, 'ping');
+});
+
+test('mutual TLS with -G -R: a client certificate signed by the CA is required', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoBackend(t);
+  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, '-G', certs.caFile, '-R', `127.0.0.1:${be.port}`]);
+  const good = await tlsExchange(pen.port, { ca: certs.ca.cert, cert: certs.client.cert, key: certs.client.private });
+  assert.equal(good.reply, 'ping');
+  await assert.rejects(tlsExchange(pen.port, { ca: certs.ca.cert }));
+  await assert.rejects(tlsExchange(pen.port, { ca: certs.ca.cert, cert: certs.stranger.cert, key: certs.stranger.private }));
+  assert.match(await stderrMatching(pen.child, /TLS handshake with 127\.0\.0\.1 failed: .*(certificate|cert)/), /failed/);
+});
+
+test('mutual TLS with -A: every CA certificate in a hashed directory is trusted', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoBackend(t);
+  const dir = path.join(certs.dir, 'cas');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, `${new (require('node:crypto').X509Certificate)(certs.ca.cert).serialNumber.slice(0, 8).toLowerCase()}.0`), certs.ca.cert);
+  fs.writeFileSync(path.join(dir, 'README'), 'not a certificate');
+  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, '-A', dir, '-R', `127.0.0.1:${be.port}`]);
+  assert.equal((await tlsExchange(pen.port, { ca: certs.ca.cert, cert: certs.client.cert, key: certs.client.private })).reply, 'ping');
+  await assert.rejects(tlsExchange(pen.port, { ca: certs.ca.cert }));
+});
+
+for (const [protocol, expected] of [['ssl23', 'TLSv1.3'], ['tls1.3', 'TLSv1.3'], ['tls1.2', 'TLSv1.2'], ['tls1.1', 'TLSv1.1'], ['tls1', 'TLSv1']]) {
+  test(`-L ${protocol} negotiates ${expected}`, async (t) => {
+    const certs = await certificateSet(t);
+    const be = await echoBackend(t);
+    const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, '-L', protocol, `127.0.0.1:${be.port}`]);
+    const r = await tlsExchange(pen.port, { ca: certs.ca.cert, minVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' });
+    assert.equal(r.protocol, expected);
+  });
+}
+
+test('-L tls1.2 refuses a TLS 1.3-only client; ssl_option no_tlsv1.2 narrows ssl23 to TLS 1.3', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoBackend(t);
+  const only12 = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, '-L', 'tls1.2', `127.0.0.1:${be.port}`]);
+  await assert.rejects(tlsExchange(only12.port, { ca: certs.ca.cert, minVersion: 'TLSv1.3' }));
+  const no12 = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, '-o', 'ssl_option no_tlsv1.2', `127.0.0.1:${be.port}`]);
+  await assert.rejects(tlsExchange(no12.port, { ca: certs.ca.cert, maxVersion: 'TLSv1.2' }));
+});
+
+test('SNI: ssl_sni_path serves each name its own certificate', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoBackend(t);
+  const sni = path.join(certs.dir, 'sni');
+  fs.mkdirSync(sni);
+  for (const name of ['a.example', 'b.example']) {
+    const leaf = await certs.makeLeaf(name, { altNames: [{ type: 2, value: name }] });
+    fs.writeFileSync(path.join(sni, `${name}.crt`), leaf.cert);
+    fs.writeFileSync(path.join(sni, `${name}.key`), leaf.private);
+  }
+  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, '-o', `ssl_sni_path ${sni}`, `127.0.0.1:${be.port}`]);
+  for (const name of ['a.example', 'b.example']) {
+    const r = await tlsExchange(pen.port, { ca: certs.ca.cert, servername: name });
+    assert.equal(r.cert.subject.CN, name);
+  }
+  assert.equal((await tlsExchange(pen.port, { ca: certs.ca.cert, servername: 'localhost' })).cert.subject.CN, 'localhost');
+});
+
+test('HUP reloads the certificate; an open connection stays; a broken new file keeps the old one', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoBackend(t);
+  const cert = certs.write('live.crt', certs.server.cert);
+  const key = certs.write('live.key', certs.server.private);
+  const pen = await startPen(t, ['-E', cert, '-K', key, `127.0.0.1:${be.port}`], { control: true });
+  const first = await new Promise((resolve, reject) => {
+    const s = tls.connect({ port: pen.port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca.cert }, () => resolve(s));
+    s.on('error', reject);
+  });
+  const serial = first.getPeerCertificate().serialNumber;
+  fs.writeFileSync(cert, certs.server2.cert);
+  fs.writeFileSync(key, certs.server2.private);
+  pen.child.kill('SIGHUP');
+  let now;
+  do now = await tlsExchange(pen.port, { ca: certs.ca.cert }); while (now.cert.serialNumber === serial);
+  first.write('still here');
+  const [echo] = await once(first, 'data');
+  assert.equal(echo.toString(), 'still here');
+  first.destroy();
+  fs.writeFileSync(cert, 'garbage');
+  const reply = await penctl(`127.0.0.1:${pen.ctl}`, 'ssl_reload');
+  assert.match(reply.stdout, /^ssl_reload: certificate .*live\.crt: not a PEM file; the previous certificates stay in use\n$/);
+  assert.equal((await tlsExchange(pen.port, { ca: certs.ca.cert })).cert.serialNumber, now.cert.serialNumber);
+});
+
+test('ssl_auto: no files needed; a self-signed certificate is made once and reused', async (t) => {
+  const be = await echoBackend(t);
+  const pen = await startPen(t, ['-o', 'ssl_auto localhost,127.0.0.1', `127.0.0.1:${be.port}`]);
+  const text = await stderrMatching(pen.child, /fingerprint/);
+  const [, file, fp] = /certificate (\S+) for .* fingerprint (\S+)/.exec(text);
+  assert.equal((fs.statSync(file.replace(/\.crt$/, '.key')).mode & 0o777), 0o600);
+  const r = await tlsExchange(pen.port, { rejectUnauthorized: false });
+  assert.equal(r.cert.fingerprint256, fp);
+  const again = await startPen(t, ['-o', 'ssl_auto localhost,127.0.0.1', `127.0.0.1:${be.port}`]);
+  assert.match(await stderrMatching(again.child, /fingerprint/), new RegExp(`using self-signed .*${fp}`));
+});
+
+test('plain HTTP and a truncated handshake on the TLS port do not disturb other clients', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoBackend(t);
+  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, `127.0.0.1:${be.port}`]);
+  const net = require('node:net');
+  const junk = net.connect(pen.port, '127.0.0.1');
+  junk.on('error', () => {});
+  const junkClosed = new Promise((r) => junk.on('close', r));
+  junk.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  const half = net.connect(pen.port, '127.0.0.1');
+  half.on('error', () => {});
+  half.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])); // a ClientHello that never finishes
+  assert.equal((await tlsExchange(pen.port, { ca: certs.ca.cert })).reply, 'ping');
+  await junkClosed;
+  half.destroy();
+});
+
+test('bad certificate and key files: one line naming the file, exit 1', async (t) => {
+  const certs = await certificateSet(t);
+  const listen = `127.0.0.1:${await freePort()}`;
+  const cases = [
+    [['-E', path.join(certs.dir, 'missing.crt')], /certificate .*missing\.crt: cannot read \(ENOENT\)/],
+    [['-E', certs.serverCert, '-K', certs.server2Key], /key .*server2\.key: does not match certificate .*server\.crt/],
+    [['-E', certs.expiredCert, '-K', certs.expiredKey], /certificate .*expired\.crt: certificate expired on/],
+    [['-E', certs.garbage, '-K', certs.serverKey], /certificate .*garbage\.crt: malformed certificate/],
+    [['-E', certs.serverCert, '-K', certs.serverKey, '-G', path.join(certs.dir, 'nope.pem')], /CA file .*nope\.pem: cannot read/],
+    [['-E', certs.serverCert, '-K', certs.caFile], /key .*ca\.crt: no usable private key/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await runPen(['-f', ...args, listen, '127.0.0.1:80']);
+    assert.equal(r.code, 1, args.join(' '));
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
+});
