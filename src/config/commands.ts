@@ -132,6 +132,7 @@ const commands: Record<string, Command> = {
   },
   hash: flag('hash'),
   http: flag('http'),
+  http_header_max: numberSetting('http_header_max', 'httpHeadMax', 1024, 1 << 20),
   idle_timeout: {
     usage: '[N]',
     run(ctx, [n]) {
@@ -337,6 +338,16 @@ const commands: Record<string, Command> = {
     },
   },
   weight: flag('weight'),
+  xforwarded: {
+    usage: 'append|replace|pen',
+    run(ctx, [mode]) {
+      if (mode !== undefined) {
+        if (mode !== 'append' && mode !== 'replace' && mode !== 'pen') throw new ConfigError(`xforwarded: expected append, replace or pen, not '${mode}'`);
+        ctx.settings.forwarded = mode;
+      }
+      return `${ctx.settings.forwarded}\n`;
+    },
+  },
   write: {
     usage: '[FILE]',
     run(ctx, [file]) {

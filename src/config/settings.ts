@@ -1,6 +1,8 @@
 // The settings model: every tunable of the balancer as plain data, with pen's defaults.
 
 export type FastClose = 'off' | 'up' | 'down' | 'both';
+/** X-Forwarded-For: append ours to the client's, replace the client's, or pen's add-if-absent */
+export type ForwardedMode = 'append' | 'replace' | 'pen';
 export type TlsProtocol = 'ssl23' | 'tls1' | 'tls1.1' | 'tls1.2' | 'tls1.3';
 
 export interface TlsSettings {
@@ -52,6 +54,9 @@ export interface Settings {
   tarpitAcl: number;
 
   http: boolean;
+  forwarded: ForwardedMode;
+  /** largest request head accepted in HTTP mode (bytes) */
+  httpHeadMax: number;
   udp: boolean;
   exitEnabled: boolean;
   ascii: boolean;
@@ -80,7 +85,7 @@ export function defaultSettings(): Settings {
     trackingTime: 0, blacklistTime: 30, clientsMax: 2048, connMax: 500, timeout: 3,
     idleTimeout: 0, pendingMax: 100, idlers: 0, multiAccept: 100, listenQueue: 500,
     clientAcl: 0, controlAcl: 0, tarpitAcl: -1,
-    http: false, udp: false, exitEnabled: false, ascii: false, debug: 0, foreground: false,
+    http: false, forwarded: 'append', httpHeadMax: 16384, udp: false, exitEnabled: false, ascii: false, debug: 0, foreground: false,
     abortOnError: false, dummy: false, keepalive: false, transparent: false, tcpNodelay: false,
     tcpFastclose: 'off',
     tls: { compat: false, requireClientCert: false, protocol: 'ssl23', options: [], renegotiationInterval: 0 },

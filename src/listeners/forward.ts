@@ -5,8 +5,11 @@ import type { Balancer } from '../balancer/balancer';
 import type { Client } from '../balancer/client-table';
 import type { Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
+import type { TLSSocket } from 'node:tls';
+import { httpUpstream } from '../pipelines/http';
+import { errorResponse } from '../pipelines/http-errors';
 import { relayRaw } from '../pipelines/raw';
-import { debug, debugLevel, dump } from '../reports/diag';
+import { debug, debugLevel, diag, dump } from '../reports/diag';
 import type { RequestLog } from '../reports/request-log';
 import type { Connection, ConnectionTable } from './connections';
 
@@ -52,10 +55,11 @@ export class Forwarder {
     const abort = () => this.finish(conn);
     down.once('close', abort);
     if (this.settings.dummy) return answerAsDummy(down);
-    this.tryNext(conn, route.candidates, 0, now, abort);
+    this.tryNext(conn, route.candidates, 0, now, abort, 503);
   };
 
-  private tryNext(conn: Connection, candidates: Server[], from: number, now: number, abort: () => void): void {
+  /** Tries candidates from `from`; `failure` is the HTTP status to answer with when none is left. */
+  private tryNext(conn: Connection, candidates: Server[], from: number, now: number, abort: () => void, failure: number): void {
     const { balancer, settings } = this;
     for (let i = from; i < candidates.length; i++) {
       const server = candidates[i]!;
@@ -66,7 +70,7 @@ export class Forwarder {
             keepAlive: settings.keepalive, localAddress: settings.source });
       conn.up = up;
       conn.server = server;
-      const fail = (why: string) => {
+      const fail = (why: string, status: number) => {
         clearTimeout(timer);
         up.removeAllListeners();
         up.on('error', () => {});
@@ -76,10 +80,10 @@ export class Forwarder {
         conn.up = undefined;
         conn.server = undefined;
         if (conn.down.destroyed) return;
-        this.tryNext(conn, candidates, settings.stubborn ? candidates.length : i + 1, Math.floor(Date.now() / 1000), abort);
+        this.tryNext(conn, candidates, settings.stubborn ? candidates.length : i + 1, Math.floor(Date.now() / 1000), abort, status);
       };
-      const timer = setTimeout(() => fail('connect timeout'), settings.timeout * 1000);
-      up.once('error', (err: NodeJS.ErrnoException) => fail(`connect error ${err.code ?? err.message}`));
+      const timer = setTimeout(() => fail('connect timeout', 504), settings.timeout * 1000);
+      up.once('error', (err: NodeJS.ErrnoException) => fail(`connect error ${err.code ?? err.message}`, 502));
       up.once('connect', () => {
         clearTimeout(timer);
         up.removeAllListeners();
@@ -88,7 +92,13 @@ export class Forwarder {
       });
       return;
     }
-    conn.down.destroy();
+    if (settings.http) {
+      diag(`HTTP ${failure} to ${conn.client.address}: no server could take the request`);
+      conn.down.resume(); // read (and drop) the request so closing sends no reset
+      conn.down.end(errorResponse(failure));
+    } else {
+      conn.down.destroy();
+    }
   }
 
   private established(conn: Connection, server: Server): void {
@@ -99,12 +109,22 @@ export class Forwarder {
     relayRaw(down, up, { server, client: conn.client }, {
       fastClose: this.settings.tcpFastclose,
       onClientChunk: this.chunkObserver(conn.client, server),
+      upstream: this.settings.http ? this.httpPipeline(down, up, conn.client) : undefined,
       onClose: () => this.finish(conn),
     });
     if (this.settings.idleTimeout > 0) {
       down.setTimeout(this.settings.idleTimeout * 1000, () => { down.destroy(); up.destroy(); });
     }
     down.resume();
+  }
+
+  private httpPipeline(down: Socket, up: Socket, client: Client): (chunk: Buffer) => boolean {
+    const s = this.settings;
+    const encrypted = (down as TLSSocket).encrypted === true;
+    return httpUpstream(down, up, {
+      forwarded: s.forwarded, headMax: s.httpHeadMax, lineMax: Math.min(8192, s.httpHeadMax),
+      clientAddress: client.address, tlsPort: encrypted ? down.localPort : undefined,
+    }, (status, reason) => diag(`HTTP ${status} to ${client.address}: ${reason}`));
   }
 
   /** Logging and -ddd dumps of client bytes; undefined (nothing on the hot path) when both are off. */

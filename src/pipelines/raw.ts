@@ -1,4 +1,5 @@
-// Raw passthrough: bytes both ways with backpressure, half-close passed on, counters updated.
+// The relay: bytes both ways with backpressure, half-close passed on, counters updated. Client
+// bytes go to the server as they are, or through the HTTP pipeline when one is given.
 import type { Socket } from 'node:net';
 import type { FastClose } from '../config/settings';
 
@@ -14,6 +15,8 @@ export interface RelayOptions {
   fastClose: FastClose;
   /** called with each chunk read from the client (request logging); undefined = off */
   onClientChunk: ((chunk: Buffer) => void) | undefined;
+  /** passes client bytes to the server (the HTTP pipeline); undefined = as they are */
+  upstream: ((chunk: Buffer) => boolean) | undefined;
   /** called once when both sockets are gone */
   onClose: () => void;
 }
@@ -22,6 +25,7 @@ export interface RelayOptions {
 export function relayRaw(down: Socket, up: Socket, ends: RelayEnds, options: RelayOptions): void {
   const { server, client } = ends;
   const { onClientChunk, fastClose } = options;
+  const toServer = options.upstream ?? ((chunk: Buffer) => up.write(chunk));
   let closed = 0;
   const closeBoth = () => {
     down.destroy();
@@ -36,7 +40,7 @@ export function relayRaw(down: Socket, up: Socket, ends: RelayEnds, options: Rel
     server.sx += chunk.length;
     client.crx += chunk.length;
     if (onClientChunk !== undefined) onClientChunk(chunk);
-    if (!up.write(chunk)) down.pause();
+    if (!toServer(chunk)) down.pause();
   });
   up.on('data', (chunk: Buffer) => {
     server.rx += chunk.length;

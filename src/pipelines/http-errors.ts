@@ -1,0 +1,19 @@
+// The small HTTP error responses the balancer itself sends (bad request, no server…).
+const REASONS: Record<number, string> = {
+  400: 'Bad Request', 413: 'Content Too Large', 414: 'URI Too Long', 431: 'Request Header Fields Too Large',
+  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
+};
+
+const cache = new Map<number, Buffer>();
+
+/** A complete response that closes the connection, made once per status. */
+export function errorResponse(status: number): Buffer {
+  let response = cache.get(status);
+  if (!response) {
+    const reason = REASONS[status] ?? 'Error';
+    const body = `<html><head><title>${status} ${reason}</title></head><body><h1>${status} ${reason}</h1></body></html>\n`;
+    response = Buffer.from(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    cache.set(status, response);
+  }
+  return response;
+}

@@ -1,0 +1,53 @@
+// The HTTP-aware client→server direction (-H): every request head gets X-Forwarded-For and
+// X-Forwarded-Proto (and X-Forwarded-Port behind TLS); bad requests get an HTTP error, not the server.
+import type { Socket } from 'node:net';
+import { errorResponse } from './http-errors';
+import { RequestFramer, type HttpLimits, type RequestHead } from './http-request';
+import type { ForwardedMode } from '../config/settings';
+
+
+export interface HttpOptions extends HttpLimits {
+  forwarded: ForwardedMode;
+  /** the client address as we report it */
+  clientAddress: string;
+  /** set when the client came in over TLS: the port it connected to */
+  tlsPort: number | undefined;
+}
+
+const OURS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port']);
+
+export function rewriteHead(head: RequestHead, o: HttpOptions): Buffer {
+  const kept: string[] = [];
+  const forwardedFor: string[] = [];
+  const present = new Set<string>();
+  for (const line of head.lines) {
+    const name = line.slice(0, line.indexOf(':')).toLowerCase();
+    if (!OURS.has(name)) {
+      kept.push(line);
+      continue;
+    }
+    present.add(name);
+    if (o.forwarded === 'pen') kept.push(line);
+    else if (name === 'x-forwarded-for' && o.forwarded === 'append') forwardedFor.push(line.slice(line.indexOf(':') + 1).trim());
+  }
+  const add = (name: string, value: string) => {
+    if (o.forwarded !== 'pen' || !present.has(name.toLowerCase())) kept.push(`${name}: ${value}`);
+  };
+  add('X-Forwarded-For', [...forwardedFor, o.clientAddress].join(', '));
+  add('X-Forwarded-Proto', o.tlsPort === undefined ? 'http' : 'https');
+  if (o.tlsPort !== undefined) add('X-Forwarded-Port', String(o.tlsPort));
+  return Buffer.from(`${head.method} ${head.target} HTTP/${head.version}\r\n${kept.join('\r\n')}\r\n\r\n`, 'latin1');
+}
+
+/** Returns the function that takes client chunks in place of a plain `up.write`. */
+export function httpUpstream(down: Socket, up: Socket, options: HttpOptions, onRefuse: (status: number, reason: string) => void): (chunk: Buffer) => boolean {
+  const framer = new RequestFramer({
+    forward: (bytes) => up.write(bytes),
+    rewrite: (head) => rewriteHead(head, options),
+    refuse: (status, reason) => {
+      onRefuse(status, reason);
+      down.end(errorResponse(status), () => up.destroy()); // the server never sees the refused bytes
+    },
+  }, options);
+  return (chunk) => framer.push(chunk);
+}

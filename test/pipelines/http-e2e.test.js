@@ -1,0 +1,94 @@
+'use strict';
+// bin/pen -H end to end: X-Forwarded-* on every request of a keep-alive connection, errors, Upgrade over TLS.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const net = require('node:net');
+const tls = require('node:tls');
+const { once } = require('node:events');
+const { Client } = require('undici');
+const { startPen, freePort } = require('../support/harness');
+const { certificateSet } = require('../support/certs');
+
+async function headerEcho(t) {
+  const server = http.createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ url: req.url, port: req.socket.remotePort, xff: req.headers['x-forwarded-for'], proto: req.headers['x-forwarded-proto'], xport: req.headers['x-forwarded-port'] }));
+  });
+  server.on('upgrade', (req, socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+    socket.pipe(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  return server;
+}
+
+test('every request of a keep-alive connection gets X-Forwarded-For, appended to the client\'s', async (t) => {
+  const be = await headerEcho(t);
+  const pen = await startPen(t, ['-H', `127.0.0.1:${be.address().port}`]);
+  const client = new Client(`http://127.0.0.1:${pen.port}`, { localAddress: '127.0.0.8', pipelining: 1 });
+  t.after(() => client.close());
+  const answers = [];
+  for (const url of ['/1', '/2', '/3']) {
+    const r = await client.request({ path: url, method: 'GET', headers: url === '/2' ? { 'x-forwarded-for': '203.0.113.9' } : {} });
+    answers.push(await r.body.json());
+  }
+  assert.equal(new Set(answers.map((a) => a.port)).size, 1, 'one backend connection');
+  assert.deepEqual(answers.map((a) => a.xff), ['127.0.0.8', '203.0.113.9, 127.0.0.8', '127.0.0.8']);
+  assert.ok(answers.every((a) => a.proto === 'http'));
+});
+
+test('a smuggling attempt gets 400 and the connection is closed; the backend sees nothing', async (t) => {
+  let requests = 0;
+  const be = http.createServer((req, res) => { requests++; res.end(); });
+  be.listen(0, '127.0.0.1');
+  await once(be, 'listening');
+  t.after(() => be.close());
+  const pen = await startPen(t, ['-H', `127.0.0.1:${be.address().port}`]);
+  const reply = await new Promise((resolve) => {
+    const s = net.connect(pen.port, '127.0.0.1');
+    let r = '';
+    s.on('data', (d) => { r += d; });
+    s.on('close', () => resolve(r));
+    s.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n');
+  });
+  assert.match(reply, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  assert.equal(requests, 0);
+});
+
+test('no server: 503; server refusing: 502', async (t) => {
+  const blacklisted = await startPen(t, ['-H', '-o', 'server 0 blacklist 60', `127.0.0.1:${await freePort()}`]);
+  const get = async (port) => {
+    const c = new Client(`http://127.0.0.1:${port}`);
+    try { return (await c.request({ path: '/', method: 'GET' })).statusCode; } finally { await c.close(); }
+  };
+  assert.equal(await get(blacklisted.port), 503);
+  const refused = await startPen(t, ['-H', `127.0.0.1:${await freePort()}`]);
+  assert.equal(await get(refused.port), 502);
+});
+
+test('over TLS: X-Forwarded-Proto https and X-Forwarded-Port; a WebSocket-style Upgrade turns the connection raw', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await headerEcho(t);
+  const pen = await startPen(t, ['-H', '-E', certs.serverCert, '-K', certs.serverKey, `127.0.0.1:${be.address().port}`]);
+  const s = tls.connect({ port: pen.port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca.cert });
+  await once(s, 'secureConnect');
+  let got = '';
+  s.on('data', (d) => { got += d; });
+  s.write('GET /h HTTP/1.1\r\nHost: x\r\n\r\n');
+  while (!got.includes('}')) await once(s, 'data');
+  const body = JSON.parse(got.slice(got.indexOf('{')));
+  assert.equal(body.proto, 'https');
+  assert.equal(body.xport, String(pen.port));
+  got = '';
+  s.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+  while (!got.includes('\r\n\r\n')) await once(s, 'data');
+  assert.match(got, /^HTTP\/1\.1 101 /);
+  got = '';
+  s.write('GET /not-http-anymore\r\n\r\n');
+  while (got.length < 24) await once(s, 'data');
+  assert.equal(got, 'GET /not-http-anymore\r\n\r\n');
+  s.destroy();
+});

@@ -1,0 +1,120 @@
+'use strict';
+// The request framer against Node's own llhttp (a node:http server as the oracle), on the corpus
+// in fixtures/http/, with every request split at every byte boundary.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const http = require('node:http');
+const net = require('node:net');
+const { once } = require('node:events');
+const { RequestFramer } = require('../../dist/pipelines/http-request');
+const { rewriteHead } = require('../../dist/pipelines/http');
+
+const CORPUS = path.join(__dirname, '..', '..', 'fixtures', 'http');
+const corpus = fs.readdirSync(CORPUS).filter((f) => f.endsWith('.http')).map((f) => ({ name: f, bytes: fs.readFileSync(path.join(CORPUS, f)) }));
+const OPTIONS = { forwarded: 'append', clientAddress: '192.0.2.1', tlsPort: undefined, headMax: 16384, lineMax: 8192 };
+
+/** Runs bytes through a framer in the given pieces; returns what the server would get, and any refusal. */
+function frame(pieces, options = OPTIONS) {
+  const out = [];
+  let refused;
+  const framer = new RequestFramer({
+    forward: (b) => { out.push(Buffer.from(b)); return true; },
+    rewrite: (head) => rewriteHead(head, options),
+    refuse: (status, reason) => { refused = { status, reason }; },
+  }, options);
+  for (const p of pieces) framer.push(p);
+  return { bytes: Buffer.concat(out), refused };
+}
+
+/** What a node:http server makes of raw bytes: the requests it saw, or that it refused them. */
+async function oracle(bytes) {
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    const body = [];
+    req.on('data', (d) => body.push(d));
+    req.on('end', () => {
+      seen.push({ method: req.method, url: req.url, headers: req.headers, trailers: req.trailers, body: Buffer.concat(body).toString() });
+      res.end();
+    });
+  });
+  let rejected = false;
+  server.on('clientError', (err, socket) => { rejected = true; socket.destroy(); });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const s = net.connect(server.address().port, '127.0.0.1');
+  s.on('error', () => {});
+  s.resume();
+  s.end(bytes);
+  await new Promise((r) => s.on('close', r));
+  server.close();
+  return { seen, rejected };
+}
+
+const withoutForwarded = (req) => {
+  const headers = { ...req.headers };
+  delete headers['x-forwarded-for'];
+  delete headers['x-forwarded-proto'];
+  return { ...req, headers };
+};
+
+for (const { name, bytes } of corpus.filter((c) => c.name.startsWith('valid-'))) {
+  test(`${name}: the server sees the same requests, each with X-Forwarded-For and X-Forwarded-Proto`, async () => {
+    const whole = frame([bytes]);
+    assert.equal(whole.refused, undefined);
+    const original = await oracle(bytes);
+    const rewritten = await oracle(whole.bytes);
+    assert.equal(original.rejected, false);
+    assert.equal(rewritten.seen.length, original.seen.length);
+    rewritten.seen.forEach((req, i) => {
+      const client = original.seen[i].headers['x-forwarded-for'];
+      assert.equal(req.headers['x-forwarded-for'], client ? `${client}, 192.0.2.1` : '192.0.2.1');
+      assert.equal(req.headers['x-forwarded-proto'], 'http');
+      assert.deepEqual(withoutForwarded(req), withoutForwarded(original.seen[i]));
+    });
+  });
+
+  test(`${name}: split at every byte boundary, and byte by byte, the output is the same`, () => {
+    const expected = frame([bytes]).bytes;
+    for (let cut = 1; cut < bytes.length; cut++) {
+      assert.deepEqual(frame([bytes.subarray(0, cut), bytes.subarray(cut)]).bytes, expected, `cut at ${cut}`);
+    }
+    const single = [];
+    for (let i = 0; i < bytes.length; i++) single.push(bytes.subarray(i, i + 1));
+    assert.deepEqual(frame(single).bytes, expected);
+  });
+}
+
+for (const { name, bytes } of corpus.filter((c) => c.name.startsWith('invalid-'))) {
+  test(`${name}: refused with 400; the server gets none of its bad bytes`, async () => {
+    const r = frame([bytes]);
+    assert.equal(r.refused?.status, 400);
+    // a bad head is never forwarded; for a bad body, only the (good) head went before the refusal
+    const headEnd = bytes.indexOf('\r\n\r\n') + 4;
+    const forwardedHead = r.bytes.length === 0 ? '' : r.bytes.toString();
+    assert.ok(forwardedHead === '' || (forwardedHead.endsWith('\r\n\r\n') && !/\r\n\r\n./s.test(forwardedHead)), 'at most one head');
+    if (forwardedHead) assert.ok(bytes.subarray(headEnd).length > 0 && !forwardedHead.includes(bytes.subarray(headEnd).toString()));
+    assert.equal((await oracle(bytes)).rejected, true, 'llhttp refuses it too');
+  });
+}
+
+test('limits: a long request line gets 414, a large header block 431', () => {
+  assert.equal(frame([Buffer.from(`GET /${'a'.repeat(20000)} HTTP/1.1\r\n\r\n`)]).refused.status, 414);
+  assert.equal(frame([Buffer.from(`GET / HTTP/1.1\r\n${'X-A: b\r\n'.repeat(3000)}\r\n`)]).refused.status, 431);
+});
+
+test('xforwarded replace drops the client\'s header; pen mode keeps it and adds nothing', () => {
+  const req = Buffer.from('GET / HTTP/1.1\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n');
+  assert.match(frame([req], { ...OPTIONS, forwarded: 'replace' }).bytes.toString(), /\r\nX-Forwarded-For: 192\.0\.2\.1\r\n/);
+  const pen = frame([req], { ...OPTIONS, forwarded: 'pen' }).bytes.toString();
+  assert.match(pen, /X-Forwarded-For: 203\.0\.113\.7\r\n/);
+  assert.doesNotMatch(pen, /192\.0\.2\.1/);
+});
+
+test('Upgrade: after the head, bytes pass through untouched', () => {
+  const head = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+  const raw = Buffer.from([0x81, 0x05, 0x0d, 0x0a, 0x0d, 0x0a, 0x00]);
+  const r = frame([Buffer.concat([Buffer.from(head), raw])]);
+  assert.ok(r.bytes.subarray(r.bytes.length - raw.length).equals(raw));
+});
