@@ -374,6 +374,8 @@ const noCommands: Record<string, Command> = {
     },
   },
   ascii: unflag('ascii'),
+  block: accepted, // obsolete: pen answers `block` as unknown but accepts `no block`
+  delayed_forward: accepted,
   dummy: unflag('dummy'),
   hash: unflag('hash'),
   http: unflag('http'),
