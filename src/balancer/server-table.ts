@@ -21,6 +21,8 @@ export interface Server extends Endpoint {
   sx: number;
   /** bytes received from the server */
   rx: number;
+  /** TLS to this server, verified against ca (default: the system's CAs) */
+  tls?: { servername?: string; caFile?: string; ca?: string };
 }
 
 export function emptyServer(index: number): Server {

@@ -2,6 +2,7 @@
 // -o/-O, the -F file, `include`, HUP and the control port. A failing command changes nothing.
 import { isIP } from 'node:net';
 import type { Balancer } from '../balancer/balancer';
+import type { Server } from '../balancer/server-table';
 import { ConfigError } from '../errors';
 import { parsePort, resolveHost } from './address';
 import type { FastClose, Settings } from './settings';
@@ -81,8 +82,6 @@ const accepted: Command = { usage: '', run: () => '' };
 const aclNumber = (text: string | undefined) => integer(text, 'acl number', 0, 9);
 
 const settingsChanged = (ctx: CommandContext) => ctx.effects.settingsChanged();
-
-const serverKeys = ['acl', 'address', 'port', 'max', 'hard', 'weight', 'prio', 'blacklist'] as const;
 
 const commands: Record<string, Command> = {
   abort_on_error: flag('abortOnError'),
@@ -219,7 +218,7 @@ const commands: Record<string, Command> = {
   roundrobin: flag('roundrobin'),
   select: accepted,
   server: {
-    usage: 'N [acl A] [address ADDR] [port P] [max M] [hard H] [weight W] [prio P] [blacklist T]',
+    usage: 'N [acl A] [address ADDR] [port P] [max M] [hard H] [weight W] [prio P] [blacklist T] [tls] [servername NAME] [ca FILE]',
     run(ctx, args) {
       setServer(ctx, args);
       return '';
@@ -409,34 +408,54 @@ function recentClients(ctx: CommandContext, [n]: string[]) {
   return ctx.balancer.clients.list().filter((c) => c.last >= since);
 }
 
-/** `server N key value …`: every pair is checked before any is applied. */
-function setServer(ctx: CommandContext, [n, ...pairs]: string[]): void {
+/** `server N key value … [tls]`: every field is checked before any is applied. */
+function setServer(ctx: CommandContext, [n, ...words]: string[]): void {
   const index = integer(n, 'server');
   if (index >= MAX_SERVERS) throw new ConfigError(`server: ${index} is beyond the table limit of ${MAX_SERVERS}`);
-  if (pairs.length % 2 !== 0) throw new ConfigError(`server: '${pairs[pairs.length - 1]}' needs a value`);
-  const changes: Array<() => void> = [];
-  const slot = () => ctx.balancer.servers.slot(index);
-  for (let i = 0; i < pairs.length; i += 2) {
-    const key = pairs[i] as (typeof serverKeys)[number];
-    const value = pairs[i + 1]!;
-    if (!serverKeys.includes(key)) throw new ConfigError(`server: unknown field '${key}'`);
-    if (key === 'address') {
+  const changes: Array<(s: Server) => void> = [];
+  for (let i = 0; i < words.length;) {
+    const key = words[i++]!;
+    if (key === 'tls' || key === 'no_tls') {
+      changes.push((s) => (s.tls = key === 'tls' ? s.tls ?? {} : undefined));
+      continue;
+    }
+    const value = words[i++];
+    if (value === undefined) throw new ConfigError(`server: '${key}' needs a value`);
+    changes.push(serverField(ctx, key, value));
+  }
+  const server = ctx.balancer.servers.slot(index);
+  for (const change of changes) change(server);
+}
+
+/** One `key value` pair of the server command, checked now, applied later. */
+function serverField(ctx: CommandContext, key: string, value: string): (s: Server) => void {
+  switch (key) {
+    case 'address': {
       const where = value.includes('/') ? { host: value, family: 0 as const } : resolveHost(value, 'server address');
-      changes.push(() => Object.assign(slot(), where));
-    } else if (key === 'port') {
+      return (s) => Object.assign(s, where);
+    }
+    case 'port': {
       const port = parsePort(value, 'server port');
-      changes.push(() => (slot().port = port));
-    } else if (key === 'blacklist') {
+      return (s) => (s.port = port);
+    }
+    case 'blacklist': {
       const seconds = integer(value, 'server blacklist');
-      changes.push(() => (slot().blacklistedAt = ctx.now + seconds - ctx.settings.blacklistTime));
-    } else {
+      return (s) => (s.blacklistedAt = ctx.now + seconds - ctx.settings.blacklistTime);
+    }
+    case 'servername':
+      return (s) => (s.tls = { ...s.tls, servername: value });
+    case 'ca': {
+      const ca = ctx.effects.readFile(value);
+      return (s) => (s.tls = { ...s.tls, caFile: value, ca });
+    }
+    case 'acl': case 'max': case 'hard': case 'weight': case 'prio': {
       const number = key === 'acl' ? aclNumber(value) : integer(value, `server ${key}`);
       const field = ({ acl: 'acl', max: 'maxc', hard: 'hard', weight: 'weight', prio: 'prio' } as const)[key];
-      changes.push(() => (slot()[field] = number));
+      return (s) => (s[field] = number);
     }
+    default:
+      throw new ConfigError(`server: unknown field '${key}'`);
   }
-  slot();
-  for (const change of changes) change();
 }
 
 /** Splits a command line into words; an empty line or a comment is no command. */

@@ -39,7 +39,8 @@ export function configText(s: Settings, balancer: Balancer, file: string): strin
     s.logFile ? `log ${s.logFile}` : 'no log',
     on(s.roundrobin, 'roundrobin'),
     ...balancer.servers.servers.map((v) =>
-      `server ${v.index} acl ${v.acl} address ${v.host} port ${v.port} max ${v.maxc} hard ${v.hard} weight ${v.weight} prio ${v.prio}`),
+      `server ${v.index} acl ${v.acl} address ${v.host} port ${v.port} max ${v.maxc} hard ${v.hard} weight ${v.weight} prio ${v.prio}` +
+      (v.tls ? ` tls${v.tls.servername ? ` servername ${v.tls.servername}` : ''}${v.tls.caFile ? ` ca ${v.tls.caFile}` : ''}` : '')),
     on(s.stubborn, 'stubborn'),
     `tcp_fastclose ${s.tcpFastclose}`,
     on(s.tcpNodelay, 'tcp_nodelay'),

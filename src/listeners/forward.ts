@@ -1,11 +1,11 @@
 // One client connection: client address → ACL → selector → backend connect (timeout, blacklist,
 // failover) → raw pipeline. Nothing here chooses a server: the balancer does.
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Balancer } from '../balancer/balancer';
 import type { Client } from '../balancer/client-table';
 import type { Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
-import type { TLSSocket } from 'node:tls';
 import { httpUpstream } from '../pipelines/http';
 import { errorResponse } from '../pipelines/http-errors';
 import { relayRaw } from '../pipelines/raw';
@@ -28,6 +28,21 @@ function answerAsDummy(down: Socket): void {
   down.on('data', () => down.write(DUMMY_REPLY));
   down.on('end', () => down.end());
   down.resume();
+}
+
+const dn = (name: Record<string, string | string[]> | undefined) =>
+  Object.entries(name ?? {}).map(([k, v]) => `${k}=${([] as string[]).concat(v).join('+')}`).join(',').replace(/[^\x20-\x7e]/g, '?');
+
+/** What the TLS handshake proved about the client, as header lines for the backend. */
+function clientCertificateHeaders(socket: TLSSocket): string[] {
+  const cert = socket.getPeerCertificate();
+  if (!cert || !cert.raw) return ['X-Client-Verify: NONE'];
+  return [
+    `X-Client-Verify: ${socket.authorized ? 'SUCCESS' : `FAILED:${socket.authorizationError}`}`,
+    `X-Client-Subject-DN: ${dn(cert.subject as unknown as Record<string, string>)}`,
+    `X-Client-Issuer-DN: ${dn(cert.issuer as unknown as Record<string, string>)}`,
+    `X-Client-Cert-SHA256: ${cert.fingerprint256}`,
+  ];
 }
 
 export class Forwarder {
@@ -64,10 +79,7 @@ export class Forwarder {
     for (let i = from; i < candidates.length; i++) {
       const server = candidates[i]!;
       if (!balancer.canTry(server, conn.client, now)) continue;
-      const up = server.family === 0
-        ? connect({ path: server.host, allowHalfOpen: true })
-        : connect({ host: server.host, port: server.port, allowHalfOpen: true, noDelay: true,
-            keepAlive: settings.keepalive, localAddress: settings.source });
+      const up = this.connectTo(server);
       conn.up = up;
       conn.server = server;
       const fail = (why: string, status: number) => {
@@ -84,7 +96,7 @@ export class Forwarder {
       };
       const timer = setTimeout(() => fail('connect timeout', 504), settings.timeout * 1000);
       up.once('error', (err: NodeJS.ErrnoException) => fail(`connect error ${err.code ?? err.message}`, 502));
-      up.once('connect', () => {
+      up.once(server.tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         up.removeAllListeners();
         conn.down.off('close', abort);
@@ -99,6 +111,16 @@ export class Forwarder {
     } else {
       conn.down.destroy();
     }
+  }
+
+  /** A socket to the server: unix, TCP, or TLS verified against the server's CA. */
+  private connectTo(server: Server): Socket {
+    const s = this.settings;
+    if (server.family === 0) return connect({ path: server.host, allowHalfOpen: true });
+    const options = { host: server.host, port: server.port, allowHalfOpen: true, noDelay: true, keepAlive: s.keepalive, localAddress: s.source };
+    if (!server.tls) return connect(options);
+    const servername = server.tls.servername ?? (isIP(server.host) ? undefined : server.host);
+    return tlsConnect({ ...options, servername, ca: server.tls.ca, rejectUnauthorized: true });
   }
 
   private established(conn: Connection, server: Server): void {
@@ -124,6 +146,7 @@ export class Forwarder {
     return httpUpstream(down, up, {
       forwarded: s.forwarded, headMax: s.httpHeadMax, lineMax: Math.min(8192, s.httpHeadMax),
       clientAddress: client.address, tlsPort: encrypted ? down.localPort : undefined,
+      identity: encrypted ? clientCertificateHeaders(down as TLSSocket) : [],
     }, (status, reason) => diag(`HTTP ${status} to ${client.address}: ${reason}`));
   }
 

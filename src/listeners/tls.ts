@@ -31,13 +31,14 @@ export class TlsFrontEnd {
     server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => done(null, this.ocsp));
   }
 
-  static async open(address: string, backlog: number, settings: TlsSettings, files: TlsFiles, onSocket: (s: Socket) => void): Promise<TlsFrontEnd> {
+  static async open(address: string, backlog: number, settings: TlsSettings, files: TlsFiles, http: boolean, onSocket: (s: Socket) => void): Promise<TlsFrontEnd> {
     const options = buildTlsOptions(settings, files.certFile, files.keyFile);
     let front: TlsFrontEnd | undefined;
     const server = tls.createServer({
       ...options,
       allowHalfOpen: true,
       noDelay: true,
+      ALPNProtocols: http ? ['http/1.1'] : undefined, // advertised only when we speak HTTP to the client
       SNICallback: (name, done) => done(null, front?.sniContext(name)),
     }, onSocket as (s: tls.TLSSocket) => void);
     front = new TlsFrontEnd(server, settings, files);

@@ -12,9 +12,13 @@ export interface HttpOptions extends HttpLimits {
   clientAddress: string;
   /** set when the client came in over TLS: the port it connected to */
   tlsPort: number | undefined;
+  /** header lines about the client certificate (TLS), added to every request */
+  identity: string[];
 }
 
 const OURS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port']);
+// client certificate results come only from us: a client sending them is ignored
+const IDENTITY = new Set(['x-client-verify', 'x-client-subject-dn', 'x-client-issuer-dn', 'x-client-cert-sha256']);
 
 export function rewriteHead(head: RequestHead, o: HttpOptions): Buffer {
   const kept: string[] = [];
@@ -22,6 +26,7 @@ export function rewriteHead(head: RequestHead, o: HttpOptions): Buffer {
   const present = new Set<string>();
   for (const line of head.lines) {
     const name = line.slice(0, line.indexOf(':')).toLowerCase();
+    if (IDENTITY.has(name)) continue;
     if (!OURS.has(name)) {
       kept.push(line);
       continue;
@@ -36,6 +41,7 @@ export function rewriteHead(head: RequestHead, o: HttpOptions): Buffer {
   add('X-Forwarded-For', [...forwardedFor, o.clientAddress].join(', '));
   add('X-Forwarded-Proto', o.tlsPort === undefined ? 'http' : 'https');
   if (o.tlsPort !== undefined) add('X-Forwarded-Port', String(o.tlsPort));
+  kept.push(...o.identity);
   return Buffer.from(`${head.method} ${head.target} HTTP/${head.version}\r\n${kept.join('\r\n')}\r\n\r\n`, 'latin1');
 }
 

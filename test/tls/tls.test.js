@@ -171,3 +171,50 @@ test('bad certificate and key files: one line naming the file, exit 1', async (t
     assert.equal(r.stderr.trim().split('\n').length, 1);
   }
 });
+
+test('with -H: client certificate results go to the backend as headers; forged ones are dropped; ALPN says http/1.1', async (t) => {
+  const certs = await certificateSet(t);
+  const http = require('node:http');
+  const be = http.createServer((req, res) => res.end(JSON.stringify(req.headers)));
+  be.listen(0, '127.0.0.1');
+  await once(be, 'listening');
+  t.after(() => be.close());
+  const pen = await startPen(t, ['-H', '-E', certs.serverCert, '-K', certs.serverKey, '-G', certs.caFile, `127.0.0.1:${be.address().port}`]);
+  const ask = async (options) => {
+    const s = tls.connect({ port: pen.port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca.cert, ALPNProtocols: ['h2', 'http/1.1'], ...options });
+    await once(s, 'secureConnect');
+    s.end('GET / HTTP/1.1\r\nHost: x\r\nX-Client-Verify: SUCCESS\r\nConnection: close\r\n\r\n');
+    let got = '';
+    s.on('data', (d) => { got += d; });
+    await once(s, 'close');
+    return { alpn: s.alpnProtocol, headers: JSON.parse(got.slice(got.indexOf('{'))) };
+  };
+  const withCert = await ask({ cert: certs.client.cert, key: certs.client.private });
+  assert.equal(withCert.alpn, 'http/1.1');
+  assert.equal(withCert.headers['x-client-verify'], 'SUCCESS');
+  assert.equal(withCert.headers['x-client-subject-dn'], 'CN=client one');
+  assert.equal(withCert.headers['x-client-issuer-dn'], 'CN=pen-edge test CA');
+  assert.match(withCert.headers['x-client-cert-sha256'], /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  assert.equal(withCert.headers['x-forwarded-proto'], 'https');
+  const without = await ask({});
+  assert.equal(without.headers['x-client-verify'], 'NONE');
+  const stranger = await ask({ cert: certs.stranger.cert, key: certs.stranger.private });
+  assert.match(stranger.headers['x-client-verify'], /^FAILED:/);
+});
+
+test('server N tls: TLS to the backend, verified against its CA; a server failing verification is skipped', async (t) => {
+  const certs = await certificateSet(t);
+  const tlsBackend = tls.createServer({ cert: certs.server.cert, key: certs.server.private }, (s) => s.once('data', () => s.end('secure backend\n')));
+  tlsBackend.listen(0, '127.0.0.1');
+  await once(tlsBackend, 'listening');
+  t.after(() => tlsBackend.close());
+  const plain = await require('../support/harness').namedBackend('plain backend', t);
+  const port = tlsBackend.address().port;
+  const { exchange } = require('../support/harness');
+  const good = await startPen(t, ['-o', `server 0 address 127.0.0.1 port ${port} tls servername localhost ca ${certs.caFile}`, 'LISTEN']);
+  assert.equal((await exchange(good.port)).trim(), 'secure backend');
+  const other = certs.write('other-ca.crt', certs.server2.cert); // not the CA that signed the backend
+  const bad = await startPen(t, ['-r', '-o', `server 0 address 127.0.0.1 port ${port} tls ca ${other}`, '-o', `server 1 address 127.0.0.1 port ${plain.port}`, 'LISTEN']);
+  const answers = [await exchange(bad.port), await exchange(bad.port)].map((a) => a.trim());
+  assert.deepEqual(answers, ['plain backend', 'plain backend']);
+});
