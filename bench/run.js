@@ -2,7 +2,8 @@
 'use strict';
 // Side-by-side throughput/latency benchmark: pen-edge (bin/pen) vs Debian pen vs haproxy,
 // all balancing the same two local HTTP/1.1 keep-alive backends, measured with wrk.
-// Usage: npm run bench   (env: BENCH_SECONDS=10 BENCH_CONNECTIONS=64 BENCH_THREADS=2)
+// Usage: npm run bench   (env: BENCH_SECONDS=10 BENCH_CONNECTIONS=64 BENCH_THREADS=2
+//                          BENCH_SCENARIOS='tcp keep-alive,tls handshakes')
 
 const { spawn, spawnSync, fork } = require('node:child_process');
 const fs = require('node:fs');
@@ -17,19 +18,22 @@ const CONNECTIONS = positiveInt(process.env.BENCH_CONNECTIONS, 64);
 const THREADS = Math.min(positiveInt(process.env.BENCH_THREADS, 2), CONNECTIONS); // wrk needs c >= t
 const READY_MS = 10_000;
 
-// Each scenario decides how its balancers are launched and how wrk reaches them.
-// Add TLS/HTTP-mode scenarios here later (e.g. -E/-K for pen, `mode http` for haproxy, an https url).
+// Each scenario decides how its balancers are launched and how wrk reaches them:
+//   penFlags  flags for both pens (besides -f, -p and the addresses)
+//   haproxy   lines for the `defaults` section of haproxy's config
+//   tls       terminate TLS in the balancers: pens get -E cert -K key, haproxy's bind gets
+//             `ssl crt`, and wrk uses https (the direct baseline stays plain http)
+//   wrkArgs   extra wrk arguments
 const SCENARIOS = [
-  {
-    name: `tcp keep-alive HTTP, ${CONNECTIONS} conns`,
-    penFlags: ['-r'],
-    haproxyMode: 'tcp',
-    url: (port) => `http://${HOST}:${port}/`,
-  },
+  { name: 'tcp keep-alive', penFlags: ['-r'], haproxy: ['mode tcp'] },
+  { name: 'http-xff', penFlags: ['-r', '-H'], haproxy: ['mode http', 'option forwardfor', 'http-reuse never'] },
+  { name: 'tls keep-alive', tls: true, penFlags: ['-r'], haproxy: ['mode tcp'] },
+  // A new TLS connection, so a full handshake, for every request.
+  { name: 'tls handshakes', tls: true, penFlags: ['-r'], haproxy: ['mode tcp'], wrkArgs: ['-H', 'Connection: close'] },
 ];
 
 const children = new Set(); // every process we started, so we can kill exactly those by PID
-let tmp = null; // temp dir for pid files and the haproxy config
+let tmp = null; // temp dir for pid files, the haproxy config and the TLS certificate
 
 function positiveInt(value, fallback) {
   const n = Number.parseInt(value ?? '', 10);
@@ -39,6 +43,31 @@ function positiveInt(value, fallback) {
 function which(cmd, candidates) {
   return candidates.find((p) => fs.existsSync(p)) ??
     (spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).stdout.trim() || null);
+}
+
+// BENCH_SCENARIOS: comma-separated scenario names (case-insensitive); unset = all of them.
+function selectScenarios() {
+  const wanted = (process.env.BENCH_SCENARIOS ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  if (wanted.length === 0) return SCENARIOS;
+  const names = SCENARIOS.map((s) => s.name.toLowerCase());
+  const unknown = wanted.filter((w) => !names.includes(w));
+  if (unknown.length) {
+    console.error(`unknown BENCH_SCENARIOS ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+    process.exit(2);
+  }
+  return SCENARIOS.filter((s) => wanted.includes(s.name.toLowerCase()));
+}
+
+// A throwaway self-signed certificate for this run. haproxy wants cert and key in one file.
+// Returns the file names, or a string saying why there are none.
+function makeCertificate(openssl) {
+  if (!openssl) return 'openssl not found';
+  const [cert, key, combined] = ['cert.pem', 'key.pem', 'combined.pem'].map((f) => path.join(tmp, f));
+  const r = spawnSync(openssl, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-days', '2', '-subj', '/CN=localhost', '-keyout', key, '-out', cert], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) return `openssl failed: ${(r.error?.message ?? r.stderr).trim()}`;
+  fs.writeFileSync(combined, fs.readFileSync(cert, 'utf8') + fs.readFileSync(key, 'utf8'));
+  return { cert, key, combined };
 }
 
 function sleep(ms) {
@@ -170,26 +199,27 @@ function freePort() {
 
 // ---- contenders ----
 
-async function startPen(name, bin, scenario, backends) {
+async function startPen(name, bin, scenario, { backends, tls }) {
   const port = await freePort();
   const pidFile = path.join(tmp, `${name.replace(/\W+/g, '_')}.pid`);
-  const args = ['-f', ...scenario.penFlags, '-p', pidFile, `${HOST}:${port}`, ...backends.map((b) => `${HOST}:${b}`)];
+  const args = ['-f', ...scenario.penFlags, ...(scenario.tls ? ['-E', tls.cert, '-K', tls.key] : []),
+    '-p', pidFile, `${HOST}:${port}`, ...backends.map((b) => `${HOST}:${b}`)];
   const child = launch(name, bin, args);
   await waitForPidFile(pidFile, child);
   return { name, port, child };
 }
 
-function haproxyConfig(scenario, port, backends) {
+function haproxyConfig(scenario, port, { backends, tls }) {
   return [
     'global',
     '  maxconn 4096',
     'defaults',
-    `  mode ${scenario.haproxyMode}`,
+    ...scenario.haproxy.map((line) => `  ${line}`),
     '  timeout connect 5s',
     '  timeout client 60s',
     '  timeout server 60s',
     'frontend fe',
-    `  bind ${HOST}:${port}`,
+    `  bind ${HOST}:${port}${scenario.tls ? ` ssl crt ${tls.combined}` : ''}`,
     '  default_backend be',
     'backend be',
     '  balance roundrobin',
@@ -198,10 +228,10 @@ function haproxyConfig(scenario, port, backends) {
   ].join('\n');
 }
 
-async function startHaproxy(bin, scenario, backends) {
+async function startHaproxy(bin, scenario, ctx) {
   const port = await freePort();
   const cfg = path.join(tmp, 'haproxy.cfg');
-  fs.writeFileSync(cfg, haproxyConfig(scenario, port, backends));
+  fs.writeFileSync(cfg, haproxyConfig(scenario, port, ctx));
   const child = launch('haproxy', bin, ['-db', '-f', cfg]); // -db: stay in foreground
   await waitForPort(port, child);
   return { name: 'haproxy', port, child };
@@ -229,8 +259,8 @@ function parseWrk(out) {
   };
 }
 
-function runWrk(bin, url) {
-  const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', url];
+function runWrk(bin, scenario, url) {
+  const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', ...(scenario.wrkArgs ?? []), url];
   const child = track(spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] }), 'wrk');
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
@@ -240,6 +270,7 @@ function runWrk(bin, url) {
     .then((code) => {
       const result = parseWrk(out);
       if (code !== 0 || Number.isNaN(result.rps)) {
+        result.failed = true;
         result.notes.push(`wrk exit ${code}: ${child.stderrTail.trim() || out.trim().split('\n').pop()}`);
       }
       return result;
@@ -257,23 +288,25 @@ function printTable(scenario, rows) {
   const table = rows.map((r) => [
     r.name,
     fmt(r.rps, 0),
-    r.p99 === undefined ? 'n/a' : `${fmt(r.p99, 2)} ms`,
+    Number.isFinite(r.p99) ? `${fmt(r.p99, 2)} ms` : 'n/a',
     pen ? fmt(r.rps / pen.rps, 2) : 'n/a',
     pen ? fmt(r.p99 / pen.p99, 2) : 'n/a',
+    r.failed ? 'FAILED' : r.notes.length ? 'see notes' : 'ok',
   ]);
-  const header = ['contender', 'req/s', 'p99', 'req/s vs pen', 'p99 vs pen'];
+  const header = ['contender', 'req/s', 'p99', 'req/s vs pen', 'p99 vs pen', 'status'];
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
   const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   console.log(`\n== ${scenario.name} (wrk -t${THREADS} -c${CONNECTIONS} -d${SECONDS}s) ==`);
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   table.forEach((row) => console.log(line(row)));
-  for (const r of rows) for (const note of r.notes ?? []) console.log(`  note: ${r.name}: ${note}`);
+  for (const r of rows) for (const note of r.notes) console.log(`  note: ${r.name}: ${note}`);
 }
 
 // ---- main ----
 
-async function runScenario(scenario, tools, backends) {
+async function runScenario(scenario, ctx) {
+  const { tools, backends } = ctx;
   // Start every contender up front so they run side by side; wrk then hits one at a time
   // so they don't compete for CPU during measurement.
   const started = [];
@@ -282,23 +315,32 @@ async function runScenario(scenario, tools, backends) {
     try {
       started.push(await start());
     } catch (err) {
-      rows.push({ name, notes: [`failed to start: ${err.message}`] });
+      rows.push({ name, failed: true, notes: [`failed to start: ${err.message}`] });
     }
   };
-  await attempt('pen-edge', () => startPen('pen-edge', path.join(ROOT, 'bin', 'pen'), scenario, backends));
-  if (tools.pen) await attempt('pen (Debian)', () => startPen('pen (Debian)', tools.pen, scenario, backends));
-  if (tools.haproxy) await attempt('haproxy', () => startHaproxy(tools.haproxy, scenario, backends));
+  await attempt('pen-edge', () => startPen('pen-edge', path.join(ROOT, 'bin', 'pen'), scenario, ctx));
+  if (tools.pen) await attempt('pen (Debian)', () => startPen('pen (Debian)', tools.pen, scenario, ctx));
+  if (tools.haproxy) await attempt('haproxy', () => startHaproxy(tools.haproxy, scenario, ctx));
 
-  const targets = [{ name: 'direct (1 backend)', port: backends[0] }, ...started];
+  const scheme = scenario.tls ? 'https' : 'http';
+  const targets = [
+    { name: `direct (1 backend${scenario.tls ? ', plain http' : ''})`, port: backends[0], scheme: 'http' },
+    ...started.map((s) => ({ ...s, scheme })),
+  ];
   try {
     for (const t of targets) {
       process.stderr.write(`  ${scenario.name}: ${t.name} ...\n`);
       try {
-        rows.push({ name: t.name, ...(await runWrk(tools.wrk, scenario.url(t.port))) });
+        rows.push({ name: t.name, ...(await runWrk(tools.wrk, scenario, `${t.scheme}://${HOST}:${t.port}/`)) });
       } catch (err) {
-        rows.push({ name: t.name, notes: [err.message] });
+        rows.push({ name: t.name, failed: true, notes: [err.message] });
       }
-      if (t.child && t.child.exitCode !== null) rows.at(-1).notes.push(`exited during run: ${t.child.stderrTail.trim()}`);
+      const { child } = t;
+      if (child && (child.exitCode !== null || child.signalCode !== null)) {
+        const row = rows.at(-1);
+        row.failed = true;
+        row.notes.push(`exited during run (${child.signalCode ?? child.exitCode}): ${child.stderrTail.trim()}`);
+      }
     }
   } finally {
     await Promise.all(started.map((s) => stop(s.child)));
@@ -313,7 +355,9 @@ async function main() {
     wrk: which('wrk', ['/usr/bin/wrk']),
     pen: which('pen', ['/usr/bin/pen', '/usr/sbin/pen']),
     haproxy: which('haproxy', ['/usr/sbin/haproxy', '/usr/bin/haproxy']),
+    openssl: which('openssl', ['/usr/bin/openssl']),
   };
+  let scenarios = selectScenarios();
   if (!tools.wrk) {
     console.log('wrk not found; install it to benchmark: apt-get install pen wrk haproxy');
     return;
@@ -327,9 +371,14 @@ async function main() {
   }
 
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-bench-'));
+  const tls = scenarios.some((s) => s.tls) ? makeCertificate(tools.openssl) : null;
+  if (typeof tls === 'string') {
+    console.log(`${tls}; skipping the TLS scenarios`);
+    scenarios = scenarios.filter((s) => !s.tls);
+  }
   const backends = await Promise.all([startBackend(), startBackend()]);
-  const ports = backends.map((b) => b.port);
-  for (const scenario of SCENARIOS) await runScenario(scenario, tools, ports);
+  const ctx = { tools, tls, backends: backends.map((b) => b.port) };
+  for (const scenario of scenarios) await runScenario(scenario, ctx);
   await Promise.all(backends.map((b) => stop(b.child)));
 }
 

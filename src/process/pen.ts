@@ -120,7 +120,7 @@ export class Pen {
   }
 
   private async switchLog(target: string | undefined): Promise<void> {
-    const next = target === undefined ? undefined : await RequestLog.open(target);
+    const next = target === undefined ? undefined : RequestLog.open(target);
     const old = this.log;
     this.log = this.forwarder.log = next;
     await old?.close();

@@ -1,8 +1,7 @@
 // The -l log: one line per chunk read from a client, "CLIENT TIME SERVER FIRST-LINE", as pen writes
 // it; "host:port" sends "+ CLIENT SERVER FIRST-LINE" datagrams to a penlogd instead.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { once } from 'node:events';
+import { createWriteStream, openSync, type WriteStream } from 'node:fs';
 import { ConfigError } from '../errors';
 
 const KEEP_MAX = 100; // bytes of the request kept in a file line (pen's KEEP_MAX)
@@ -26,8 +25,8 @@ export class RequestLog {
 
   private constructor(readonly target: string) {}
 
-  /** Opens a log file (append) or a network log target; throws a ConfigError naming it. */
-  static async open(target: string): Promise<RequestLog> {
+  /** Opens a log file (append, at once, so a reopen swaps files with no gap) or a network log target. */
+  static open(target: string): RequestLog {
     const log = new RequestLog(target);
     const colon = target.indexOf(':');
     if (colon > 0 && !target.startsWith('/')) {
@@ -36,13 +35,13 @@ export class RequestLog {
       log.net = { socket: createSocket('udp4'), host: target.slice(0, colon), port };
       return log;
     }
-    const file = createWriteStream(target, { flags: 'a' });
+    let fd: number;
     try {
-      await once(file, 'open');
+      fd = openSync(target, 'a');
     } catch (err) {
       throw new ConfigError(`Can't open logfile ${target}: ${(err as NodeJS.ErrnoException).code ?? err}`);
     }
-    log.file = file;
+    log.file = createWriteStream('', { fd });
     return log;
   }
 
