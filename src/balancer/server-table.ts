@@ -1,5 +1,6 @@
 // The server table: the one place that knows each server's address, limits and counters.
 import type { Endpoint } from '../config/address';
+import type { HealthCheck } from '../health/checker';
 
 export const NO_SERVER = -1;
 
@@ -21,6 +22,9 @@ export interface Server extends Endpoint {
   sx: number;
   /** bytes received from the server */
   rx: number;
+  /** active health check, and whether it is failing (the server is out of rotation while it is) */
+  check?: HealthCheck;
+  checkFailed: boolean;
   /** TLS to this server, verified against ca (default: the system's CAs) */
   tls?: { servername?: string; caFile?: string; ca?: string };
 }
@@ -28,7 +32,7 @@ export interface Server extends Endpoint {
 export function emptyServer(index: number): Server {
   return {
     index, host: '0.0.0.0', port: 0, family: 4,
-    maxc: 0, hard: 0, weight: 0, prio: 0, acl: 0, blacklistedAt: 0, c: 0, sx: 0, rx: 0,
+    maxc: 0, hard: 0, weight: 0, prio: 0, acl: 0, blacklistedAt: 0, c: 0, sx: 0, rx: 0, checkFailed: false,
   };
 }
 
@@ -52,7 +56,7 @@ export class ServerTable {
   }
 
   isBlacklisted(s: Server, now: number): boolean {
-    return now - s.blacklistedAt < this.blacklistTime;
+    return s.checkFailed || now - s.blacklistedAt < this.blacklistTime;
   }
 
   /** An empty slot or a blacklisted server cannot be chosen. */

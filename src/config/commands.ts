@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import type { Balancer } from '../balancer/balancer';
 import type { Server } from '../balancer/server-table';
+import type { HealthCheck } from '../health/checker';
 import { ConfigError } from '../errors';
 import { parsePort, resolveHost } from './address';
 import type { FastClose, Settings } from './settings';
@@ -131,6 +132,7 @@ const commands: Record<string, Command> = {
   },
   hash: flag('hash'),
   http: flag('http'),
+  health_interval: numberSetting('health_interval', 'healthInterval', 1, 86400),
   http_header_max: numberSetting('http_header_max', 'httpHeadMax', 1024, 1 << 20),
   idle_timeout: {
     usage: '[N]',
@@ -218,7 +220,7 @@ const commands: Record<string, Command> = {
   roundrobin: flag('roundrobin'),
   select: accepted,
   server: {
-    usage: 'N [acl A] [address ADDR] [port P] [max M] [hard H] [weight W] [prio P] [blacklist T] [tls] [servername NAME] [ca FILE]',
+    usage: 'N [acl A] [address ADDR] [port P] [max M] [hard H] [weight W] [prio P] [blacklist T] [tls] [servername NAME] [ca FILE] [check http PATH [expect STATUS] | check tcp | check off]',
     run(ctx, args) {
       setServer(ctx, args);
       return '';
@@ -235,6 +237,7 @@ const commands: Record<string, Command> = {
       servers: ctx.balancer.servers.servers.map((s) => ({
         index: s.index, address: s.host, port: s.port, conn: s.c, max: s.maxc, hard: s.hard, weight: s.weight,
         prio: s.prio, acl: s.acl, sx: s.sx, rx: s.rx, blacklisted: ctx.balancer.servers.isBlacklisted(s, ctx.now),
+        health: s.check ? (s.checkFailed ? 'failing' : 'passing') : 'unchecked',
       })),
     }),
   },
@@ -419,12 +422,29 @@ function setServer(ctx: CommandContext, [n, ...words]: string[]): void {
       changes.push((s) => (s.tls = key === 'tls' ? s.tls ?? {} : undefined));
       continue;
     }
+    if (key === 'check') {
+      const [check, used] = healthCheck(words.slice(i));
+      i += used;
+      changes.push((s) => { s.check = check; s.checkFailed = false; });
+      continue;
+    }
     const value = words[i++];
     if (value === undefined) throw new ConfigError(`server: '${key}' needs a value`);
     changes.push(serverField(ctx, key, value));
   }
   const server = ctx.balancer.servers.slot(index);
   for (const change of changes) change(server);
+}
+
+/** `check http PATH [expect STATUS]`, `check tcp` or `check off`: the check and the words it used. */
+function healthCheck(words: string[]): [HealthCheck | undefined, number] {
+  const [kind, path, expect, status] = words;
+  if (kind === 'off') return [undefined, 1];
+  if (kind === 'tcp') return [{ kind: 'tcp' }, 1];
+  if (kind !== 'http') throw new ConfigError(`server check: expected http PATH, tcp or off, not '${kind ?? ''}'`);
+  if (path === undefined || !path.startsWith('/')) throw new ConfigError(`server check http: expected a path starting with '/', not '${path ?? ''}'`);
+  if (expect !== 'expect') return [{ kind: 'http', path }, 2];
+  return [{ kind: 'http', path, expect: integer(status, 'server check expect', 100, 599) }, 4];
 }
 
 /** One `key value` pair of the server command, checked now, applied later. */

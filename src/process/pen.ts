@@ -8,6 +8,7 @@ import { parseServerSpec, parseListenAddress } from '../config/address';
 import { runCommand, runScript, type CommandContext, type Effects } from '../config/commands';
 import type { Settings } from '../config/settings';
 import { ConfigError, messageOf } from '../errors';
+import { HealthChecker } from '../health/checker';
 import { ConnectionTable, fdOf } from '../listeners/connections';
 import { ControlPort } from '../listeners/control';
 import { Forwarder } from '../listeners/forward';
@@ -34,12 +35,14 @@ export class Pen {
   /** log file changes asked for by commands, applied in order */
   private logChange: Promise<void> = Promise.resolve();
   private readonly effects: Effects;
+  private readonly health: HealthChecker;
 
   constructor(readonly settings: Settings, private readonly onExit: () => void) {
     this.balancer = new Balancer(settings);
     this.connections = new ConnectionTable(settings.connMax);
     this.forwarder = new Forwarder(settings, this.balancer, this.connections);
     this.effects = this.makeEffects();
+    this.health = new HealthChecker(this.balancer.servers, settings);
   }
 
   /** Command-line servers, -e and -B, then -o commands, then the -F file. */
@@ -97,6 +100,7 @@ export class Pen {
     if (s.listen === undefined) throw new ConfigError('no listen address given');
     this.listener = await this.openListener(s.listen);
     if (s.logFile) await this.switchLog(s.logFile);
+    this.health.start();
   }
 
   /** A plain listener, or the TLS front end when -E or ssl_auto asks for TLS. */
@@ -166,6 +170,7 @@ export class Pen {
     this.listener?.close();
     this.tls?.close();
     this.control?.close();
+    await this.health.stop();
     for (const conn of this.connections.list()) {
       conn.down.destroy();
       conn.up?.destroy();

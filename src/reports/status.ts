@@ -20,9 +20,10 @@ export function statusPage({ balancer, connections, current, now }: ReportSource
   const servers = balancer.servers.servers;
   let html = '<html>\n<head>\n<title>Pen status page</title>\n</head>\n<body bgcolor="#ffffff"><h1>Pen status page</h1>\n';
   html += `Time ${localTimestamp()}, ${servers.length} servers, ${current()} current<p>\n`;
-  html += header(['server', 'address', 'status', 'port', 'connections', 'max soft', 'max hard', 'sent', 'received', 'weight', 'prio']);
+  html += header(['server', 'address', 'status', 'port', 'connections', 'max soft', 'max hard', 'sent', 'received', 'weight', 'prio', 'health']);
   for (const s of servers) {
-    html += row([s.index, s.host, s.blacklistedAt, s.port, s.c, s.maxc, s.hard, s.sx, s.rx, s.weight, s.prio]);
+    const health = s.check ? `${s.check.kind} ${s.checkFailed ? 'failing' : 'passing'}` : '-';
+    html += row([s.index, s.host, s.blacklistedAt, s.port, s.c, s.maxc, s.hard, s.sx, s.rx, s.weight, s.prio, health]);
   }
   html += '</table>\n<h2>Active clients</h2>';
   html += `Max number of clients: ${balancer.clients.max}<p>`;

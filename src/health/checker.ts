@@ -1,0 +1,86 @@
+// Active health checks: `server N check http PATH [expect STATUS]` (undici, one keep-alive
+// connection per server) or `check tcp`, every `health_interval` seconds. A failing server is
+// taken out of rotation until a check passes again.
+import { connect } from 'node:net';
+import { Pool } from 'undici';
+import type { Server, ServerTable } from '../balancer/server-table';
+import type { Settings } from '../config/settings';
+import { diag } from '../reports/diag';
+
+export interface HealthCheck {
+  kind: 'http' | 'tcp';
+  path?: string;
+  /** the status that means healthy; undefined = any 2xx or 3xx */
+  expect?: number;
+}
+
+export class HealthChecker {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly pools = new Map<string, Pool>();
+  private running = false;
+
+  constructor(private readonly servers: ServerTable, private readonly settings: Settings) {}
+
+  start(): void {
+    this.running = true;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    this.timer = setTimeout(() => void this.round().finally(() => this.schedule()), this.settings.healthInterval * 1000);
+    this.timer.unref();
+  }
+
+  /** Checks every server that has a check, all at once. */
+  async round(): Promise<void> {
+    await Promise.all(this.servers.servers.filter((s) => s.check).map((s) => this.checkOne(s)));
+  }
+
+  private async checkOne(server: Server): Promise<void> {
+    const problem = await this.probe(server).catch((err: Error) => err.message);
+    const failing = problem !== undefined;
+    if (failing !== server.checkFailed) {
+      diag(failing ? `server ${server.index} health check failed: ${problem}` : `server ${server.index} health check passed`);
+    }
+    server.checkFailed = failing;
+  }
+
+  /** undefined when healthy, else what was wrong. */
+  private async probe(server: Server): Promise<string | undefined> {
+    const check = server.check!;
+    const ms = this.settings.timeout * 1000;
+    if (check.kind === 'tcp') {
+      return new Promise((resolve) => {
+        const s = server.family === 0 ? connect({ path: server.host }) : connect({ host: server.host, port: server.port });
+        s.setTimeout(ms, () => { s.destroy(); resolve('connect timeout'); });
+        s.once('connect', () => { s.destroy(); resolve(undefined); });
+        s.once('error', (err: NodeJS.ErrnoException) => resolve(`connect error ${err.code ?? err.message}`));
+      });
+    }
+    const { statusCode, body } = await this.pool(server).request({ path: check.path!, method: 'GET', headersTimeout: ms, bodyTimeout: ms });
+    await body.dump();
+    const ok = check.expect === undefined ? statusCode >= 200 && statusCode < 400 : statusCode === check.expect;
+    return ok ? undefined : `status ${statusCode}`;
+  }
+
+  private pool(server: Server): Pool {
+    const host = server.family === 6 ? `[${server.host}]` : server.host;
+    const origin = `${server.tls ? 'https' : 'http'}://${host}:${server.port}`;
+    let pool = this.pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, {
+        connections: 1,
+        connect: server.tls ? { ca: server.tls.ca, servername: server.tls.servername } : undefined,
+      });
+      this.pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    await Promise.all([...this.pools.values()].map((p) => p.destroy()));
+  }
+}
