@@ -151,7 +151,7 @@ test('penctl --json answers queries as JSON objects, errors as {"error"}', async
   const { a, pen } = await setup(t);
   const json = async (...cmd) => JSON.parse((await penctl('--json', `127.0.0.1:${pen.ctl}`, ...cmd)).stdout);
   const { servers } = await json('servers');
-  assert.deepEqual(servers[0], { index: 0, address: '127.0.0.1', port: a.port, conn: 0, max: 0, hard: 0, weight: 0, prio: 0, acl: 0, sx: 0, rx: 0, blacklisted: false });
+  assert.deepEqual(servers[0], { index: 0, address: '127.0.0.1', port: a.port, conn: 0, max: 0, hard: 0, weight: 0, prio: 0, acl: 0, sx: 0, rx: 0, blacklisted: false, health: 'unchecked' });
   assert.deepEqual(await json('mode'), { hash: false, roundrobin: false, stubborn: false, weight: false, prio: false });
   assert.deepEqual(await json('blacklist', '12'), { blacklist: 12 });
   await exchange(pen.port, { localAddress: '127.0.0.9' });
