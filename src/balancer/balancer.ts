@@ -8,6 +8,19 @@ import { Prio } from './selectors/prio';
 import { RoundRobin } from './selectors/roundrobin';
 import type { Choice } from './selectors/selector';
 import { Weight } from './selectors/weight';
+import { Geo } from '../geo/database';
+
+/**
+ * Servers for the client's country, then its continent, then all others; inside each tier in
+ * the order the configured selector starts from (its pick first, then the following ones).
+ */
+function geoTiers(table: Server[], client: Client, first: number): Server[] {
+  const start = first === NO_SERVER ? 0 : first;
+  const rotated = table.map((_, i) => table[(start + i) % table.length]!);
+  const inCountry = rotated.filter((s) => s.geo?.countries.includes(client.country!));
+  const inContinent = rotated.filter((s) => client.continent !== undefined && s.geo?.continents.includes(client.continent) && !inCountry.includes(s));
+  return [...inCountry, ...inContinent, ...rotated.filter((s) => !inCountry.includes(s) && !inContinent.includes(s))];
+}
 
 export interface Route {
   client: Client;
@@ -19,6 +32,7 @@ export class Balancer {
   readonly servers = new ServerTable();
   readonly clients: ClientTable;
   readonly acls = new AclLists();
+  readonly geo = new Geo();
   private readonly roundRobin = new RoundRobin();
   private readonly hash = new Hash(() => this.settings.roundrobin);
   private readonly weight = new Weight();
@@ -27,6 +41,7 @@ export class Balancer {
 
   constructor(readonly settings: Settings) {
     this.clients = new ClientTable(settings.clientsMax, settings.trackingTime);
+    this.acls.geo = this.geo.find;
   }
 
   /** Settings that the tables keep their own copy of, after a change. */
@@ -38,6 +53,7 @@ export class Balancer {
 
   route(address: string, port: number, now: number): Route {
     const client = this.clients.visit(address, now, NO_SERVER);
+    if (this.geo.active && client.connects === 1) Object.assign(client, this.geo.find(address));
     const candidates: Server[] = [];
     if (!this.acls.permits(this.settings.clientAcl, address)) {
       if (this.servers.abuse) candidates.push(this.servers.abuse);
@@ -45,7 +61,9 @@ export class Balancer {
     }
     const first = this.initialServer(client, address, port, now);
     const table = this.servers.servers;
-    if (first !== NO_SERVER) {
+    if (this.settings.geoRouting && client.country !== undefined && !this.keepsItsServer(client, now)) {
+      candidates.push(...geoTiers(table, client, first));
+    } else if (first !== NO_SERVER) {
       candidates.push(table[first]!);
       if (this.settings.stubborn) return { client, candidates };
       for (let i = (first + 1) % table.length; i !== first; i = (i + 1) % table.length) candidates.push(table[i]!);
@@ -53,6 +71,12 @@ export class Balancer {
     // pen 0.34.1 closes the client when no initial server is found; its man page promises the emergency server
     if (this.servers.emergency) candidates.push(this.servers.emergency);
     return { client, candidates };
+  }
+
+  /** Stickiness wins over geography while the remembered server is up. */
+  private keepsItsServer(client: Client, now: number): boolean {
+    const s = this.servers.servers[client.server];
+    return !this.settings.roundrobin && s !== undefined && !this.servers.isUnavailable(s, now);
   }
 
   private initialServer(client: Client, address: string, port: number, now: number): number {

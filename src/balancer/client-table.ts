@@ -13,6 +13,9 @@ export interface Client {
   crx: number;
   /** position in the table, for reports */
   slot: number;
+  /** where the client is, when a geo map or database knows */
+  country?: string;
+  continent?: string;
 }
 
 export class ClientTable {

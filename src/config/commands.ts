@@ -23,6 +23,8 @@ export interface Effects {
   writeFile(path: string, text: string): void;
   /** re-read certificates, keys, CA files; returns an error message and changes nothing on failure */
   reloadTls(): string | undefined;
+  /** opens a MaxMind database for geo lookups; throws a ConfigError and changes nothing on failure */
+  openGeoDb(path: string): void;
   /** tables that keep a copy of a setting (sizes, times, debug level) take the new value */
   settingsChanged(): void;
 }
@@ -128,6 +130,60 @@ const commands: Record<string, Command> = {
       if (!ctx.settings.exitEnabled) return 'Exit is not enabled; restart with -X flag\n';
       ctx.effects.exit();
       return '';
+    },
+  },
+  clients: {
+    usage: '',
+    run: (ctx) => ctx.balancer.clients.list()
+      .map((c) => `${c.address} country ${c.country ?? '-'} continent ${c.continent ?? '-'} server ${c.server} connects ${c.connects} sx ${c.csx} rx ${c.crx}\n`).join(''),
+    json: (ctx) => ({
+      clients: ctx.balancer.clients.list().map((c) => ({
+        address: c.address, country: c.country ?? null, continent: c.continent ?? null, server: c.server, connects: c.connects, sx: c.csx, rx: c.crx,
+      })),
+    }),
+  },
+  geo: {
+    usage: '',
+    run(ctx) {
+      const { database } = ctx.balancer.geo;
+      const head = database
+        ? `database ${database.path} type ${database.type} built ${database.buildEpoch.toISOString()} nodes ${database.nodeCount}\n`
+        : 'database none\n';
+      return head + Object.entries(connectsByCountry(ctx)).map(([cc, n]) => `${cc} connects ${n}\n`).join('');
+    },
+    json(ctx) {
+      const { database } = ctx.balancer.geo;
+      return {
+        database: database ? { path: database.path, type: database.type, built: database.buildEpoch.toISOString(), nodes: database.nodeCount } : null,
+        connects: connectsByCountry(ctx),
+      };
+    },
+  },
+  geo_db: {
+    usage: 'FILE',
+    run(ctx, [file]) {
+      if (file === undefined) return `${ctx.settings.geoDb ?? ''}\n`;
+      ctx.effects.openGeoDb(file);
+      ctx.settings.geoDb = file;
+      return '';
+    },
+  },
+  geo_map: {
+    usage: 'CIDR COUNTRY [CONTINENT]',
+    run(ctx, [cidr, country, continent]) {
+      if (cidr === undefined || country === undefined) throw new ConfigError('geo_map: expected CIDR COUNTRY [CONTINENT]');
+      ctx.balancer.geo.addMapping(cidr, country, continent);
+      return '';
+    },
+  },
+  geo_routing: {
+    usage: 'on|off',
+    run(ctx, [mode]) {
+      if (mode !== undefined) {
+        if (mode !== 'on' && mode !== 'off') throw new ConfigError(`geo_routing: expected on or off, not '${mode}'`);
+        ctx.settings.geoRouting = mode === 'on';
+      }
+      return `${ctx.settings.geoRouting ? 'on' : 'off'}\n`;
     },
   },
   hash: flag('hash'),
@@ -379,6 +435,13 @@ const noCommands: Record<string, Command> = {
   block: accepted, // obsolete: pen answers `block` as unknown but accepts `no block`
   delayed_forward: accepted,
   dummy: unflag('dummy'),
+  geo_map: {
+    usage: '',
+    run(ctx) {
+      ctx.balancer.geo.clearMappings();
+      return '';
+    },
+  },
   hash: unflag('hash'),
   http: unflag('http'),
   keepalive: unflag('keepalive'),
@@ -405,6 +468,12 @@ const noCommands: Record<string, Command> = {
   },
   weight: unflag('weight'),
 };
+
+function connectsByCountry(ctx: CommandContext): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const c of ctx.balancer.clients.list()) if (c.country) counts[c.country] = (counts[c.country] ?? 0) + c.connects;
+  return counts;
+}
 
 function recentClients(ctx: CommandContext, [n]: string[]) {
   const since = ctx.now - (n === undefined ? 300 : integer(n, 'recent', -Infinity));
@@ -461,6 +530,12 @@ function serverField(ctx: CommandContext, key: string, value: string): (s: Serve
     case 'blacklist': {
       const seconds = integer(value, 'server blacklist');
       return (s) => (s.blacklistedAt = ctx.now + seconds - ctx.settings.blacklistTime);
+    }
+    case 'geo': {
+      const codes = value.split(',').map((c) => c.toUpperCase());
+      if (!codes.every((c) => /^@?[A-Z]{2}$/.test(c))) throw new ConfigError(`server geo: expected CC[,CC…] or @CONTINENT, not '${value}'`);
+      const geo = { countries: codes.filter((c) => !c.startsWith('@')), continents: codes.filter((c) => c.startsWith('@')).map((c) => c.slice(1)) };
+      return (s) => (s.geo = geo);
     }
     case 'servername':
       return (s) => (s.tls = { ...s.tls, servername: value });

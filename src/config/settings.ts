@@ -55,6 +55,10 @@ export interface Settings {
 
   http: boolean;
   forwarded: ForwardedMode;
+  /** `geo_db`: MaxMind database file */
+  geoDb?: string;
+  /** `geo_routing on`: prefer servers tagged with the client's country, then continent */
+  geoRouting: boolean;
   /** seconds between active health checks */
   healthInterval: number;
   /** largest request head accepted in HTTP mode (bytes) */
@@ -87,7 +91,7 @@ export function defaultSettings(): Settings {
     trackingTime: 0, blacklistTime: 30, clientsMax: 2048, connMax: 500, timeout: 3,
     idleTimeout: 0, pendingMax: 100, idlers: 0, multiAccept: 100, listenQueue: 500,
     clientAcl: 0, controlAcl: 0, tarpitAcl: -1,
-    http: false, forwarded: 'append', httpHeadMax: 16384, healthInterval: 5, udp: false, exitEnabled: false, ascii: false, debug: 0, foreground: false,
+    http: false, forwarded: 'append', httpHeadMax: 16384, healthInterval: 5, geoRouting: false, udp: false, exitEnabled: false, ascii: false, debug: 0, foreground: false,
     abortOnError: false, dummy: false, keepalive: false, transparent: false, tcpNodelay: false,
     tcpFastclose: 'off',
     tls: { compat: false, requireClientCert: false, protocol: 'ssl23', options: [], renegotiationInterval: 0 },

@@ -1,6 +1,8 @@
 // The running balancer: owns the settings, tables, listeners and files, and carries out the
 // effects of control commands. Phases: configure → open → serve → reload (HUP) → close.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { GeoDatabase } from '../geo/database';
 import type { Server as NetServer } from 'node:net';
 import { Balancer } from '../balancer/balancer';
 import { emptyServer } from '../balancer/server-table';
@@ -36,6 +38,7 @@ export class Pen {
   private logChange: Promise<void> = Promise.resolve();
   private readonly effects: Effects;
   private readonly health: HealthChecker;
+  private geoWatch: FSWatcher | undefined;
 
   constructor(readonly settings: Settings, private readonly onExit: () => void) {
     this.balancer = new Balancer(settings);
@@ -136,10 +139,41 @@ export class Pen {
       if (this.settings.logFile) await this.switchLog(this.settings.logFile);
       if (this.settings.configFile) this.readConfigFile();
       this.applySettings();
+      if (this.settings.geoDb) this.reloadGeoDb(this.settings.geoDb);
       const tlsError = this.tls?.reload();
       if (tlsError) diag(`reload: ${tlsError}; the previous certificates stay in use`);
     } catch (err) {
       diag(`reload: ${messageOf(err)}`);
+    }
+  }
+
+  private reloadGeoDb(path: string): void {
+    try {
+      this.balancer.geo.database = GeoDatabase.open(path);
+    } catch (err) {
+      diag(`reload: ${messageOf(err)}; the previous database stays in use`);
+    }
+  }
+
+  /** Opens path as the geo database and watches it: a file replaced in place is reloaded. */
+  private openGeoDb(path: string): void {
+    this.balancer.geo.database = GeoDatabase.open(path);
+    this.geoWatch?.close();
+    const dir = dirname(path);
+    const name = basename(path);
+    try {
+      this.geoWatch = watch(dir, (_event, file) => {
+        if (file !== name) return;
+        try {
+          this.balancer.geo.database = GeoDatabase.open(path);
+          diag(`geo_db ${path}: reloaded`);
+        } catch (err) {
+          diag(`${messageOf(err)}; the previous database stays in use`);
+        }
+      });
+      this.geoWatch.unref();
+    } catch {
+      // no watching on this file system: HUP still reloads
     }
   }
 
@@ -171,6 +205,7 @@ export class Pen {
     this.tls?.close();
     this.control?.close();
     await this.health.stop();
+    this.geoWatch?.close();
     for (const conn of this.connections.list()) {
       conn.down.destroy();
       conn.up?.destroy();
@@ -228,6 +263,7 @@ export class Pen {
       },
       settingsChanged: () => this.applySettings(),
       reloadTls: () => this.tls?.reload(),
+      openGeoDb: (path) => this.openGeoDb(path),
     };
   }
 }

@@ -27,9 +27,9 @@ export function statusPage({ balancer, connections, current, now }: ReportSource
   }
   html += '</table>\n<h2>Active clients</h2>';
   html += `Max number of clients: ${balancer.clients.max}<p>`;
-  html += header(['client', 'address', 'age(secs)', 'last server', 'connects', 'sent', 'received']);
+  html += header(['client', 'address', 'age(secs)', 'last server', 'connects', 'sent', 'received', 'country']);
   for (const c of balancer.clients.list()) {
-    html += row([c.slot, c.address, now - c.last, c.server, c.connects, c.csx, c.crx]);
+    html += row([c.slot, c.address, now - c.last, c.server, c.connects, c.csx, c.crx, c.country ?? '-']);
   }
   html += '</table>\n<h2>Active connections</h2>';
   html += `Number of connections: ${connections.max} max, ${connections.count} used, ${connections.last} last<p>`;
