@@ -63,7 +63,8 @@ function entryText(e: Entry): string {
   }
 }
 
-function compressIpv6(groups: string[]): string {
+/** Eight hex groups → the shortest text form (the longest run of zero groups as ::). */
+export function compressIpv6(groups: string[]): string {
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; i++) {

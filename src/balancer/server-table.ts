@@ -25,6 +25,8 @@ export interface Server extends Endpoint {
   /** active health check, and whether it is failing (the server is out of rotation while it is) */
   check?: HealthCheck;
   checkFailed: boolean;
+  /** PROXY protocol version to send to this server first (undefined = none) */
+  proxyProtocol?: 1 | 2;
   /** countries and continents this server is for (`server N geo …`) */
   geo?: { countries: string[]; continents: string[] };
   /** TLS to this server, verified against ca (default: the system's CAs) */

@@ -262,6 +262,13 @@ const commands: Record<string, Command> = {
   pid: { usage: '', run: (ctx) => `${ctx.effects.pid()}\n` },
   poll: accepted,
   prio: flag('prio'),
+  proxy_protocol: {
+    usage: 'N',
+    run(ctx, [n]) {
+      if (n !== undefined) ctx.settings.proxyProtocolAcl = aclNumber(n);
+      return `${ctx.settings.proxyProtocolAcl ?? 'off'}\n`;
+    },
+  },
   recent: {
     usage: '[SECONDS]',
     run(ctx, args) {
@@ -455,6 +462,13 @@ const noCommands: Record<string, Command> = {
   },
   peek: accepted,
   prio: unflag('prio'),
+  proxy_protocol: {
+    usage: '',
+    run(ctx) {
+      ctx.settings.proxyProtocolAcl = undefined;
+      return '';
+    },
+  },
   roundrobin: unflag('roundrobin'),
   stubborn: unflag('stubborn'),
   tcp_nodelay: unflag('tcpNodelay'),
@@ -536,6 +550,10 @@ function serverField(ctx: CommandContext, key: string, value: string): (s: Serve
       if (!codes.every((c) => /^@?[A-Z]{2}$/.test(c))) throw new ConfigError(`server geo: expected CC[,CC…] or @CONTINENT, not '${value}'`);
       const geo = { countries: codes.filter((c) => !c.startsWith('@')), continents: codes.filter((c) => c.startsWith('@')).map((c) => c.slice(1)) };
       return (s) => (s.geo = geo);
+    }
+    case 'proxy_protocol': {
+      if (value !== '1' && value !== '2' && value !== 'off') throw new ConfigError(`server proxy_protocol: expected 1, 2 or off, not '${value}'`);
+      return (s) => (s.proxyProtocol = value === 'off' ? undefined : (Number(value) as 1 | 2));
     }
     case 'servername':
       return (s) => (s.tls = { ...s.tls, servername: value });

@@ -55,6 +55,8 @@ export interface Settings {
 
   http: boolean;
   forwarded: ForwardedMode;
+  /** `proxy_protocol N`: peers that ACL N permits must send a PROXY header (undefined = off) */
+  proxyProtocolAcl?: number;
   /** `geo_db`: MaxMind database file */
   geoDb?: string;
   /** `geo_routing on`: prefer servers tagged with the client's country, then continent */

@@ -41,6 +41,7 @@ export function configText(s: Settings, balancer: Balancer, file: string): strin
     ...balancer.servers.servers.map((v) =>
       `server ${v.index} acl ${v.acl} address ${v.host} port ${v.port} max ${v.maxc} hard ${v.hard} weight ${v.weight} prio ${v.prio}` +
       (v.tls ? ` tls${v.tls.servername ? ` servername ${v.tls.servername}` : ''}${v.tls.caFile ? ` ca ${v.tls.caFile}` : ''}` : '') +
+      (v.proxyProtocol ? ` proxy_protocol ${v.proxyProtocol}` : '') +
       (v.geo ? ` geo ${[...v.geo.countries, ...v.geo.continents.map((c) => `@${c}`)].join(',')}` : '') +
       (v.check ? ` check ${v.check.kind}${v.check.path ? ` ${v.check.path}` : ''}${v.check.expect ? ` expect ${v.check.expect}` : ''}` : '')),
     `health_interval ${s.healthInterval}`,
@@ -48,6 +49,7 @@ export function configText(s: Settings, balancer: Balancer, file: string): strin
     'no geo_map',
     ...balancer.geo.mappings(),
     `geo_routing ${s.geoRouting ? 'on' : 'off'}`,
+    s.proxyProtocolAcl === undefined ? 'no proxy_protocol' : `proxy_protocol ${s.proxyProtocolAcl}`,
     on(s.stubborn, 'stubborn'),
     `tcp_fastclose ${s.tcpFastclose}`,
     on(s.tcpNodelay, 'tcp_nodelay'),

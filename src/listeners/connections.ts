@@ -10,6 +10,8 @@ export interface Connection {
   /** the server's socket, once connecting */
   up: Socket | undefined;
   client: Client;
+  /** the client's port (from a PROXY header when one was given) */
+  port: number;
   server: Server | undefined;
   /** true once the backend connection is established and counted in server.c */
   counted: boolean;
@@ -29,11 +31,11 @@ export class ConnectionTable {
   }
 
   /** A free slot for a new connection, or undefined when -x connections are open. */
-  open(down: Socket, client: Client): Connection | undefined {
+  open(down: Socket, client: Client, port: number): Connection | undefined {
     if (this.used >= this.max) return undefined;
     let id = this.free.pop();
     if (id === undefined || id >= this.max) id = this.slots.length;
-    const conn: Connection = { id, down, up: undefined, client, server: undefined, counted: false };
+    const conn: Connection = { id, down, up: undefined, client, port, server: undefined, counted: false };
     this.slots[id] = conn;
     this.used++;
     if (id > this.last) this.last = id;

@@ -8,16 +8,23 @@ import type { Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
 import { httpUpstream } from '../pipelines/http';
 import { errorResponse } from '../pipelines/http-errors';
+import { parseProxyHeader, proxyHeader } from '../pipelines/proxy-protocol';
 import { relayRaw } from '../pipelines/raw';
+import { messageOf } from '../errors';
 import { debug, debugLevel, diag, dump } from '../reports/diag';
 import type { RequestLog } from '../reports/request-log';
 import type { Connection, ConnectionTable } from './connections';
 
-/** Client addresses as pen prints them: IPv4-mapped IPv6 addresses shown as dotted IPv4. */
+const PROXY_HEADER_MS = 10_000; // a trusted peer that never sends its header is dropped
+
+/** Addresses as pen prints them: IPv4-mapped IPv6 addresses shown as dotted IPv4. */
+function normalised(a: string): string {
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
 function clientAddress(socket: Socket): string {
   const a = socket.remoteAddress;
-  if (a === undefined) return '0.0.0.0'; // unix socket clients: all one client, as in pen
-  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+  return a === undefined ? '0.0.0.0' : normalised(a); // unix socket clients: all one client, as in pen
 }
 
 const DUMMY_BODY = 'pen-edge dummy target\n';
@@ -57,10 +64,45 @@ export class Forwarder {
   ) {}
 
   readonly accept = (down: Socket): void => {
+    const peer = clientAddress(down);
+    const acl = this.settings.proxyProtocolAcl;
+    if (acl !== undefined && down.remoteAddress !== undefined && this.balancer.acls.permits(acl, peer)) {
+      this.readProxyHeader(down, peer);
+    } else {
+      this.admit(down, peer, down.remotePort ?? 0);
+    }
+  };
+
+  /** A trusted peer starts with a PROXY header naming the real client; anything else is dropped. */
+  private readProxyHeader(down: Socket, peer: string): void {
+    let buffered = Buffer.alloc(0);
+    down.on('error', () => {});
+    down.setTimeout(PROXY_HEADER_MS, () => down.destroy());
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      let header;
+      try {
+        header = parseProxyHeader(buffered);
+      } catch (err) {
+        diag(`PROXY protocol from ${peer}: ${messageOf(err)}; connection closed`);
+        down.destroy();
+        return;
+      }
+      if (!header) return;
+      down.off('data', onData);
+      down.pause();
+      down.setTimeout(0);
+      if (buffered.length > header.length) down.unshift(buffered.subarray(header.length));
+      this.admit(down, header.address ? normalised(header.address) : peer, header.port ?? down.remotePort ?? 0);
+    };
+    down.on('data', onData);
+    down.resume();
+  }
+
+  private admit(down: Socket, address: string, port: number): void {
     const now = Math.floor(Date.now() / 1000);
-    const address = clientAddress(down);
-    const route = this.balancer.route(address, down.remotePort ?? 0, now);
-    const conn = this.connections.open(down, route.client);
+    const route = this.balancer.route(address, port, now);
+    const conn = this.connections.open(down, route.client, port);
     if (conn === undefined) {
       debug(1, () => `connection table full (${this.connections.max}), closing client ${address}`);
       down.destroy();
@@ -71,7 +113,7 @@ export class Forwarder {
     down.once('close', abort);
     if (this.settings.dummy) return answerAsDummy(down);
     this.tryNext(conn, route.candidates, 0, now, abort, 503);
-  };
+  }
 
   /** Tries candidates from `from`; `failure` is the HTTP status to answer with when none is left. */
   private tryNext(conn: Connection, candidates: Server[], from: number, now: number, abort: () => void, failure: number): void {
@@ -127,6 +169,9 @@ export class Forwarder {
     const { down, up } = conn as Connection & { up: Socket };
     this.balancer.connected(server, conn.client);
     conn.counted = true;
+    if (server.proxyProtocol) {
+      up.write(proxyHeader(server.proxyProtocol, conn.client.address, conn.port, normalised(down.localAddress ?? '0.0.0.0'), down.localPort ?? 0));
+    }
     if (server.index >= 0) this.current = server.index;
     relayRaw(down, up, { server, client: conn.client }, {
       fastClose: this.settings.tcpFastclose,
