@@ -142,6 +142,16 @@ const commands: Record<string, Command> = {
       })),
     }),
   },
+  forwarded: {
+    usage: 'rfc7239|off',
+    run(ctx, [mode]) {
+      if (mode !== undefined) {
+        if (mode !== 'rfc7239' && mode !== 'off') throw new ConfigError(`forwarded: expected rfc7239 or off, not '${mode}'`);
+        ctx.settings.forwardedRfc7239 = mode === 'rfc7239';
+      }
+      return `${ctx.settings.forwardedRfc7239 ? 'rfc7239' : 'off'}\n`;
+    },
+  },
   geo: {
     usage: '',
     run(ctx) {
@@ -403,6 +413,13 @@ const commands: Record<string, Command> = {
     },
   },
   weight: flag('weight'),
+  trusted_proxies: {
+    usage: 'N',
+    run(ctx, [n]) {
+      if (n !== undefined) ctx.settings.trustedProxiesAcl = aclNumber(n);
+      return `${ctx.settings.trustedProxiesAcl ?? 'off'}\n`;
+    },
+  },
   xforwarded: {
     usage: 'append|replace|pen',
     run(ctx, [mode]) {
@@ -477,6 +494,13 @@ const noCommands: Record<string, Command> = {
     usage: '',
     run(ctx) {
       ctx.settings.webFile = undefined;
+      return '';
+    },
+  },
+  trusted_proxies: {
+    usage: '',
+    run(ctx) {
+      ctx.settings.trustedProxiesAcl = undefined;
       return '';
     },
   },

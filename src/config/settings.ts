@@ -55,6 +55,10 @@ export interface Settings {
 
   http: boolean;
   forwarded: ForwardedMode;
+  /** `trusted_proxies N`: for HTTP clients that ACL N permits, the real client is the last X-Forwarded-For entry */
+  trustedProxiesAcl?: number;
+  /** `forwarded rfc7239`: add a Forwarded header besides X-Forwarded-For */
+  forwardedRfc7239: boolean;
   /** `proxy_protocol N`: peers that ACL N permits must send a PROXY header (undefined = off) */
   proxyProtocolAcl?: number;
   /** `geo_db`: MaxMind database file */
@@ -93,7 +97,7 @@ export function defaultSettings(): Settings {
     trackingTime: 0, blacklistTime: 30, clientsMax: 2048, connMax: 500, timeout: 3,
     idleTimeout: 0, pendingMax: 100, idlers: 0, multiAccept: 100, listenQueue: 500,
     clientAcl: 0, controlAcl: 0, tarpitAcl: -1,
-    http: false, forwarded: 'append', httpHeadMax: 16384, healthInterval: 5, geoRouting: false, udp: false, exitEnabled: false, ascii: false, debug: 0, foreground: false,
+    http: false, forwarded: 'append', httpHeadMax: 16384, healthInterval: 5, geoRouting: false, forwardedRfc7239: false, udp: false, exitEnabled: false, ascii: false, debug: 0, foreground: false,
     abortOnError: false, dummy: false, keepalive: false, transparent: false, tcpNodelay: false,
     tcpFastclose: 'off',
     tls: { compat: false, requireClientCert: false, protocol: 'ssl23', options: [], renegotiationInterval: 0 },

@@ -12,6 +12,8 @@ export interface Connection {
   client: Client;
   /** the client's port (from a PROXY header when one was given) */
   port: number;
+  /** the address the request came from, as X-Forwarded-For reports it */
+  seen: string;
   server: Server | undefined;
   /** true once the backend connection is established and counted in server.c */
   counted: boolean;
@@ -31,11 +33,11 @@ export class ConnectionTable {
   }
 
   /** A free slot for a new connection, or undefined when -x connections are open. */
-  open(down: Socket, client: Client, port: number): Connection | undefined {
+  open(down: Socket, client: Client, port: number, seen: string): Connection | undefined {
     if (this.used >= this.max) return undefined;
     let id = this.free.pop();
     if (id === undefined || id >= this.max) id = this.slots.length;
-    const conn: Connection = { id, down, up: undefined, client, port, server: undefined, counted: false };
+    const conn: Connection = { id, down, up: undefined, client, port, seen, server: undefined, counted: false };
     this.slots[id] = conn;
     this.used++;
     if (id > this.last) this.last = id;

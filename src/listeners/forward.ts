@@ -6,7 +6,7 @@ import type { Balancer } from '../balancer/balancer';
 import type { Client } from '../balancer/client-table';
 import type { Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
-import { httpUpstream } from '../pipelines/http';
+import { httpUpstream, lastForwardedFor } from '../pipelines/http';
 import { errorResponse } from '../pipelines/http-errors';
 import { parseProxyHeader, proxyHeader } from '../pipelines/proxy-protocol';
 import { relayRaw } from '../pipelines/raw';
@@ -15,7 +15,7 @@ import { debug, debugLevel, diag, dump } from '../reports/diag';
 import type { RequestLog } from '../reports/request-log';
 import type { Connection, ConnectionTable } from './connections';
 
-const PROXY_HEADER_MS = 10_000; // a trusted peer that never sends its header is dropped
+const READ_AHEAD_MS = 10_000; // a peer that never sends its PROXY header or first request head is dropped
 
 /** Addresses as pen prints them: IPv4-mapped IPv6 addresses shown as dotted IPv4. */
 function normalised(a: string): string {
@@ -66,43 +66,68 @@ export class Forwarder {
   readonly accept = (down: Socket): void => {
     const peer = clientAddress(down);
     const acl = this.settings.proxyProtocolAcl;
+    const trusted = this.settings.trustedProxiesAcl;
     if (acl !== undefined && down.remoteAddress !== undefined && this.balancer.acls.permits(acl, peer)) {
       this.readProxyHeader(down, peer);
+    } else if (trusted !== undefined && this.settings.http && this.balancer.acls.permits(trusted, peer)) {
+      this.readForwardedFor(down, peer);
     } else {
       this.admit(down, peer, down.remotePort ?? 0);
     }
   };
 
-  /** A trusted peer starts with a PROXY header naming the real client; anything else is dropped. */
-  private readProxyHeader(down: Socket, peer: string): void {
+  /** Reads ahead to the end of the first request head (bounded), then gives it back to the stream. */
+  private readAhead(down: Socket, peer: string, complete: (bytes: Buffer) => number | undefined, onDone: (bytes: Buffer) => void): void {
     let buffered = Buffer.alloc(0);
     down.on('error', () => {});
-    down.setTimeout(PROXY_HEADER_MS, () => down.destroy());
+    down.setTimeout(READ_AHEAD_MS, () => down.destroy());
     const onData = (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
-      let header;
+      let used: number | undefined;
       try {
-        header = parseProxyHeader(buffered);
+        used = complete(buffered);
       } catch (err) {
-        diag(`PROXY protocol from ${peer}: ${messageOf(err)}; connection closed`);
+        diag(`${peer}: ${messageOf(err)}; connection closed`);
         down.destroy();
         return;
       }
-      if (!header) return;
+      if (used === undefined) return;
       down.off('data', onData);
       down.pause();
       down.setTimeout(0);
-      if (buffered.length > header.length) down.unshift(buffered.subarray(header.length));
-      this.admit(down, header.address ? normalised(header.address) : peer, header.port ?? down.remotePort ?? 0);
+      if (buffered.length > used) down.unshift(buffered.subarray(used));
+      onDone(buffered);
     };
     down.on('data', onData);
     down.resume();
   }
 
-  private admit(down: Socket, address: string, port: number): void {
+  /** trusted_proxies: the real client is the last X-Forwarded-For entry of the first request. */
+  private readForwardedFor(down: Socket, peer: string): void {
+    const limit = this.settings.httpHeadMax;
+    this.readAhead(down, peer, (bytes) => {
+      if (bytes.indexOf('\r\n\r\n') >= 0 || bytes.length > limit) return 0; // give everything back
+      return undefined;
+    }, (bytes) => {
+      const head = bytes.toString('latin1', 0, Math.max(0, bytes.indexOf('\r\n\r\n')));
+      const real = lastForwardedFor(head);
+      this.admit(down, real && isIP(real) ? normalised(real) : peer, down.remotePort ?? 0, peer);
+    });
+  }
+
+  /** A trusted peer starts with a PROXY header naming the real client; anything else is dropped. */
+  private readProxyHeader(down: Socket, peer: string): void {
+    let header: ReturnType<typeof parseProxyHeader>;
+    this.readAhead(down, `PROXY protocol from ${peer}`, (bytes) => (header = parseProxyHeader(bytes))?.length, () => {
+      this.admit(down, header!.address ? normalised(header!.address) : peer, header!.port ?? down.remotePort ?? 0);
+    });
+  }
+
+  /** `address` is the client as routing knows it; `seen` the address added to X-Forwarded-For. */
+  private admit(down: Socket, address: string, port: number, seen = address): void {
     const now = Math.floor(Date.now() / 1000);
     const route = this.balancer.route(address, port, now);
-    const conn = this.connections.open(down, route.client, port);
+    const conn = this.connections.open(down, route.client, port, seen);
     if (conn === undefined) {
       debug(1, () => `connection table full (${this.connections.max}), closing client ${address}`);
       down.destroy();
@@ -176,7 +201,7 @@ export class Forwarder {
     relayRaw(down, up, { server, client: conn.client }, {
       fastClose: this.settings.tcpFastclose,
       onClientChunk: this.chunkObserver(conn.client, server),
-      upstream: this.settings.http ? this.httpPipeline(down, up, conn.client) : undefined,
+      upstream: this.settings.http ? this.httpPipeline(down, up, conn.seen) : undefined,
       onClose: () => this.finish(conn),
     });
     if (this.settings.idleTimeout > 0) {
@@ -185,14 +210,14 @@ export class Forwarder {
     down.resume();
   }
 
-  private httpPipeline(down: Socket, up: Socket, client: Client): (chunk: Buffer) => boolean {
+  private httpPipeline(down: Socket, up: Socket, seen: string): (chunk: Buffer) => boolean {
     const s = this.settings;
     const encrypted = (down as TLSSocket).encrypted === true;
     return httpUpstream(down, up, {
       forwarded: s.forwarded, headMax: s.httpHeadMax, lineMax: Math.min(8192, s.httpHeadMax),
-      clientAddress: client.address, tlsPort: encrypted ? down.localPort : undefined,
+      clientAddress: seen, rfc7239: s.forwardedRfc7239, tlsPort: encrypted ? down.localPort : undefined,
       identity: encrypted ? clientCertificateHeaders(down as TLSSocket) : [],
-    }, (status, reason) => diag(`HTTP ${status} to ${client.address}: ${reason}`));
+    }, (status, reason) => diag(`HTTP ${status} to ${seen}: ${reason}`));
   }
 
   /** Logging and -ddd dumps of client bytes; undefined (nothing on the hot path) when both are off. */

@@ -8,15 +8,17 @@ import type { ForwardedMode } from '../config/settings';
 
 export interface HttpOptions extends HttpLimits {
   forwarded: ForwardedMode;
-  /** the client address as we report it */
+  /** the address we saw the request come from, added to X-Forwarded-For */
   clientAddress: string;
+  /** also add an RFC 7239 Forwarded header */
+  rfc7239: boolean;
   /** set when the client came in over TLS: the port it connected to */
   tlsPort: number | undefined;
   /** header lines about the client certificate (TLS), added to every request */
   identity: string[];
 }
 
-const OURS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port']);
+const OURS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded']);
 // client certificate results come only from us: a client sending them is ignored
 const IDENTITY = new Set(['x-client-verify', 'x-client-subject-dn', 'x-client-issuer-dn', 'x-client-cert-sha256']);
 
@@ -32,7 +34,7 @@ export function rewriteHead(head: RequestHead, o: HttpOptions): Buffer {
       continue;
     }
     present.add(name);
-    if (o.forwarded === 'pen') kept.push(line);
+    if (o.forwarded === 'pen' || (name === 'forwarded' && o.forwarded === 'append')) kept.push(line);
     else if (name === 'x-forwarded-for' && o.forwarded === 'append') forwardedFor.push(line.slice(line.indexOf(':') + 1).trim());
   }
   const add = (name: string, value: string) => {
@@ -41,8 +43,21 @@ export function rewriteHead(head: RequestHead, o: HttpOptions): Buffer {
   add('X-Forwarded-For', [...forwardedFor, o.clientAddress].join(', '));
   add('X-Forwarded-Proto', o.tlsPort === undefined ? 'http' : 'https');
   if (o.tlsPort !== undefined) add('X-Forwarded-Port', String(o.tlsPort));
+  if (o.rfc7239) {
+    const node = o.clientAddress.includes(':') ? `"[${o.clientAddress}]"` : o.clientAddress;
+    kept.push(`Forwarded: for=${node};proto=${o.tlsPort === undefined ? 'http' : 'https'}`);
+  }
   kept.push(...o.identity);
   return Buffer.from(`${head.method} ${head.target} HTTP/${head.version}\r\n${kept.join('\r\n')}\r\n\r\n`, 'latin1');
+}
+
+/** The rightmost X-Forwarded-For entry of a request head: the client as the trusted proxy saw it. */
+export function lastForwardedFor(head: string): string | undefined {
+  let last: string | undefined;
+  for (const line of head.split('\r\n')) {
+    if (/^x-forwarded-for:/i.test(line)) last = line.slice(line.indexOf(':') + 1).split(',').pop()?.trim();
+  }
+  return last;
 }
 
 /** Returns the function that takes client chunks in place of a plain `up.write`. */

@@ -58,7 +58,7 @@ export class Pen {
     if (s.abuseServer) this.balancer.servers.abuse = special(s.abuseServer, ABUSE);
     for (const line of commands) {
       try {
-        this.command(line);
+        process.stdout.write(this.command(line)); // pen prints -o replies on its standard output
       } catch (err) {
         throw new ConfigError(`-o '${line}': ${messageOf(err)}`);
       }

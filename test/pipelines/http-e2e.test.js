@@ -13,7 +13,7 @@ const { certificateSet } = require('../support/certs');
 async function headerEcho(t) {
   const server = http.createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ url: req.url, port: req.socket.remotePort, xff: req.headers['x-forwarded-for'], proto: req.headers['x-forwarded-proto'], xport: req.headers['x-forwarded-port'] }));
+    res.end(JSON.stringify({ url: req.url, port: req.socket.remotePort, xff: req.headers['x-forwarded-for'], proto: req.headers['x-forwarded-proto'], xport: req.headers['x-forwarded-port'], forwarded: req.headers.forwarded }));
   });
   server.on('upgrade', (req, socket) => {
     socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
@@ -91,4 +91,27 @@ test('over TLS: X-Forwarded-Proto https and X-Forwarded-Port; a WebSocket-style 
   while (got.length < 24) await once(s, 'data');
   assert.equal(got, 'GET /not-http-anymore\r\n\r\n');
   s.destroy();
+});
+
+test('trusted_proxies: a trusted proxy\'s X-Forwarded-For names the client for routing; forwarded rfc7239 adds Forwarded', async (t) => {
+  const [us, de] = await Promise.all([headerEcho(t), headerEcho(t)]);
+  const pen = await startPen(t, ['-H', '-o', 'geo_map 198.51.100.0/24 US NA', '-o', 'geo_map 203.0.113.0/24 DE EU', '-o', 'geo_routing on',
+    '-o', `server 0 address 127.0.0.1 port ${us.address().port} geo US`, '-o', `server 1 address 127.0.0.1 port ${de.address().port} geo DE`,
+    '-o', 'acl 6 permit 127.0.0.1', '-o', 'trusted_proxies 6', '-o', 'forwarded rfc7239', 'LISTEN'], { control: true });
+  const ask = async (localAddress, xff) => {
+    const c = new Client(`http://127.0.0.1:${pen.port}`, { localAddress });
+    try {
+      const r = await c.request({ path: '/', method: 'GET', headers: { 'x-forwarded-for': xff } });
+      return { server: r.headers['x-server'], body: await r.body.json() };
+    } finally { await c.close(); }
+  };
+  const viaProxy = await ask('127.0.0.1', '203.0.113.50');
+  assert.equal(viaProxy.body.xff, '203.0.113.50, 127.0.0.1');
+  assert.equal(viaProxy.body.forwarded, 'for=127.0.0.1;proto=http');
+  const { penctl } = require('../support/harness');
+  const clients = (await penctl(`127.0.0.1:${pen.ctl}`, 'clients')).stdout;
+  assert.match(clients, /^203\.0\.113\.50 country DE continent EU server 1 /m);
+  const untrusted = await ask('127.0.0.3', '203.0.113.51');
+  assert.equal(untrusted.body.xff, '203.0.113.51, 127.0.0.3');
+  assert.match((await penctl(`127.0.0.1:${pen.ctl}`, 'clients')).stdout, /^127\.0\.0\.3 /m);
 });

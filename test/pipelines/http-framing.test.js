@@ -13,7 +13,7 @@ const { rewriteHead } = require('../../dist/pipelines/http');
 
 const CORPUS = path.join(__dirname, '..', '..', 'fixtures', 'http');
 const corpus = fs.readdirSync(CORPUS).filter((f) => f.endsWith('.http')).map((f) => ({ name: f, bytes: fs.readFileSync(path.join(CORPUS, f)) }));
-const OPTIONS = { forwarded: 'append', clientAddress: '192.0.2.1', tlsPort: undefined, identity: [], headMax: 16384, lineMax: 8192 };
+const OPTIONS = { forwarded: 'append', clientAddress: '192.0.2.1', rfc7239: false, tlsPort: undefined, identity: [], headMax: 16384, lineMax: 8192 };
 
 /** Runs bytes through a framer in the given pieces; returns what the server would get, and any refusal. */
 function frame(pieces, options = OPTIONS) {
