@@ -18,10 +18,10 @@ function fail(err: unknown): never {
 /** Options that are understood but whose feature this build refuses rather than ignore. */
 function refuseUnsupported(cl: CommandLine): void {
   const s = cl.settings;
+  if (s.udp && s.tls.certFile !== undefined) throw new ConfigError('-U with -E: TLS needs a TCP listener (DTLS is not supported)');
   if (s.chroot !== undefined) {
     throw new ConfigError(`-j ${s.chroot}: Node.js cannot chroot safely; use systemd's RootDirectory= or a container instead`);
   }
-  if (s.udp) throw new ConfigError('-U: UDP balancing is not available in this version');
 }
 
 export async function main(argv: string[]): Promise<void> {

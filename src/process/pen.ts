@@ -17,6 +17,7 @@ import { Forwarder } from '../listeners/forward';
 import { defaultCertificate } from '../listeners/default-certificate';
 import { listen } from '../listeners/listen';
 import { TlsFrontEnd, type TlsFiles } from '../listeners/tls';
+import { UdpListener } from '../listeners/udp';
 import { diag, setDebugLevel } from '../reports/diag';
 import { RequestLog } from '../reports/request-log';
 import { statusPage, textStats, type ReportSources } from '../reports/status';
@@ -32,6 +33,7 @@ export class Pen {
   readonly forwarder: Forwarder;
   private listener: NetServer | undefined;
   private tls: TlsFrontEnd | undefined;
+  private udp: UdpListener | undefined;
   private control: ControlPort | undefined;
   private log: RequestLog | undefined;
   /** log file changes asked for by commands, applied in order */
@@ -101,7 +103,8 @@ export class Pen {
       }
     }
     if (s.listen === undefined) throw new ConfigError('no listen address given');
-    this.listener = await this.openListener(s.listen);
+    if (s.udp) this.udp = await UdpListener.open(s.listen, this.balancer, s);
+    else this.listener = await this.openListener(s.listen);
     if (s.logFile) await this.switchLog(s.logFile);
     this.health.start();
   }
@@ -202,6 +205,7 @@ export class Pen {
   /** TERM: stop accepting, end every connection, flush the log. */
   async close(): Promise<void> {
     this.listener?.close();
+    this.udp?.shutdown();
     this.tls?.close();
     this.control?.close();
     await this.health.stop();
