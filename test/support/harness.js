@@ -12,13 +12,23 @@ const PEN = path.join(ROOT, 'bin', 'pen');
 const PENCTL = path.join(ROOT, 'bin', 'penctl');
 const IS_ROOT = process.getuid() === 0;
 
+/**
+ * A port nothing listens on, below the kernel's ephemeral range (32768+) so that outgoing
+ * connections of other tests cannot take it between this check and pen's bind.
+ */
 async function freePort() {
-  const s = net.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const s = net.createServer();
+    const ok = await new Promise((resolve) => {
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      await new Promise((r) => s.close(r));
+      return port;
+    }
+  }
 }
 
 /** A backend that answers every connection with its name (after the first chunk) and closes. */
