@@ -11,15 +11,21 @@ import { Weight } from './selectors/weight';
 import { Geo } from '../geo/database';
 
 /**
- * Servers for the client's country, then its continent, then all others; inside each tier in
- * the order the configured selector starts from (its pick first, then the following ones).
+ * Servers for the client's country, then its continent, then all others. Inside each tier the
+ * configured selector's order holds: lowest prio first with `prio`, least loaded first with
+ * `weight`, else starting from the selector's own pick (hash, round robin).
  */
-function geoTiers(table: Server[], client: Client, first: number): Server[] {
+function geoTiers(table: Server[], client: Client, first: number, s: Settings): Server[] {
   const start = first === NO_SERVER ? 0 : first;
-  const rotated = table.map((_, i) => table[(start + i) % table.length]!);
-  const inCountry = rotated.filter((s) => s.geo?.countries.includes(client.country!));
-  const inContinent = rotated.filter((s) => client.continent !== undefined && s.geo?.continents.includes(client.continent) && !inCountry.includes(s));
-  return [...inCountry, ...inContinent, ...rotated.filter((s) => !inCountry.includes(s) && !inContinent.includes(s))];
+  let ordered = table.map((_, i) => table[(start + i) % table.length]!);
+  if (s.prio) ordered = [...ordered].sort((a, b) => a.prio - b.prio);
+  else if (s.weight) {
+    const load = (v: Server) => (v.weight > 0 ? v.c / v.weight : Infinity); // weight 0: only as a last resort
+    ordered = [...ordered].sort((a, b) => load(a) - load(b));
+  }
+  const inCountry = ordered.filter((v) => v.geo?.countries.includes(client.country!));
+  const inContinent = ordered.filter((v) => client.continent !== undefined && v.geo?.continents.includes(client.continent) && !inCountry.includes(v));
+  return [...inCountry, ...inContinent, ...ordered.filter((v) => !inCountry.includes(v) && !inContinent.includes(v))];
 }
 
 export interface Route {
@@ -62,7 +68,7 @@ export class Balancer {
     const first = this.initialServer(client, address, port, now);
     const table = this.servers.servers;
     if (this.settings.geoRouting && client.country !== undefined && !this.keepsItsServer(client, now)) {
-      candidates.push(...geoTiers(table, client, first));
+      candidates.push(...geoTiers(table, client, first, this.settings));
     } else if (first !== NO_SERVER) {
       candidates.push(table[first]!);
       if (this.settings.stubborn) return { client, candidates };

@@ -106,3 +106,14 @@ test('client table: LRU eviction by order of last connection, tracking time forg
   assert.equal(tracked.visit('a', 105, -1).server, 1);
   assert.equal(tracked.visit('a', 111, -1).server, -1);
 });
+
+test('geo tiers keep the selector\'s order inside each tier (prio here)', () => {
+  const b = balancer(4, { prio: true, geoRouting: true }, {
+    0: { prio: 3, geo: { countries: ['DE'], continents: [] } },
+    1: { prio: 1, geo: { countries: ['DE'], continents: [] } },
+    2: { prio: 0, geo: { countries: [], continents: ['EU'] } },
+    3: { prio: 2 },
+  });
+  b.geo.addMapping('127.0.1.0/24', 'DE', 'EU');
+  assert.deepEqual(b.route('127.0.1.2', 1, 1000).candidates.map((s) => s.index), [1, 0, 2, 3]);
+});
