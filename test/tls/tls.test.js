@@ -218,3 +218,47 @@ test('server N tls: TLS to the backend, verified against its CA; a server failin
   const answers = [await exchange(bad.port), await exchange(bad.port)].map((a) => a.trim());
   assert.deepEqual(answers, ['plain backend', 'plain backend']);
 });
+
+test('ssl_ciphers limits TLS 1.2 ciphers; ssl_ocsp_response is stapled; sessions resume with tickets', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoBackend(t);
+  const ocsp = certs.write('ocsp.der', 'pretend-DER-ocsp-response');
+  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, '-L', 'tls1.2',
+    '-o', 'ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256', '-o', `ssl_ocsp_response ${ocsp}`, `127.0.0.1:${be.port}`]);
+  const first = await new Promise((resolve, reject) => {
+    let stapled;
+    const s = tls.connect({ port: pen.port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca.cert, requestOCSP: true });
+    s.on('OCSPResponse', (r) => { stapled = r; });
+    s.on('session', (session) => resolve({ cipher: s.getCipher().name, stapled, session, socket: s }));
+    s.on('error', reject);
+  });
+  first.socket.end();
+  assert.equal(first.cipher, 'ECDHE-ECDSA-AES128-GCM-SHA256');
+  assert.equal(first.stapled?.toString(), 'pretend-DER-ocsp-response');
+  const resumed = await new Promise((resolve, reject) => {
+    const s = tls.connect({ port: pen.port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca.cert, session: first.session }, () => {
+      resolve(s.isSessionReused());
+      s.end();
+    });
+    s.on('error', reject);
+  });
+  assert.equal(resumed, true);
+  const refused = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, '-L', 'tls1.2', '-o', 'ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256', `127.0.0.1:${be.port}`]);
+  await assert.rejects(tlsExchange(refused.port, { ca: certs.ca.cert, ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }));
+});
+
+test('a handshake flood does not stop others from being served', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoBackend(t);
+  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, `127.0.0.1:${be.port}`]);
+  const net = require('node:net');
+  const flood = [];
+  for (let i = 0; i < 200; i++) { // half-open handshakes and garbage, bounded
+    const s = net.connect(pen.port, '127.0.0.1');
+    s.on('error', () => {});
+    s.write(i % 2 ? Buffer.from([0x16, 0x03, 0x01, 0x00, 0xff]) : Buffer.from('garbage\r\n'));
+    flood.push(s);
+  }
+  t.after(() => flood.forEach((s) => s.destroy()));
+  assert.equal((await tlsExchange(pen.port, { ca: certs.ca.cert })).reply, 'ping');
+});
