@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
-import * as tls from 'node:tls';
+import tls = require('node:tls'); // the module object itself: its renegotiation limits are settable properties
 import type { TlsSettings } from '../config/settings';
 import { ConfigError, messageOf } from '../errors';
 import { diag } from '../reports/diag';
@@ -71,8 +71,9 @@ export class TlsFrontEnd {
     }
     if (s.renegotiationInterval > 0) {
       // Node counts client renegotiations per window; TLS 1.3 has none
-      (tls as unknown as { CLIENT_RENEG_WINDOW: number }).CLIENT_RENEG_WINDOW = s.renegotiationInterval;
-      (tls as unknown as { CLIENT_RENEG_LIMIT: number }).CLIENT_RENEG_LIMIT = 1;
+      const limits = tls as { -readonly [K in 'CLIENT_RENEG_WINDOW' | 'CLIENT_RENEG_LIMIT']: number };
+      limits.CLIENT_RENEG_WINDOW = s.renegotiationInterval;
+      limits.CLIENT_RENEG_LIMIT = 1;
     }
   }
 

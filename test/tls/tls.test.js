@@ -262,3 +262,18 @@ test('a handshake flood does not stop others from being served', async (t) => {
   t.after(() => flood.forEach((s) => s.destroy()));
   assert.equal((await tlsExchange(pen.port, { ca: certs.ca.cert })).reply, 'ping');
 });
+
+test('ssl_client_renegotiation_interval: a second client renegotiation within the interval ends the connection', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoBackend(t);
+  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, '-L', 'tls1.2',
+    '-o', 'ssl_client_renegotiation_interval 600', `127.0.0.1:${be.port}`]);
+  const s = tls.connect({ port: pen.port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca.cert });
+  s.on('error', () => {});
+  await once(s, 'secureConnect');
+  const closed = once(s, 'close');
+  const renegotiate = () => new Promise((resolve) => { if (!s.renegotiate({}, (err) => resolve(err))) resolve(new Error('refused')); });
+  assert.equal(await renegotiate(), null); // the one allowed in the interval
+  await Promise.race([renegotiate(), closed]); // the second one: the server hangs up
+  await closed;
+});
