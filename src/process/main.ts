@@ -65,6 +65,11 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(code);
   };
 
+  // signals first: once the pid file exists, an operator may send any of them
+  process.on('SIGUSR1', () => pen.stats());
+  process.on('SIGHUP', () => void pen.reload());
+  process.on('SIGTERM', () => void shutdown(0));
+  process.on('uncaughtException', (err) => diag(`internal error: ${err.stack ?? err}`));
   try {
     await pen.open(process.getuid?.() === 0);
     if (user) dropPrivileges(user);
@@ -78,10 +83,5 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     fail(err);
   }
-
-  process.on('SIGUSR1', () => pen.stats());
-  process.on('SIGHUP', () => void pen.reload());
-  process.on('SIGTERM', () => void shutdown(0));
-  process.on('uncaughtException', (err) => diag(`internal error: ${err.stack ?? err}`));
   if (isDaemonChild()) reportReady();
 }

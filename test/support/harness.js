@@ -150,7 +150,7 @@ function runPen(args, options = {}) {
 async function stderrMatching(child, re) {
   while (!re.test(child.stderrText)) {
     await Promise.race([once(child.stderr, 'data'), child.exited]);
-    if (child.exitCode !== null) break;
+    if (child.exitCode !== null || child.signalCode !== null) break;
   }
   return child.stderrText;
 }
