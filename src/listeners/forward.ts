@@ -149,10 +149,20 @@ export class Forwarder {
       const up = this.connectTo(server);
       conn.up = up;
       conn.server = server;
+      const connectedEvent = server.tls ? 'secureConnect' : 'connect';
+      const onError = (err: NodeJS.ErrnoException) => fail(`connect error ${err.code ?? err.message}`, 502);
+      const onConnected = () => {
+        clearTimeout(timer);
+        up.off('error', onError);
+        conn.down.off('close', abort);
+        this.established(conn, server);
+      };
       const fail = (why: string, status: number) => {
         clearTimeout(timer);
-        up.removeAllListeners();
-        up.on('error', () => {});
+        if (conn.up !== up) return; // the client left first: not the server's fault
+        up.off(connectedEvent, onConnected);
+        up.off('error', onError);
+        up.on('error', () => {}); // late errors of a socket we gave up on
         up.destroy();
         debug(1, () => `blacklisting server ${server.index} because of ${why}`);
         balancer.servers.blacklist(server, Math.floor(Date.now() / 1000));
@@ -162,13 +172,8 @@ export class Forwarder {
         this.tryNext(conn, candidates, settings.stubborn ? candidates.length : i + 1, Math.floor(Date.now() / 1000), abort, status);
       };
       const timer = setTimeout(() => fail('connect timeout', 504), settings.timeout * 1000);
-      up.once('error', (err: NodeJS.ErrnoException) => fail(`connect error ${err.code ?? err.message}`, 502));
-      up.once(server.tls ? 'secureConnect' : 'connect', () => {
-        clearTimeout(timer);
-        up.removeAllListeners();
-        conn.down.off('close', abort);
-        this.established(conn, server);
-      });
+      up.once('error', onError);
+      up.once(connectedEvent, onConnected);
       return;
     }
     if (settings.http) {
@@ -237,6 +242,7 @@ export class Forwarder {
       conn.counted = false;
     }
     conn.up?.destroy();
+    conn.up = undefined;
     this.connections.close(conn);
   }
 }
