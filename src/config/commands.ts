@@ -79,6 +79,23 @@ function flag(key: keyof Settings): Command {
   return { usage: '', run(ctx) { (ctx.settings[key] as boolean) = true; return ''; } };
 }
 
+type AclSettingKey = 'proxyProtocolAcl' | 'trustedProxiesAcl';
+
+/** A setting that names an ACL list: `off` until given; `no NAME` (aclSettingOff) turns it off. */
+function aclSetting(name: string, key: AclSettingKey): Command {
+  return {
+    usage: 'N',
+    run(ctx, [n]) {
+      if (n !== undefined) ctx.settings[key] = integer(n, name, 0, 9);
+      return `${ctx.settings[key] ?? 'off'}\n`;
+    },
+  };
+}
+
+function aclSettingOff(key: AclSettingKey): Command {
+  return { usage: '', run(ctx) { ctx.settings[key] = undefined; return ''; } };
+}
+
 /** Accepted and ignored, as pen accepts them (obsolete event mechanisms and friends). */
 const accepted: Command = { usage: '', run: () => '' };
 
@@ -272,13 +289,7 @@ const commands: Record<string, Command> = {
   pid: { usage: '', run: (ctx) => `${ctx.effects.pid()}\n` },
   poll: accepted,
   prio: flag('prio'),
-  proxy_protocol: {
-    usage: 'N',
-    run(ctx, [n]) {
-      if (n !== undefined) ctx.settings.proxyProtocolAcl = aclNumber(n);
-      return `${ctx.settings.proxyProtocolAcl ?? 'off'}\n`;
-    },
-  },
+  proxy_protocol: aclSetting('proxy_protocol', 'proxyProtocolAcl'),
   recent: {
     usage: '[SECONDS]',
     run(ctx, args) {
@@ -413,13 +424,7 @@ const commands: Record<string, Command> = {
     },
   },
   weight: flag('weight'),
-  trusted_proxies: {
-    usage: 'N',
-    run(ctx, [n]) {
-      if (n !== undefined) ctx.settings.trustedProxiesAcl = aclNumber(n);
-      return `${ctx.settings.trustedProxiesAcl ?? 'off'}\n`;
-    },
-  },
+  trusted_proxies: aclSetting('trusted_proxies', 'trustedProxiesAcl'),
   xforwarded: {
     usage: 'append|replace|pen',
     run(ctx, [mode]) {
@@ -479,13 +484,7 @@ const noCommands: Record<string, Command> = {
   },
   peek: accepted,
   prio: unflag('prio'),
-  proxy_protocol: {
-    usage: '',
-    run(ctx) {
-      ctx.settings.proxyProtocolAcl = undefined;
-      return '';
-    },
-  },
+  proxy_protocol: aclSettingOff('proxyProtocolAcl'),
   roundrobin: unflag('roundrobin'),
   stubborn: unflag('stubborn'),
   tcp_nodelay: unflag('tcpNodelay'),
@@ -497,13 +496,7 @@ const noCommands: Record<string, Command> = {
       return '';
     },
   },
-  trusted_proxies: {
-    usage: '',
-    run(ctx) {
-      ctx.settings.trustedProxiesAcl = undefined;
-      return '';
-    },
-  },
+  trusted_proxies: aclSettingOff('trustedProxiesAcl'),
   weight: unflag('weight'),
 };
 

@@ -33,23 +33,22 @@ async function freePort() {
 
 /** A backend that answers every connection with its name (after the first chunk) and closes. */
 async function namedBackend(name, t) {
-  const server = net.createServer((sock) => {
+  return onLoopback(t, net.createServer((sock) => {
     sock.on('error', () => {});
     sock.once('data', () => sock.end(`${name}\n`));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t?.after(() => server.close());
-  server.port = server.address().port;
-  return server;
+  }));
 }
 
 /** A backend that echoes everything and half-closes when the client does. */
 async function echoBackend(t) {
-  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
+  return onLoopback(t, net.createServer({ allowHalfOpen: true }, (sock) => {
     sock.on('error', () => {});
     sock.pipe(sock);
-  });
+  }));
+}
+
+/** Listens on a fresh loopback port (server.port), closed after the test. */
+async function onLoopback(t, server) {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t?.after(() => server.close());
