@@ -277,3 +277,14 @@ test('ssl_client_renegotiation_interval: a second client renegotiation within th
   await Promise.race([renegotiate(), closed]); // the second one: the server hangs up
   await closed;
 });
+
+test('-Z compatibility mode: TLS 1.0 clients and TLS 1.3 clients are both served', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoBackend(t);
+  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, '-Z', `127.0.0.1:${be.port}`]);
+  const old = await tlsExchange(pen.port, { ca: certs.ca.cert, minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' });
+  assert.equal(old.protocol, 'TLSv1');
+  assert.equal((await tlsExchange(pen.port, { ca: certs.ca.cert })).protocol, 'TLSv1.3');
+  const strict = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, `127.0.0.1:${be.port}`]);
+  await assert.rejects(tlsExchange(strict.port, { ca: certs.ca.cert, minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' }));
+});
