@@ -20,16 +20,19 @@ export function statusPage({ balancer, connections, current, now }: ReportSource
   const servers = balancer.servers.servers;
   let html = '<html>\n<head>\n<title>Pen status page</title>\n</head>\n<body bgcolor="#ffffff"><h1>Pen status page</h1>\n';
   html += `Time ${localTimestamp()}, ${servers.length} servers, ${current()} current<p>\n`;
-  html += header(['server', 'address', 'status', 'port', 'connections', 'max soft', 'max hard', 'sent', 'received', 'weight', 'prio', 'health']);
+  // extra columns only where pen-edge features are in use, so a pen configuration gets pen's page
+  const checks = servers.some((s) => s.check);
+  html += header(['server', 'address', 'status', 'port', 'connections', 'max soft', 'max hard', 'sent', 'received', 'weight', 'prio', ...(checks ? ['health'] : [])]);
   for (const s of servers) {
     const health = s.check ? `${s.check.kind} ${s.checkFailed ? 'failing' : 'passing'}` : '-';
-    html += row([s.index, s.host, s.blacklistedAt, s.port, s.c, s.maxc, s.hard, s.sx, s.rx, s.weight, s.prio, health]);
+    html += row([s.index, s.host, s.blacklistedAt, s.port, s.c, s.maxc, s.hard, s.sx, s.rx, s.weight, s.prio, ...(checks ? [health] : [])]);
   }
   html += '</table>\n<h2>Active clients</h2>';
   html += `Max number of clients: ${balancer.clients.max}<p>`;
-  html += header(['client', 'address', 'age(secs)', 'last server', 'connects', 'sent', 'received', 'country']);
+  const geo = balancer.geo.active;
+  html += header(['client', 'address', 'age(secs)', 'last server', 'connects', 'sent', 'received', ...(geo ? ['country'] : [])]);
   for (const c of balancer.clients.list()) {
-    html += row([c.slot, c.address, now - c.last, c.server, c.connects, c.csx, c.crx, c.country ?? '-']);
+    html += row([c.slot, c.address, now - c.last, c.server, c.connects, c.csx, c.crx, ...(geo ? [c.country ?? '-'] : [])]);
   }
   html += '</table>\n<h2>Active connections</h2>';
   html += `Number of connections: ${connections.max} max, ${connections.count} used, ${connections.last} last<p>`;
