@@ -6,7 +6,7 @@ import type { Server } from '../balancer/server-table';
 import type { HealthCheck } from '../health/checker';
 import { ConfigError } from '../errors';
 import { parsePort, resolveHost } from './address';
-import type { FastClose, Settings } from './settings';
+import type { FastClose, ForwardedMode, Settings } from './settings';
 import { configText } from './write-config';
 
 /** What commands can do beyond changing settings and tables: wired by the running process. */
@@ -70,6 +70,21 @@ function numberSetting(name: string, key: keyof Settings, min = 0, max = Infinit
     json(ctx, args) {
       this.run(ctx, args);
       return { [name]: ctx.settings[key] };
+    },
+  };
+}
+
+/** A setting that is one of a few words: with an argument sets it, always replies with the value. */
+function choice(name: string, words: string[], get: (s: Settings) => string, set: (s: Settings, word: string) => void): Command {
+  const expected = `${words.slice(0, -1).join(', ')} or ${words[words.length - 1]}`;
+  return {
+    usage: words.join('|'),
+    run(ctx, [word]) {
+      if (word !== undefined) {
+        if (!words.includes(word)) throw new ConfigError(`${name}: expected ${expected}, not '${word}'`);
+        set(ctx.settings, word);
+      }
+      return `${get(ctx.settings)}\n`;
     },
   };
 }
@@ -159,16 +174,7 @@ const commands: Record<string, Command> = {
       })),
     }),
   },
-  forwarded: {
-    usage: 'rfc7239|off',
-    run(ctx, [mode]) {
-      if (mode !== undefined) {
-        if (mode !== 'rfc7239' && mode !== 'off') throw new ConfigError(`forwarded: expected rfc7239 or off, not '${mode}'`);
-        ctx.settings.forwardedRfc7239 = mode === 'rfc7239';
-      }
-      return `${ctx.settings.forwardedRfc7239 ? 'rfc7239' : 'off'}\n`;
-    },
-  },
+  forwarded: choice('forwarded', ['rfc7239', 'off'], (s) => (s.forwardedRfc7239 ? 'rfc7239' : 'off'), (s, v) => (s.forwardedRfc7239 = v === 'rfc7239')),
   geo: {
     usage: '',
     run(ctx) {
@@ -203,16 +209,7 @@ const commands: Record<string, Command> = {
       return '';
     },
   },
-  geo_routing: {
-    usage: 'on|off',
-    run(ctx, [mode]) {
-      if (mode !== undefined) {
-        if (mode !== 'on' && mode !== 'off') throw new ConfigError(`geo_routing: expected on or off, not '${mode}'`);
-        ctx.settings.geoRouting = mode === 'on';
-      }
-      return `${ctx.settings.geoRouting ? 'on' : 'off'}\n`;
-    },
-  },
+  geo_routing: choice('geo_routing', ['on', 'off'], (s) => (s.geoRouting ? 'on' : 'off'), (s, v) => (s.geoRouting = v === 'on')),
   hash: flag('hash'),
   http: flag('http'),
   health_interval: numberSetting('health_interval', 'healthInterval', 1, 86400),
@@ -425,16 +422,7 @@ const commands: Record<string, Command> = {
   },
   weight: flag('weight'),
   trusted_proxies: aclSetting('trusted_proxies', 'trustedProxiesAcl'),
-  xforwarded: {
-    usage: 'append|replace|pen',
-    run(ctx, [mode]) {
-      if (mode !== undefined) {
-        if (mode !== 'append' && mode !== 'replace' && mode !== 'pen') throw new ConfigError(`xforwarded: expected append, replace or pen, not '${mode}'`);
-        ctx.settings.forwarded = mode;
-      }
-      return `${ctx.settings.forwarded}\n`;
-    },
-  },
+  xforwarded: choice('xforwarded', ['append', 'replace', 'pen'], (s) => s.forwarded, (s, v) => (s.forwarded = v as ForwardedMode)),
   write: {
     usage: '[FILE]',
     run(ctx, [file]) {
