@@ -2,7 +2,7 @@
 'use strict';
 // Side-by-side throughput/latency benchmark: pen-edge (bin/pen) vs Debian pen vs haproxy,
 // all balancing the same two local HTTP/1.1 keep-alive backends, measured with wrk.
-// Usage: npm run bench   (env: BENCH_SECONDS=10 BENCH_CONNECTIONS=64 BENCH_THREADS=2
+// Usage: npm run bench   (env: BENCH_SECONDS=10 BENCH_ROUNDS=3 BENCH_CONNECTIONS=64 BENCH_THREADS=2
 //                          BENCH_SCENARIOS='tcp keep-alive,tls handshakes')
 
 const { spawn, spawnSync, fork } = require('node:child_process');
@@ -14,6 +14,7 @@ const path = require('node:path');
 const HOST = '127.0.0.1';
 const ROOT = path.resolve(__dirname, '..');
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 10);
+const ROUNDS = positiveInt(process.env.BENCH_ROUNDS, 3); // contenders take turns, round after round; medians are reported
 const CONNECTIONS = positiveInt(process.env.BENCH_CONNECTIONS, 64);
 const THREADS = Math.min(positiveInt(process.env.BENCH_THREADS, 2), CONNECTIONS); // wrk needs c >= t
 const READY_MS = 10_000;
@@ -237,6 +238,20 @@ async function startHaproxy(bin, scenario, ctx) {
   return { name: 'haproxy', port, child };
 }
 
+// ---- CPU time ----
+
+// User + system CPU seconds a process has used so far (Linux /proc), or NaN where unknown.
+function cpuSeconds(pid) {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
 // ---- wrk ----
 
 function parseLatency(value, unit) {
@@ -245,6 +260,7 @@ function parseLatency(value, unit) {
 }
 
 function parseWrk(out) {
+  const requests = out.match(/^\s*(\d+) requests in/m);
   const rps = out.match(/^Requests\/sec:\s+([\d.]+)/m);
   const p99 = out.match(/^\s*99(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$/m);
   const notes = [];
@@ -253,6 +269,7 @@ function parseWrk(out) {
   if (errors) notes.push(errors[0].trim());
   if (non2xx) notes.push(non2xx[0].trim());
   return {
+    requests: requests ? Number(requests[1]) : NaN,
     rps: rps ? Number(rps[1]) : NaN,
     p99: p99 ? parseLatency(p99[1], p99[2]) : NaN,
     notes,
@@ -283,20 +300,40 @@ function fmt(n, digits) {
   return Number.isFinite(n) ? n.toFixed(digits) : 'n/a';
 }
 
+function median(values) {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+// One row per contender from its rounds: the median of each figure, every note kept once.
+function summarise(name, rounds) {
+  return {
+    name,
+    rps: median(rounds.map((r) => r.rps)),
+    p99: median(rounds.map((r) => r.p99)),
+    cpuPerRequest: median(rounds.map((r) => r.cpuPerRequest)),
+    failed: rounds.some((r) => r.failed),
+    notes: [...new Set(rounds.flatMap((r) => r.notes))],
+  };
+}
+
 function printTable(scenario, rows) {
   const pen = rows.find((r) => r.name === 'pen (Debian)');
   const table = rows.map((r) => [
     r.name,
     fmt(r.rps, 0),
     Number.isFinite(r.p99) ? `${fmt(r.p99, 2)} ms` : 'n/a',
+    fmt(r.cpuPerRequest, 1),
     pen ? fmt(r.rps / pen.rps, 2) : 'n/a',
     pen ? fmt(r.p99 / pen.p99, 2) : 'n/a',
     r.failed ? 'FAILED' : r.notes.length ? 'see notes' : 'ok',
   ]);
-  const header = ['contender', 'req/s', 'p99', 'req/s vs pen', 'p99 vs pen', 'status'];
+  const header = ['contender', 'req/s', 'p99', 'CPU us/req', 'req/s vs pen', 'p99 vs pen', 'status'];
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
   const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  console.log(`\n== ${scenario.name} (wrk -t${THREADS} -c${CONNECTIONS} -d${SECONDS}s) ==`);
+  console.log(`\n== ${scenario.name} (wrk -t${THREADS} -c${CONNECTIONS} -d${SECONDS}s, median of ${ROUNDS} rounds) ==`);
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   table.forEach((row) => console.log(line(row)));
@@ -304,6 +341,24 @@ function printTable(scenario, rows) {
 }
 
 // ---- main ----
+
+// One wrk run against one target, with the CPU time its balancer used per request.
+async function measure(tools, scenario, target) {
+  const { child } = target;
+  const cpuBefore = child ? cpuSeconds(child.pid) : NaN;
+  let row;
+  try {
+    row = await runWrk(tools.wrk, scenario, `${target.scheme}://${HOST}:${target.port}/`);
+  } catch (err) {
+    return { failed: true, notes: [err.message] };
+  }
+  row.cpuPerRequest = ((cpuSeconds(child?.pid) - cpuBefore) / row.requests) * 1e6;
+  if (child && (child.exitCode !== null || child.signalCode !== null)) {
+    row.failed = true;
+    row.notes.push(`exited during run (${child.signalCode ?? child.exitCode}): ${child.stderrTail.trim()}`);
+  }
+  return row;
+}
 
 async function runScenario(scenario, ctx) {
   const { tools, backends } = ctx;
@@ -327,24 +382,18 @@ async function runScenario(scenario, ctx) {
     { name: `direct (1 backend${scenario.tls ? ', plain http' : ''})`, port: backends[0], scheme: 'http' },
     ...started.map((s) => ({ ...s, scheme })),
   ];
+  const rounds = new Map(targets.map((t) => [t.name, []]));
   try {
-    for (const t of targets) {
-      process.stderr.write(`  ${scenario.name}: ${t.name} ...\n`);
-      try {
-        rows.push({ name: t.name, ...(await runWrk(tools.wrk, scenario, `${t.scheme}://${HOST}:${t.port}/`)) });
-      } catch (err) {
-        rows.push({ name: t.name, failed: true, notes: [err.message] });
-      }
-      const { child } = t;
-      if (child && (child.exitCode !== null || child.signalCode !== null)) {
-        const row = rows.at(-1);
-        row.failed = true;
-        row.notes.push(`exited during run (${child.signalCode ?? child.exitCode}): ${child.stderrTail.trim()}`);
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const t of targets) {
+        process.stderr.write(`  ${scenario.name}: round ${round}/${ROUNDS}: ${t.name} ...\n`);
+        rounds.get(t.name).push(await measure(tools, scenario, t));
       }
     }
   } finally {
     await Promise.all(started.map((s) => stop(s.child)));
   }
+  rows.push(...targets.map((t) => summarise(t.name, rounds.get(t.name))));
   const order = targets.map((t) => t.name);
   rows.sort((a, b) => (order.indexOf(a.name) + 1 || 99) - (order.indexOf(b.name) + 1 || 99));
   printTable(scenario, rows);

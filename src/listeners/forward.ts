@@ -9,7 +9,7 @@ import type { Settings } from '../config/settings';
 import { httpUpstream, lastForwardedFor } from '../pipelines/http';
 import { errorResponse } from '../pipelines/http-errors';
 import { parseProxyHeader, proxyHeader } from '../pipelines/proxy-protocol';
-import { relayRaw } from '../pipelines/raw';
+import { relayRaw, type ToServer } from '../pipelines/raw';
 import { messageOf } from '../errors';
 import { debug, debugLevel, diag, dump } from '../reports/diag';
 import type { RequestLog } from '../reports/request-log';
@@ -205,17 +205,14 @@ export class Forwarder {
     if (server.index >= 0) this.current = server.index;
     relayRaw(down, up, { server, client: conn.client }, {
       fastClose: this.settings.tcpFastclose,
+      idleMs: this.settings.idleTimeout * 1000,
       onClientChunk: this.chunkObserver(conn.client, server),
       upstream: this.settings.http ? this.httpPipeline(down, up, conn.seen) : undefined,
       onClose: () => this.finish(conn),
     });
-    if (this.settings.idleTimeout > 0) {
-      down.setTimeout(this.settings.idleTimeout * 1000, () => { down.destroy(); up.destroy(); });
-    }
-    down.resume();
   }
 
-  private httpPipeline(down: Socket, up: Socket, seen: string): (chunk: Buffer) => boolean {
+  private httpPipeline(down: Socket, up: Socket, seen: string): (toServer: ToServer) => ToServer {
     const s = this.settings;
     const encrypted = (down as TLSSocket).encrypted === true;
     return httpUpstream(down, up, {

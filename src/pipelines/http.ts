@@ -3,8 +3,8 @@
 import type { Socket } from 'node:net';
 import { errorResponse } from './http-errors';
 import { RequestFramer, type HttpLimits, type RequestHead } from './http-request';
+import type { ToServer } from './raw';
 import type { ForwardedMode } from '../config/settings';
-
 
 export interface HttpOptions extends HttpLimits {
   forwarded: ForwardedMode;
@@ -60,15 +60,17 @@ export function lastForwardedFor(head: string): string | undefined {
   return last;
 }
 
-/** Returns the function that takes client chunks in place of a plain `up.write`. */
-export function httpUpstream(down: Socket, up: Socket, options: HttpOptions, onRefuse: (status: number, reason: string) => void): (chunk: Buffer) => boolean {
-  const framer = new RequestFramer({
-    forward: (bytes) => up.write(bytes),
-    rewrite: (head) => rewriteHead(head, options),
-    refuse: (status, reason) => {
-      onRefuse(status, reason);
-      down.end(errorResponse(status), () => up.destroy()); // the server never sees the refused bytes
-    },
-  }, options);
-  return (chunk) => framer.push(chunk);
+/** Returns what puts the HTTP pipeline between client chunks and plain writes to the server. */
+export function httpUpstream(down: Socket, up: Socket, options: HttpOptions, onRefuse: (status: number, reason: string) => void): (toServer: ToServer) => ToServer {
+  return (toServer) => {
+    const framer = new RequestFramer({
+      forward: toServer,
+      rewrite: (head) => rewriteHead(head, options),
+      refuse: (status, reason) => {
+        onRefuse(status, reason);
+        down.end(errorResponse(status), () => up.destroy()); // the server never sees the refused bytes
+      },
+    }, options);
+    return (chunk) => framer.push(chunk);
+  };
 }

@@ -2,6 +2,7 @@
 // bytes go to the server as they are, or through the HTTP pipeline when one is given.
 import type { Socket } from 'node:net';
 import type { FastClose } from '../config/settings';
+import { socketIoFor } from './socket-io';
 
 /** What the relay updates and reports; plain data owned by the balancer. */
 export interface RelayEnds {
@@ -11,12 +12,17 @@ export interface RelayEnds {
   client: { csx: number; crx: number };
 }
 
+/** Writes bytes to the server; false when the server socket is full. */
+export type ToServer = (bytes: Buffer) => boolean;
+
 export interface RelayOptions {
   fastClose: FastClose;
+  /** closes both sockets after this long without a byte either way; 0 = never */
+  idleMs: number;
   /** called with each chunk read from the client (request logging); undefined = off */
   onClientChunk: ((chunk: Buffer) => void) | undefined;
-  /** passes client bytes to the server (the HTTP pipeline); undefined = as they are */
-  upstream: ((chunk: Buffer) => boolean) | undefined;
+  /** builds what takes client bytes in place of plain writes to the server (the HTTP pipeline) */
+  upstream: ((toServer: ToServer) => ToServer) | undefined;
   /** called once when both sockets are gone */
   onClose: () => void;
 }
@@ -25,35 +31,43 @@ export interface RelayOptions {
 export function relayRaw(down: Socket, up: Socket, ends: RelayEnds, options: RelayOptions): void {
   const { server, client } = ends;
   const { onClientChunk, fastClose } = options;
-  const toServer = options.upstream ?? ((chunk: Buffer) => up.write(chunk));
   let closed = 0;
   const closeBoth = () => {
     down.destroy();
     up.destroy();
   };
   const onClose = () => {
-    if (++closed === 2) options.onClose();
-    else closeBoth();
+    if (++closed === 2) {
+      clearTimeout(idle);
+      options.onClose();
+    } else {
+      closeBoth();
+    }
   };
-
-  down.on('data', (chunk: Buffer) => {
-    server.sx += chunk.length;
-    client.crx += chunk.length;
-    if (onClientChunk !== undefined) onClientChunk(chunk);
-    if (!toServer(chunk)) down.pause();
-  });
-  up.on('data', (chunk: Buffer) => {
-    server.rx += chunk.length;
-    client.csx += chunk.length;
-    if (!down.write(chunk)) up.pause();
-  });
-  up.on('drain', () => down.resume());
-  down.on('drain', () => up.resume());
-
   down.on('end', () => (fastClose === 'down' || fastClose === 'both' ? closeBoth() : up.end()));
   up.on('end', () => (fastClose === 'up' || fastClose === 'both' ? closeBoth() : down.end()));
   down.on('error', closeBoth);
   up.on('error', closeBoth);
   down.on('close', onClose);
   up.on('close', onClose);
+  const idle = options.idleMs > 0 ? setTimeout(closeBoth, options.idleMs) : undefined;
+
+  const io = socketIoFor(down, up);
+  const serverWriter = io.writer(up, () => fromClient.resume());
+  const clientWriter = io.writer(down, () => fromServer.resume());
+  const plain: ToServer = (bytes) => serverWriter.write(bytes);
+  const toServer = options.upstream?.(plain) ?? plain;
+  const fromClient = io.reader(down, (chunk) => {
+    server.sx += chunk.length;
+    client.crx += chunk.length;
+    idle?.refresh();
+    if (onClientChunk !== undefined) onClientChunk(chunk);
+    return toServer(chunk);
+  });
+  const fromServer = io.reader(up, (chunk) => {
+    server.rx += chunk.length;
+    client.csx += chunk.length;
+    idle?.refresh();
+    return clientWriter.write(chunk);
+  });
 }

@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const crypto = require('node:crypto');
 const { once } = require('node:events');
-const { echoBackend, startPen, penctl } = require('../support/harness');
+const { echoBackend, onLoopback, startPen, penctl } = require('../support/harness');
 
 test('a large transfer arrives intact in both directions', async (t) => {
   const be = await echoBackend(t);
@@ -73,4 +73,46 @@ test('idle_timeout closes a connection with no traffic', async (t) => {
   const s = net.connect(pen.port, '127.0.0.1');
   s.resume();
   await once(s, 'close');
+});
+
+test('a server that speaks first reaches a client that sends nothing', async (t) => {
+  const banner = await onLoopback(t, net.createServer((sock) => sock.end('220 ready\r\n')));
+  const pen = await startPen(t, [`127.0.0.1:${banner.port}`]);
+  const s = net.connect(pen.port, '127.0.0.1');
+  let got = '';
+  s.on('data', (c) => { got += c; });
+  await once(s, 'end');
+  s.destroy();
+  assert.equal(got, '220 ready\r\n');
+});
+
+test('a slow reader gets every byte of a large reply in order', async (t) => {
+  const payload = crypto.randomBytes(16 * 1024 * 1024);
+  const source = await onLoopback(t, net.createServer((sock) => sock.on('error', () => {}).end(payload)));
+  const pen = await startPen(t, [`127.0.0.1:${source.port}`]);
+  const s = net.connect(pen.port, '127.0.0.1');
+  const hash = crypto.createHash('sha256');
+  let length = 0;
+  // one chunk per turn of the event loop keeps the relay's writes to us queued most of the time
+  s.on('data', (c) => {
+    hash.update(c);
+    length += c.length;
+    s.pause();
+    setImmediate(() => s.resume());
+  });
+  await once(s, 'end');
+  assert.equal(length, payload.length);
+  assert.equal(hash.digest('hex'), crypto.createHash('sha256').update(payload).digest('hex'));
+});
+
+test('bytes sent with the PROXY header and a half-close before the server answers all arrive', async (t) => {
+  const be = await echoBackend(t);
+  const pen = await startPen(t, ['-o', 'acl 5 permit 127.0.0.1', '-o', 'proxy_protocol 5', `127.0.0.1:${be.port}`]);
+  const body = crypto.randomBytes(100_000);
+  const s = net.connect(pen.port, '127.0.0.1');
+  const chunks = [];
+  s.on('data', (c) => chunks.push(c));
+  s.end(Buffer.concat([Buffer.from('PROXY TCP4 203.0.113.7 127.0.0.1 40000 80\r\n'), body]));
+  await once(s, 'close');
+  assert.ok(Buffer.concat(chunks).equals(body));
 });

@@ -155,5 +155,5 @@ async function stderrMatching(child, re) {
 }
 
 module.exports = {
-  fileCreated, ROOT, PEN, PENCTL, IS_ROOT, freePort, namedBackend, echoBackend, waitForPort, startPen, exchange, penctl, runPen, stderrMatching,
+  fileCreated, ROOT, PEN, PENCTL, IS_ROOT, freePort, namedBackend, echoBackend, onLoopback, waitForPort, startPen, exchange, penctl, runPen, stderrMatching,
 };

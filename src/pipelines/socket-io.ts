@@ -1,0 +1,186 @@
+// How the relay reads and writes its two sockets. Plain TCP and unix sockets are driven through
+// their libuv stream handle: each direction reads into one fixed buffer and writes go straight
+// to the kernel. That skips the Readable/Writable machinery (a Buffer, an event and a write
+// request object per chunk), which is most of what a Node relay spends its CPU on. TLS sockets,
+// and a Node without the handle interface, use the socket's stream API instead.
+import type { Socket } from 'node:net';
+import { getSystemErrorName } from 'node:util';
+
+/** One direction's source: delivers chunks until paused (by the owner or by onChunk's answer). */
+export interface ChunkReader {
+  pause(): void;
+  resume(): void;
+}
+
+/** One direction's sink. */
+export interface ChunkWriter {
+  /** Writes the chunk; false when part of it is queued: pause the reader until the drain callback. */
+  write(chunk: Buffer): boolean;
+}
+
+/**
+ * Called with each chunk read; false pauses the reader. The chunk is valid only until the callback
+ * returns: it may be written, but anything kept must be copied.
+ */
+export type OnChunk = (chunk: Buffer) => boolean;
+
+export interface SocketIo {
+  reader(socket: Socket, onChunk: OnChunk): ChunkReader;
+  writer(socket: Socket, onDrain: () => void): ChunkWriter;
+}
+
+/** The relay's choice for a pair of sockets: direct handles when both ends allow it. */
+export function socketIoFor(a: Socket, b: Socket): SocketIo {
+  return streams !== undefined && direct(a) && direct(b) ? handleIo : streamIo;
+}
+
+// ---- through the stream API ----
+
+const streamIo: SocketIo = {
+  reader(socket, onChunk) {
+    socket.on('data', (chunk: Buffer) => {
+      if (!onChunk(chunk)) socket.pause();
+    });
+    socket.resume();
+    return { pause: () => socket.pause(), resume: () => socket.resume() };
+  },
+  writer(socket, onDrain) {
+    socket.on('drain', onDrain);
+    return { write: (chunk) => socket.write(chunk) };
+  },
+};
+
+// ---- through the libuv handle ----
+
+/** The parts of Node's stream handle (TCPWrap, PipeWrap) used here. */
+interface StreamHandle {
+  reading: boolean;
+  onread: () => void;
+  useUserBuffer(buffer: Uint8Array): void;
+  readStart(): number;
+  readStop(): number;
+  writeBuffer(request: WriteRequest, chunk: Uint8Array): number;
+}
+
+interface WriteRequest {
+  handle: StreamHandle;
+  oncomplete: (status: number) => void;
+  /** keeps the bytes alive while the kernel has not taken them all */
+  chunk: Buffer | undefined;
+}
+
+interface StreamWrapBinding {
+  WriteWrap: new () => WriteRequest;
+  streamBaseState: Int32Array;
+  kReadBytesOrError: number;
+  kLastWriteWasAsync: number;
+}
+
+const UV_EOF = -4095; // libuv's end-of-stream code, the same on every platform
+const READ_BUFFER = 32 * 1024; // per direction, as pen's buffer
+
+const streams = loadStreamBinding();
+
+function loadStreamBinding(): StreamWrapBinding | undefined {
+  try {
+    const binding = (process as unknown as { binding(name: string): Partial<StreamWrapBinding> }).binding('stream_wrap');
+    const ok = typeof binding.WriteWrap === 'function' && binding.streamBaseState instanceof Int32Array &&
+      typeof binding.kReadBytesOrError === 'number' && typeof binding.kLastWriteWasAsync === 'number';
+    return ok ? (binding as StreamWrapBinding) : undefined;
+  } catch {
+    return undefined; // a Node without process.binding: the stream API it is
+  }
+}
+
+function handleOf(socket: Socket): StreamHandle | undefined {
+  const handle = (socket as unknown as { _handle?: Partial<StreamHandle> | null })._handle;
+  return handle && typeof handle.useUserBuffer === 'function' && typeof handle.writeBuffer === 'function'
+    ? (handle as StreamHandle) : undefined;
+}
+
+function direct(socket: Socket): boolean {
+  return !('encrypted' in socket) && handleOf(socket) !== undefined;
+}
+
+/** Whether the stream already saw the end of its input (then the handle must not read again). */
+function inputEnded(socket: Socket): boolean {
+  return (socket as unknown as { _readableState: { ended: boolean } })._readableState.ended;
+}
+
+function errnoError(code: number, syscall: string): NodeJS.ErrnoException {
+  const name = getSystemErrorName(code);
+  return Object.assign(new Error(`${syscall} ${name}`), { errno: code, code: name, syscall });
+}
+
+const handleIo: SocketIo = {
+  reader(socket, onChunk) {
+    const { streamBaseState, kReadBytesOrError } = streams!;
+    const handle = handleOf(socket)!;
+    const buffer = Buffer.allocUnsafe(READ_BUFFER);
+    let view = buffer.subarray(0, 0);
+    socket.pause(); // the stream must not start the handle again by itself
+    let flowing = true;
+    for (let early: Buffer | null; (early = socket.read() as Buffer | null) !== null;) flowing = onChunk(early) && flowing;
+    const ended = inputEnded(socket);
+    const reader: ChunkReader = {
+      pause() {
+        handle.reading = false;
+        handle.readStop();
+      },
+      resume() {
+        if (ended || socket.destroyed) return;
+        handle.reading = true;
+        handle.readStart();
+      },
+    };
+    if (ended) return reader;
+    handle.useUserBuffer(buffer);
+    handle.onread = () => {
+      const n = streamBaseState[kReadBytesOrError]!;
+      if (n > 0) {
+        if (n !== view.length) view = buffer.subarray(0, n); // replies of one size reuse one view
+        if (!onChunk(view)) reader.pause();
+      } else if (n === UV_EOF) {
+        reader.pause();
+        socket.push(null); // the stream ends as it would have: 'end', then half-close handling
+        socket.read(0);
+      } else if (n < 0) {
+        socket.destroy(errnoError(n, 'read'));
+      }
+    };
+    if (flowing) reader.resume();
+    else reader.pause();
+    return reader;
+  },
+
+  writer(socket, onDrain) {
+    const { WriteWrap, streamBaseState, kLastWriteWasAsync } = streams!;
+    const handle = handleOf(socket)!; // once closed, it answers every write with an error code
+    let spare: WriteRequest | undefined; // a request the kernel finished with at once is used again
+    let queued = 0;
+    const oncomplete = (status: number) => {
+      if (status < 0) socket.destroy(errnoError(status, 'write'));
+      else if (--queued === 0) onDrain();
+    };
+    return {
+      write(chunk) {
+        const request = spare ?? new WriteWrap();
+        request.handle = handle;
+        request.oncomplete = oncomplete;
+        const err = handle.writeBuffer(request, chunk);
+        if (err !== 0) {
+          socket.destroy(errnoError(err, 'write')); // no-op when the relay is already tearing down
+          return true;
+        }
+        if (streamBaseState[kLastWriteWasAsync] === 0) {
+          spare = request;
+          return true;
+        }
+        spare = undefined;
+        request.chunk = chunk;
+        queued++;
+        return false;
+      },
+    };
+  },
+};
