@@ -10,11 +10,11 @@ export interface HttpLimits {
 }
 
 export interface RequestHead {
-  method: string;
-  target: string;
-  version: string;
-  /** header lines as received, without CRLF */
-  lines: string[];
+  /** the request line and header lines as received, each ending in CRLF, without the empty line;
+   *  valid only until rewrite returns */
+  raw: Buffer;
+  /** the request carries a header only the balancer may set (X-Forwarded-*, Forwarded, client certificate) */
+  forwarding: boolean;
 }
 
 /** What the framer hands on: rewritten heads, body bytes, a refusal, or "raw from here on". */
@@ -29,10 +29,31 @@ export interface FramerSink {
 
 const CR = 13;
 const LF = 10;
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const SP = 32;
+const HEAD_END = Buffer.from('\r\n\r\n');
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,15})(;[\t\x20-\x7e\x80-\xff]*)?$/;
 const LINE_MAX = 8192; // chunk-size and trailer lines
+
+/** Bytes allowed in a token (method, header name), and in a header value. */
+const TOKEN_BYTE = byteClass((c) => c > 32 && c < 127 && !'"(),/:;<=>?@[\\]{}'.includes(String.fromCharCode(c)));
+const VALUE_BYTE = byteClass((c) => c === 9 || (c >= 32 && c !== 127));
+
+function byteClass(test: (c: number) => boolean): Uint8Array {
+  const table = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) table[c] = test(c) ? 1 : 0;
+  return table;
+}
+
+/** The headers framing looks at; everything else passes untouched. */
+const enum Named { ContentLength, TransferEncoding, Connection, Upgrade, Forwarding }
+const NAMED = new Map<string, Named>([
+  ['content-length', Named.ContentLength], ['transfer-encoding', Named.TransferEncoding],
+  ['connection', Named.Connection], ['upgrade', Named.Upgrade],
+  ...['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', 'x-client-verify',
+    'x-client-subject-dn', 'x-client-issuer-dn', 'x-client-cert-sha256'].map((n) => [n, Named.Forwarding] as const),
+]);
+/** a name of another length is none of them: most headers are passed over without making a string */
+const NAMED_LENGTH = new Set([...NAMED.keys()].map((n) => n.length));
 
 type State = 'head' | 'body' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailer' | 'raw' | 'refused';
 
@@ -50,8 +71,6 @@ export class RequestFramer {
   private remaining = 0;
   /** a chunk-size or trailer line being collected */
   private line = '';
-  /** after this head, the connection turns raw (Upgrade, CONNECT) */
-  private upgrade = false;
 
   constructor(private readonly sink: FramerSink, private readonly limits: HttpLimits) {
     this.head = Buffer.allocUnsafe(limits.headMax);
@@ -95,6 +114,14 @@ export class RequestFramer {
   }
 
   private readHead(chunk: Buffer, i: number): number {
+    if (this.headLength === 0 && chunk[i] !== CR) {
+      // the usual case: the whole head is in this chunk, and is read where it is
+      const end = chunk.indexOf(HEAD_END, i);
+      if (end >= 0 && end + 4 - i <= this.limits.headMax) {
+        this.finishHead(chunk, i, end + 4);
+        return end + 4;
+      }
+    }
     const lf = chunk.indexOf(LF, i);
     const end = lf < 0 ? chunk.length : lf + 1;
     const n = end - i;
@@ -108,67 +135,55 @@ export class RequestFramer {
       const len = this.headLength;
       // the head ends with an empty line (CRLF CRLF); a leading empty line before a request is tolerated
       if (len === 2 && this.head[0] === CR) this.headLength = 0;
-      else if (len >= 4 && this.head[len - 3] === LF && this.head[len - 2] === CR) this.finishHead();
+      else if (len >= 4 && this.head[len - 3] === LF && this.head[len - 2] === CR) {
+        this.headLength = 0;
+        this.finishHead(this.head, 0, len);
+      }
     }
     return end;
   }
 
-  private finishHead(): void {
-    const text = this.head.toString('latin1', 0, this.headLength - 4);
-    this.headLength = 0;
-    const lines = text.split('\r\n');
-    if (lines.some((l) => l.includes('\r') || l.includes('\n'))) throw new Refusal(400, 'bare CR or LF in the request head');
-    const requestLine = lines.shift()!;
-    if (requestLine.length > this.limits.lineMax) throw new Refusal(414, 'request line too long');
-    const m = /^([^ ]+) ([^ ]+) HTTP\/(\d)\.(\d)$/.exec(requestLine);
-    if (!m || !TOKEN.test(m[1]!)) throw new Refusal(400, 'not an HTTP request line');
-    if (m[3] !== '1') throw new Refusal(505, 'HTTP version not supported');
-    const head: RequestHead = { method: m[1]!, target: m[2]!, version: `${m[3]}.${m[4]}`, lines };
-    this.frameBody(head);
-    this.sink.forward(this.sink.rewrite(head));
-    if (this.upgrade) this.state = 'raw';
-  }
-
-  /** Decides how the body is delimited, refusing every ambiguous combination. */
-  private frameBody(head: RequestHead): void {
+  /** Checks the head in bytes[start, end) (end is just after CRLF CRLF), frames its body, passes it on. */
+  private finishHead(bytes: Buffer, start: number, end: number): void {
+    const lineEnd = endOfLine(bytes, start);
+    if (lineEnd - start > this.limits.lineMax) throw new Refusal(414, 'request line too long');
+    const method = requestLine(bytes, start, lineEnd);
     let length: number | undefined;
-    let chunked = false;
     let transferEncoding = false;
     let connectionUpgrade = false;
     let hasUpgrade = false;
-    for (const line of head.lines) {
-      if (line.startsWith(' ') || line.startsWith('\t')) throw new Refusal(400, 'obsolete line folding');
-      const colon = line.indexOf(':');
-      const name = colon > 0 ? line.slice(0, colon) : '';
-      if (!TOKEN.test(name)) throw new Refusal(400, 'malformed header line');
-      const value = line.slice(colon + 1).trim();
-      if (!FIELD_VALUE.test(value)) throw new Refusal(400, 'control character in a header value');
-      switch (name.toLowerCase()) {
-        case 'content-length':
+    let forwarding = false;
+    for (let p = lineEnd + 2; p < end - 2;) {
+      const eol = endOfLine(bytes, p);
+      const colon = headerName(bytes, p);
+      for (let v = colon + 1; v < eol; v++) {
+        if (VALUE_BYTE[bytes[v]!] === 0) throw new Refusal(400, 'control character in a header value');
+      }
+      const named = NAMED_LENGTH.has(colon - p) ? NAMED.get(bytes.toString('latin1', p, colon).toLowerCase()) : undefined;
+      if (named === Named.Forwarding) {
+        forwarding = true;
+      } else if (named !== undefined) {
+        const value = bytes.toString('latin1', colon + 1, eol).trim();
+        if (named === Named.ContentLength) {
           // one plain number only: repeated or listed lengths are refused, as llhttp and nginx do
           if (!/^\d{1,15}$/.test(value)) throw new Refusal(400, 'invalid Content-Length');
           if (length !== undefined) throw new Refusal(400, 'more than one Content-Length');
           length = Number(value);
-          break;
-        case 'transfer-encoding': {
+        } else if (named === Named.TransferEncoding) {
           transferEncoding = true;
           const codings = value.toLowerCase().split(',').map((c) => c.trim());
-          chunked = codings[codings.length - 1] === 'chunked' && codings.indexOf('chunked') === codings.length - 1;
-          if (!chunked) throw new Refusal(400, 'Transfer-Encoding must end in chunked');
-          break;
-        }
-        case 'connection':
+          if (codings.indexOf('chunked') !== codings.length - 1) throw new Refusal(400, 'Transfer-Encoding must end in chunked');
+        } else if (named === Named.Connection) {
           connectionUpgrade ||= value.toLowerCase().split(',').some((t) => t.trim() === 'upgrade');
-          break;
-        case 'upgrade':
+        } else {
           hasUpgrade = true;
-          break;
+        }
       }
+      p = eol + 2;
     }
     if (transferEncoding && length !== undefined) throw new Refusal(400, 'both Content-Length and Transfer-Encoding');
-    if (transferEncoding && head.version === '1.0') throw new Refusal(400, 'Transfer-Encoding in an HTTP/1.0 request');
-    this.upgrade = head.method === 'CONNECT' || (connectionUpgrade && hasUpgrade);
-    if (chunked) {
+    if (transferEncoding && bytes[lineEnd - 1] === 0x30) throw new Refusal(400, 'Transfer-Encoding in an HTTP/1.0 request');
+    if (transferEncoding) {
       this.state = 'chunk-size';
     } else if (length) {
       this.state = 'body';
@@ -176,6 +191,8 @@ export class RequestFramer {
     } else {
       this.state = 'head';
     }
+    this.sink.forward(this.sink.rewrite({ raw: bytes.subarray(start, end - 2), forwarding }));
+    if (method === 'CONNECT' || (connectionUpgrade && hasUpgrade)) this.state = 'raw';
   }
 
   private readBody(chunk: Buffer, i: number): number {
@@ -206,9 +223,52 @@ export class RequestFramer {
       this.state = this.remaining === 0 ? 'trailer' : 'chunk-data';
     } else if (text === '') {
       this.state = 'head';
-    } else if (!TOKEN.test(text.slice(0, Math.max(0, text.indexOf(':'))))) {
+    } else if (!isToken(text.slice(0, Math.max(0, text.indexOf(':'))))) {
       throw new Refusal(400, 'malformed trailer line');
     }
     return end;
   }
+}
+
+/** Where the line starting at p ends (its CR); a CR or LF anywhere else in it is refused. */
+function endOfLine(bytes: Buffer, p: number): number {
+  const lf = bytes.indexOf(LF, p);
+  const cr = bytes.indexOf(CR, p);
+  if (cr !== lf - 1) throw new Refusal(400, 'bare CR or LF in the request head');
+  return cr;
+}
+
+/** Checks `METHOD SP target SP HTTP/1.x` in bytes[start, end); returns the method when it is CONNECT. */
+function requestLine(bytes: Buffer, start: number, end: number): string | undefined {
+  let p = start;
+  while (p < end && TOKEN_BYTE[bytes[p]!] === 1) p++;
+  const methodEnd = p;
+  if (methodEnd === start || bytes[p] !== SP) throw new Refusal(400, 'not an HTTP request line');
+  const targetEnd = bytes.indexOf(SP, p + 1);
+  const version = targetEnd + 1;
+  if (targetEnd <= p + 1 || targetEnd >= end || end - version !== 8 || bytes.toString('latin1', version, version + 5) !== 'HTTP/' ||
+    !isDigit(bytes[version + 5]!) || bytes[version + 6] !== 0x2e || !isDigit(bytes[version + 7]!)) {
+    throw new Refusal(400, 'not an HTTP request line');
+  }
+  if (bytes[version + 5] !== 0x31) throw new Refusal(505, 'HTTP version not supported');
+  return methodEnd - start === 7 && bytes.toString('latin1', start, methodEnd) === 'CONNECT' ? 'CONNECT' : undefined;
+}
+
+/** Checks the header name of the line at p (a token, then a colon); returns the colon's position. */
+function headerName(bytes: Buffer, p: number): number {
+  if (bytes[p] === SP || bytes[p] === 9) throw new Refusal(400, 'obsolete line folding');
+  let q = p;
+  while (TOKEN_BYTE[bytes[q]!] === 1) q++;
+  if (q === p || bytes[q] !== 0x3a) throw new Refusal(400, 'malformed header line');
+  return q;
+}
+
+function isToken(text: string): boolean {
+  if (text === '') return false;
+  for (let i = 0; i < text.length; i++) if (TOKEN_BYTE[text.charCodeAt(i) & 0xff] === 0 || text.charCodeAt(i) > 0xff) return false;
+  return true;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
 }

@@ -22,33 +22,51 @@ const OURS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port'
 // client certificate results come only from us: a client sending them is ignored
 const IDENTITY = new Set(['x-client-verify', 'x-client-subject-dn', 'x-client-issuer-dn', 'x-client-cert-sha256']);
 
-export function rewriteHead(head: RequestHead, o: HttpOptions): Buffer {
-  const kept: string[] = [];
-  const forwardedFor: string[] = [];
-  const present = new Set<string>();
-  for (const line of head.lines) {
-    const name = line.slice(0, line.indexOf(':')).toLowerCase();
-    if (IDENTITY.has(name)) continue;
-    if (!OURS.has(name)) {
-      kept.push(line);
-      continue;
-    }
-    present.add(name);
-    if (o.forwarded === 'pen' || (name === 'forwarded' && o.forwarded === 'append')) kept.push(line);
-    else if (name === 'x-forwarded-for' && o.forwarded === 'append') forwardedFor.push(line.slice(line.indexOf(':') + 1).trim());
-  }
+/** The header lines the balancer adds, given what the request already had of them. */
+function addedLines(o: HttpOptions, forwardedFor: string[], present: Set<string>): string[] {
+  const lines: string[] = [];
   const add = (name: string, value: string) => {
-    if (o.forwarded !== 'pen' || !present.has(name.toLowerCase())) kept.push(`${name}: ${value}`);
+    if (o.forwarded !== 'pen' || !present.has(name.toLowerCase())) lines.push(`${name}: ${value}`);
   };
   add('X-Forwarded-For', [...forwardedFor, o.clientAddress].join(', '));
   add('X-Forwarded-Proto', o.tlsPort === undefined ? 'http' : 'https');
   if (o.tlsPort !== undefined) add('X-Forwarded-Port', String(o.tlsPort));
   if (o.rfc7239) {
     const node = o.clientAddress.includes(':') ? `"[${o.clientAddress}]"` : o.clientAddress;
-    kept.push(`Forwarded: for=${node};proto=${o.tlsPort === undefined ? 'http' : 'https'}`);
+    lines.push(`Forwarded: for=${node};proto=${o.tlsPort === undefined ? 'http' : 'https'}`);
   }
-  kept.push(...o.identity);
-  return Buffer.from(`${head.method} ${head.target} HTTP/${head.version}\r\n${kept.join('\r\n')}\r\n\r\n`, 'latin1');
+  return lines.concat(o.identity);
+}
+
+/** A request head with our headers in: the same for every request of a connection, unless the
+ *  client sent some of them itself (then its head is taken apart line by line). */
+export function headRewriter(o: HttpOptions): (head: RequestHead) => Buffer {
+  const usual = Buffer.from(`${addedLines(o, [], new Set()).join('\r\n')}\r\n\r\n`, 'latin1');
+  return (head) => {
+    if (!head.forwarding) {
+      const out = Buffer.allocUnsafe(head.raw.length + usual.length);
+      head.raw.copy(out, 0);
+      usual.copy(out, head.raw.length);
+      return out;
+    }
+    const [requestLine, ...lines] = head.raw.toString('latin1', 0, head.raw.length - 2).split('\r\n');
+    const kept: string[] = [requestLine!];
+    const forwardedFor: string[] = [];
+    const present = new Set<string>();
+    for (const line of lines) {
+      const name = line.slice(0, line.indexOf(':')).toLowerCase();
+      if (IDENTITY.has(name)) continue;
+      if (!OURS.has(name)) {
+        kept.push(line);
+        continue;
+      }
+      present.add(name);
+      if (o.forwarded === 'pen' || (name === 'forwarded' && o.forwarded === 'append')) kept.push(line);
+      else if (name === 'x-forwarded-for' && o.forwarded === 'append') forwardedFor.push(line.slice(line.indexOf(':') + 1).trim());
+    }
+    kept.push(...addedLines(o, forwardedFor, present));
+    return Buffer.from(`${kept.join('\r\n')}\r\n\r\n`, 'latin1');
+  };
 }
 
 /** The rightmost X-Forwarded-For entry of a request head: the client as the trusted proxy saw it. */
@@ -65,7 +83,7 @@ export function httpUpstream(down: Socket, up: Socket, options: HttpOptions, onR
   return (toServer) => {
     const framer = new RequestFramer({
       forward: toServer,
-      rewrite: (head) => rewriteHead(head, options),
+      rewrite: headRewriter(options),
       refuse: (status, reason) => {
         onRefuse(status, reason);
         down.end(errorResponse(status), () => up.destroy()); // the server never sees the refused bytes

@@ -9,7 +9,7 @@ const http = require('node:http');
 const net = require('node:net');
 const { once } = require('node:events');
 const { RequestFramer } = require('../../dist/pipelines/http-request');
-const { rewriteHead } = require('../../dist/pipelines/http');
+const { headRewriter } = require('../../dist/pipelines/http');
 
 const CORPUS = path.join(__dirname, '..', '..', 'fixtures', 'http');
 const corpus = fs.readdirSync(CORPUS).filter((f) => f.endsWith('.http')).map((f) => ({ name: f, bytes: fs.readFileSync(path.join(CORPUS, f)) }));
@@ -21,7 +21,7 @@ function frame(pieces, options = OPTIONS) {
   let refused;
   const framer = new RequestFramer({
     forward: (b) => { out.push(Buffer.from(b)); return true; },
-    rewrite: (head) => rewriteHead(head, options),
+    rewrite: headRewriter(options),
     refuse: (status, reason) => { refused = { status, reason }; },
   }, options);
   for (const p of pieces) framer.push(p);
