@@ -30,6 +30,12 @@ export interface FramerSink {
 const CR = 13;
 const LF = 10;
 const SP = 32;
+const TAB = 9;
+const COLON = 0x3a;
+const DOT = 0x2e;
+const DIGIT_0 = 0x30;
+const HTTP_SLASH = Buffer.from('HTTP/');
+const CONNECT = Buffer.from('CONNECT');
 const HEAD_END = Buffer.from('\r\n\r\n');
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,15})(;[\t\x20-\x7e\x80-\xff]*)?$/;
 const LINE_MAX = 8192; // chunk-size and trailer lines
@@ -45,15 +51,16 @@ function byteClass(test: (c: number) => boolean): Uint8Array {
 }
 
 /** The headers framing looks at; everything else passes untouched. */
-const enum Named { ContentLength, TransferEncoding, Connection, Upgrade, Forwarding }
-const NAMED = new Map<string, Named>([
+const enum Named { Other, ContentLength, TransferEncoding, Connection, Upgrade, Forwarding }
+const NAMED: [string, Named][] = [
   ['content-length', Named.ContentLength], ['transfer-encoding', Named.TransferEncoding],
   ['connection', Named.Connection], ['upgrade', Named.Upgrade],
   ...['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', 'x-client-verify',
-    'x-client-subject-dn', 'x-client-issuer-dn', 'x-client-cert-sha256'].map((n) => [n, Named.Forwarding] as const),
-]);
-/** a name of another length is none of them: most headers are passed over without making a string */
-const NAMED_LENGTH = new Set([...NAMED.keys()].map((n) => n.length));
+    'x-client-subject-dn', 'x-client-issuer-dn', 'x-client-cert-sha256'].map((n): [string, Named] => [n, Named.Forwarding]),
+];
+/** the named headers by length, so most header names are passed over after one look-up */
+const NAMED_BY_LENGTH: [string, Named][][] = [];
+for (const entry of NAMED) (NAMED_BY_LENGTH[entry[0].length] ??= []).push(entry);
 
 type State = 'head' | 'body' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailer' | 'raw' | 'refused';
 
@@ -145,24 +152,19 @@ export class RequestFramer {
 
   /** Checks the head in bytes[start, end) (end is just after CRLF CRLF), frames its body, passes it on. */
   private finishHead(bytes: Buffer, start: number, end: number): void {
-    const lineEnd = endOfLine(bytes, start);
-    if (lineEnd - start > this.limits.lineMax) throw new Refusal(414, 'request line too long');
-    const method = requestLine(bytes, start, lineEnd);
+    const lineEnd = requestLineEnd(bytes, start, this.limits.lineMax);
     let length: number | undefined;
     let transferEncoding = false;
     let connectionUpgrade = false;
     let hasUpgrade = false;
     let forwarding = false;
     for (let p = lineEnd + 2; p < end - 2;) {
-      const eol = endOfLine(bytes, p);
-      const colon = headerName(bytes, p);
-      for (let v = colon + 1; v < eol; v++) {
-        if (VALUE_BYTE[bytes[v]!] === 0) throw new Refusal(400, 'control character in a header value');
-      }
-      const named = NAMED_LENGTH.has(colon - p) ? NAMED.get(bytes.toString('latin1', p, colon).toLowerCase()) : undefined;
+      const colon = headerNameEnd(bytes, p);
+      const eol = headerValueEnd(bytes, colon + 1);
+      const named = namedHeader(bytes, p, colon);
       if (named === Named.Forwarding) {
         forwarding = true;
-      } else if (named !== undefined) {
+      } else if (named !== Named.Other) {
         const value = bytes.toString('latin1', colon + 1, eol).trim();
         if (named === Named.ContentLength) {
           // one plain number only: repeated or listed lengths are refused, as llhttp and nginx do
@@ -182,7 +184,7 @@ export class RequestFramer {
       p = eol + 2;
     }
     if (transferEncoding && length !== undefined) throw new Refusal(400, 'both Content-Length and Transfer-Encoding');
-    if (transferEncoding && bytes[lineEnd - 1] === 0x30) throw new Refusal(400, 'Transfer-Encoding in an HTTP/1.0 request');
+    if (transferEncoding && bytes[lineEnd - 1] === DIGIT_0) throw new Refusal(400, 'Transfer-Encoding in an HTTP/1.0 request');
     if (transferEncoding) {
       this.state = 'chunk-size';
     } else if (length) {
@@ -192,7 +194,7 @@ export class RequestFramer {
       this.state = 'head';
     }
     this.sink.forward(this.sink.rewrite({ raw: bytes.subarray(start, end - 2), forwarding }));
-    if (method === 'CONNECT' || (connectionUpgrade && hasUpgrade)) this.state = 'raw';
+    if (isConnect(bytes, start) || (connectionUpgrade && hasUpgrade)) this.state = 'raw';
   }
 
   private readBody(chunk: Buffer, i: number): number {
@@ -230,45 +232,68 @@ export class RequestFramer {
   }
 }
 
-/** Where the line starting at p ends (its CR); a CR or LF anywhere else in it is refused. */
-function endOfLine(bytes: Buffer, p: number): number {
-  const lf = bytes.indexOf(LF, p);
-  const cr = bytes.indexOf(CR, p);
-  if (cr !== lf - 1) throw new Refusal(400, 'bare CR or LF in the request head');
-  return cr;
-}
+// The head checks below read bytes one by one: a head always ends in CRLF CRLF, so every scan
+// stops inside it.
 
-/** Checks `METHOD SP target SP HTTP/1.x` in bytes[start, end); returns the method when it is CONNECT. */
-function requestLine(bytes: Buffer, start: number, end: number): string | undefined {
+/** Checks `METHOD SP target SP HTTP/1.x CRLF` at start; returns where its CR is. */
+function requestLineEnd(bytes: Buffer, start: number, lineMax: number): number {
   let p = start;
-  while (p < end && TOKEN_BYTE[bytes[p]!] === 1) p++;
-  const methodEnd = p;
-  if (methodEnd === start || bytes[p] !== SP) throw new Refusal(400, 'not an HTTP request line');
-  const targetEnd = bytes.indexOf(SP, p + 1);
-  const version = targetEnd + 1;
-  if (targetEnd <= p + 1 || targetEnd >= end || end - version !== 8 || bytes.toString('latin1', version, version + 5) !== 'HTTP/' ||
-    !isDigit(bytes[version + 5]!) || bytes[version + 6] !== 0x2e || !isDigit(bytes[version + 7]!)) {
-    throw new Refusal(400, 'not an HTTP request line');
-  }
-  if (bytes[version + 5] !== 0x31) throw new Refusal(505, 'HTTP version not supported');
-  return methodEnd - start === 7 && bytes.toString('latin1', start, methodEnd) === 'CONNECT' ? 'CONNECT' : undefined;
+  while (TOKEN_BYTE[bytes[p]!] === 1) p++;
+  if (p === start || bytes[p] !== SP) throw new Refusal(400, 'not an HTTP request line');
+  const target = ++p;
+  for (let c = bytes[p]; c !== SP && c !== CR && c !== LF; c = bytes[++p]);
+  if (p - start + 9 > lineMax) throw new Refusal(414, 'request line too long');
+  if (p === target || bytes[p] !== SP) throw new Refusal(400, 'not an HTTP request line');
+  p++;
+  for (let k = 0; k < 5; k++) if (bytes[p + k] !== HTTP_SLASH[k]) throw new Refusal(400, 'not an HTTP request line');
+  if (!isDigit(bytes[p + 5]!) || bytes[p + 6] !== DOT || !isDigit(bytes[p + 7]!)) throw new Refusal(400, 'not an HTTP request line');
+  if (bytes[p + 8] !== CR || bytes[p + 9] !== LF) throw new Refusal(400, 'bare CR or LF in the request head');
+  if (bytes[p + 5] !== DIGIT_0 + 1) throw new Refusal(505, 'HTTP version not supported');
+  return p + 8;
 }
 
 /** Checks the header name of the line at p (a token, then a colon); returns the colon's position. */
-function headerName(bytes: Buffer, p: number): number {
-  if (bytes[p] === SP || bytes[p] === 9) throw new Refusal(400, 'obsolete line folding');
+function headerNameEnd(bytes: Buffer, p: number): number {
+  if (bytes[p] === SP || bytes[p] === TAB) throw new Refusal(400, 'obsolete line folding');
   let q = p;
   while (TOKEN_BYTE[bytes[q]!] === 1) q++;
-  if (q === p || bytes[q] !== 0x3a) throw new Refusal(400, 'malformed header line');
+  if (q === p || bytes[q] !== COLON) throw new Refusal(400, 'malformed header line');
   return q;
+}
+
+/** Checks a header value from p; returns where the CR ending its line is. */
+function headerValueEnd(bytes: Buffer, p: number): number {
+  while (VALUE_BYTE[bytes[p]!] === 1) p++;
+  if (bytes[p] === CR && bytes[p + 1] === LF) return p;
+  throw bytes[p] === CR || bytes[p] === LF
+    ? new Refusal(400, 'bare CR or LF in the request head')
+    : new Refusal(400, 'control character in a header value');
+}
+
+/** Which of the named headers the name in bytes[p, colon) is, in any case. */
+function namedHeader(bytes: Buffer, p: number, colon: number): Named {
+  const candidates = NAMED_BY_LENGTH[colon - p];
+  if (candidates === undefined) return Named.Other;
+  for (const [name, named] of candidates) {
+    let k = 0;
+    // | 0x20 lower-cases letters and leaves the other token bytes of these names as they are
+    while (k < name.length && (bytes[p + k]! | 0x20) === name.charCodeAt(k)) k++;
+    if (k === name.length) return named;
+  }
+  return Named.Other;
+}
+
+function isConnect(bytes: Buffer, start: number): boolean {
+  for (let k = 0; k < CONNECT.length; k++) if (bytes[start + k] !== CONNECT[k]) return false;
+  return bytes[start + CONNECT.length] === SP;
 }
 
 function isToken(text: string): boolean {
   if (text === '') return false;
-  for (let i = 0; i < text.length; i++) if (TOKEN_BYTE[text.charCodeAt(i) & 0xff] === 0 || text.charCodeAt(i) > 0xff) return false;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0xff || TOKEN_BYTE[text.charCodeAt(i)] === 0) return false;
   return true;
 }
 
 function isDigit(c: number): boolean {
-  return c >= 0x30 && c <= 0x39;
+  return c >= DIGIT_0 && c <= DIGIT_0 + 9;
 }

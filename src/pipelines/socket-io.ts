@@ -121,7 +121,7 @@ const handleIo: SocketIo = {
     socket.pause(); // the stream must not start the handle again by itself
     let flowing = true;
     for (let early: Buffer | null; (early = socket.read() as Buffer | null) !== null;) flowing = onChunk(early) && flowing;
-    const ended = inputEnded(socket);
+    let ended = inputEnded(socket);
     const reader: ChunkReader = {
       pause() {
         handle.reading = false;
@@ -141,6 +141,7 @@ const handleIo: SocketIo = {
         if (n !== view.length) view = buffer.subarray(0, n); // replies of one size reuse one view
         if (!onChunk(view)) reader.pause();
       } else if (n === UV_EOF) {
+        ended = true;
         reader.pause();
         socket.push(null); // the stream ends as it would have: 'end', then half-close handling
         socket.read(0);

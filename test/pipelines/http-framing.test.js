@@ -118,3 +118,33 @@ test('Upgrade: after the head, bytes pass through untouched', () => {
   const r = frame([Buffer.concat([Buffer.from(head), raw])]);
   assert.ok(r.bytes.subarray(r.bytes.length - raw.length).equals(raw));
 });
+
+test('request heads are checked byte by byte: what passes, and the status of what does not', () => {
+  const cases = [
+    ['GET / HTTP/1.1\r\nHost: x\r\nX-Tab:\ta\tb\r\nX-Latin: caf\xe9\r\n\r\n', undefined],
+    ['GET / HTTP/1.1\r\nHost: x\r\nX-Ctl: a\x01b\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\nHost: x\r\nX-Del: a\x7fb\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\nHost: x\r\nX-Lf: a\nb: c\r\n\r\n', 400],
+    ['GET  / HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['GET / HTTP/1.1 \r\nHost: x\r\n\r\n', 400],
+    ['G(T / HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['GET / HTTP/2.0\r\nHost: x\r\n\r\n', 505],
+    ['GET / HTTP/1.x\r\nHost: x\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\n: empty-name\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\nHost x\r\n\r\n', 400],
+  ];
+  for (const [text, status] of cases) {
+    assert.equal(frame([Buffer.from(text, 'latin1')]).refused?.status, status, JSON.stringify(text));
+  }
+});
+
+test('framing header names are matched in any case', () => {
+  const post = 'POST / HTTP/1.1\r\nHost: x\r\nCONTENT-length: 5\r\n\r\nhelloGET /next HTTP/1.1\r\nHost: x\r\n\r\n';
+  const out = frame([Buffer.from(post)]).bytes.toString();
+  assert.equal(out.match(/X-Forwarded-For: 192\.0\.2\.1\r\n/g)?.length, 2, 'both requests found');
+  const chunked = 'POST / HTTP/1.1\r\nHost: x\r\ntransfer-ENCODING: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n';
+  assert.equal(frame([Buffer.from(chunked)]).refused, undefined);
+  const xff = frame([Buffer.from('GET / HTTP/1.1\r\nx-FORWARDED-for: 203.0.113.7\r\n\r\n')]).bytes.toString();
+  assert.match(xff, /\r\nX-Forwarded-For: 203\.0\.113\.7, 192\.0\.2\.1\r\n/);
+  assert.doesNotMatch(xff, /x-FORWARDED-for/);
+});
