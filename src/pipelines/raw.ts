@@ -2,7 +2,7 @@
 // bytes go to the server as they are, or through the HTTP pipeline when one is given.
 import type { Socket } from 'node:net';
 import type { FastClose } from '../config/settings';
-import { socketIoFor } from './socket-io';
+import { readerFor, writerFor } from './socket-io';
 
 /** What the relay updates and reports; plain data owned by the balancer. */
 export interface RelayEnds {
@@ -52,19 +52,18 @@ export function relayRaw(down: Socket, up: Socket, ends: RelayEnds, options: Rel
   up.on('close', onClose);
   const idle = options.idleMs > 0 ? setTimeout(closeBoth, options.idleMs) : undefined;
 
-  const io = socketIoFor(down, up);
-  const serverWriter = io.writer(up, () => fromClient.resume());
-  const clientWriter = io.writer(down, () => fromServer.resume());
+  const serverWriter = writerFor(up, () => fromClient.resume());
+  const clientWriter = writerFor(down, () => fromServer.resume());
   const plain: ToServer = (bytes) => serverWriter.write(bytes);
   const toServer = options.upstream?.(plain) ?? plain;
-  const fromClient = io.reader(down, (chunk) => {
+  const fromClient = readerFor(down, up, (chunk) => {
     server.sx += chunk.length;
     client.crx += chunk.length;
     idle?.refresh();
     if (onClientChunk !== undefined) onClientChunk(chunk);
     return toServer(chunk);
   });
-  const fromServer = io.reader(up, (chunk) => {
+  const fromServer = readerFor(up, down, (chunk) => {
     server.rx += chunk.length;
     client.csx += chunk.length;
     idle?.refresh();

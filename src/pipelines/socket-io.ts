@@ -24,31 +24,34 @@ export interface ChunkWriter {
  */
 export type OnChunk = (chunk: Buffer) => boolean;
 
-export interface SocketIo {
-  reader(socket: Socket, onChunk: OnChunk): ChunkReader;
-  writer(socket: Socket, onDrain: () => void): ChunkWriter;
+/**
+ * The reader for bytes from `from` to `to`. Through the handle only when `to` is written through
+ * its handle as well: a handle reader hands out views of its fixed buffer, which only a handle
+ * writer holds on to safely (by pausing the reader while the kernel still has them).
+ */
+export function readerFor(from: Socket, to: Socket, onChunk: OnChunk): ChunkReader {
+  return direct(from) && direct(to) ? handleReader(from, onChunk) : streamReader(from, onChunk);
 }
 
-/** The relay's choice for a pair of sockets: direct handles when both ends allow it. */
-export function socketIoFor(a: Socket, b: Socket): SocketIo {
-  return streams !== undefined && direct(a) && direct(b) ? handleIo : streamIo;
+/** The writer for a socket; `onDrain` is called when a write that returned false has gone out. */
+export function writerFor(socket: Socket, onDrain: () => void): ChunkWriter {
+  return direct(socket) ? handleWriter(socket, onDrain) : streamWriter(socket, onDrain);
 }
 
 // ---- through the stream API ----
 
-const streamIo: SocketIo = {
-  reader(socket, onChunk) {
-    socket.on('data', (chunk: Buffer) => {
-      if (!onChunk(chunk)) socket.pause();
-    });
-    socket.resume();
-    return { pause: () => socket.pause(), resume: () => socket.resume() };
-  },
-  writer(socket, onDrain) {
-    socket.on('drain', onDrain);
-    return { write: (chunk) => socket.write(chunk) };
-  },
-};
+function streamReader(socket: Socket, onChunk: OnChunk): ChunkReader {
+  socket.on('data', (chunk: Buffer) => {
+    if (!onChunk(chunk)) socket.pause();
+  });
+  socket.resume();
+  return { pause: () => socket.pause(), resume: () => socket.resume() };
+}
+
+function streamWriter(socket: Socket, onDrain: () => void): ChunkWriter {
+  socket.on('drain', onDrain);
+  return { write: (chunk) => socket.write(chunk) };
+}
 
 // ---- through the libuv handle ----
 
@@ -82,6 +85,8 @@ const READ_BUFFER = 32 * 1024; // per direction, as pen's buffer
 const streams = loadStreamBinding();
 
 function loadStreamBinding(): StreamWrapBinding | undefined {
+  const quiet = process.noDeprecation;
+  process.noDeprecation = true; // using it is a considered choice: no warning for operators to chase
   try {
     const binding = (process as unknown as { binding(name: string): Partial<StreamWrapBinding> }).binding('stream_wrap');
     const ok = typeof binding.WriteWrap === 'function' && binding.streamBaseState instanceof Int32Array &&
@@ -89,6 +94,8 @@ function loadStreamBinding(): StreamWrapBinding | undefined {
     return ok ? (binding as StreamWrapBinding) : undefined;
   } catch {
     return undefined; // a Node without process.binding: the stream API it is
+  } finally {
+    process.noDeprecation = quiet;
   }
 }
 
@@ -98,8 +105,9 @@ function handleOf(socket: Socket): StreamHandle | undefined {
     ? (handle as StreamHandle) : undefined;
 }
 
+/** A plain TCP or unix socket whose handle this module can drive (not TLS: its handle is the TLS layer's). */
 function direct(socket: Socket): boolean {
-  return !('encrypted' in socket) && handleOf(socket) !== undefined;
+  return streams !== undefined && !('encrypted' in socket) && handleOf(socket) !== undefined;
 }
 
 /** Whether the stream already saw the end of its input (then the handle must not read again). */
@@ -112,76 +120,74 @@ function errnoError(code: number, syscall: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${syscall} ${name}`), { errno: code, code: name, syscall });
 }
 
-const handleIo: SocketIo = {
-  reader(socket, onChunk) {
-    const { streamBaseState, kReadBytesOrError } = streams!;
-    const handle = handleOf(socket)!;
-    const buffer = Buffer.allocUnsafe(READ_BUFFER);
-    let view = buffer.subarray(0, 0);
-    socket.pause(); // the stream must not start the handle again by itself
-    let flowing = true;
-    for (let early: Buffer | null; (early = socket.read() as Buffer | null) !== null;) flowing = onChunk(early) && flowing;
-    let ended = inputEnded(socket);
-    const reader: ChunkReader = {
-      pause() {
-        handle.reading = false;
-        handle.readStop();
-      },
-      resume() {
-        if (ended || socket.destroyed) return;
-        handle.reading = true;
-        handle.readStart();
-      },
-    };
-    if (ended) return reader;
-    handle.useUserBuffer(buffer);
-    handle.onread = () => {
-      const n = streamBaseState[kReadBytesOrError]!;
-      if (n > 0) {
-        if (n !== view.length) view = buffer.subarray(0, n); // replies of one size reuse one view
-        if (!onChunk(view)) reader.pause();
-      } else if (n === UV_EOF) {
-        ended = true;
-        reader.pause();
-        socket.push(null); // the stream ends as it would have: 'end', then half-close handling
-        socket.read(0);
-      } else if (n < 0) {
-        socket.destroy(errnoError(n, 'read'));
-      }
-    };
-    if (flowing) reader.resume();
-    else reader.pause();
-    return reader;
-  },
+function handleReader(socket: Socket, onChunk: OnChunk): ChunkReader {
+  const { streamBaseState, kReadBytesOrError } = streams!;
+  const handle = handleOf(socket)!;
+  const buffer = Buffer.allocUnsafe(READ_BUFFER);
+  let view = buffer.subarray(0, 0);
+  socket.pause(); // the stream must not start the handle again by itself
+  let flowing = true;
+  for (let early: Buffer | null; (early = socket.read() as Buffer | null) !== null;) flowing = onChunk(early) && flowing;
+  let ended = inputEnded(socket);
+  const reader: ChunkReader = {
+    pause() {
+      handle.reading = false;
+      handle.readStop();
+    },
+    resume() {
+      if (ended || socket.destroyed) return;
+      handle.reading = true;
+      handle.readStart();
+    },
+  };
+  if (ended) return reader;
+  handle.useUserBuffer(buffer);
+  handle.onread = () => {
+    const n = streamBaseState[kReadBytesOrError]!;
+    if (n > 0) {
+      if (n !== view.length) view = buffer.subarray(0, n); // replies of one size reuse one view
+      if (!onChunk(view)) reader.pause();
+    } else if (n === UV_EOF) {
+      ended = true;
+      reader.pause();
+      socket.push(null); // the stream ends as it would have: 'end', then half-close handling
+      socket.read(0);
+    } else if (n < 0) {
+      socket.destroy(errnoError(n, 'read'));
+    }
+  };
+  if (flowing) reader.resume();
+  else reader.pause();
+  return reader;
+}
 
-  writer(socket, onDrain) {
-    const { WriteWrap, streamBaseState, kLastWriteWasAsync } = streams!;
-    const handle = handleOf(socket)!; // once closed, it answers every write with an error code
-    let spare: WriteRequest | undefined; // a request the kernel finished with at once is used again
-    let queued = 0;
-    const oncomplete = (status: number) => {
-      if (status < 0) socket.destroy(errnoError(status, 'write'));
-      else if (--queued === 0) onDrain();
-    };
-    return {
-      write(chunk) {
-        const request = spare ?? new WriteWrap();
-        request.handle = handle;
-        request.oncomplete = oncomplete;
-        const err = handle.writeBuffer(request, chunk);
-        if (err !== 0) {
-          socket.destroy(errnoError(err, 'write')); // no-op when the relay is already tearing down
-          return true;
-        }
-        if (streamBaseState[kLastWriteWasAsync] === 0) {
-          spare = request;
-          return true;
-        }
-        spare = undefined;
-        request.chunk = chunk;
-        queued++;
-        return false;
-      },
-    };
-  },
-};
+function handleWriter(socket: Socket, onDrain: () => void): ChunkWriter {
+  const { WriteWrap, streamBaseState, kLastWriteWasAsync } = streams!;
+  const handle = handleOf(socket)!; // once closed, it answers every write with an error code
+  let spare: WriteRequest | undefined; // a request the kernel finished with at once is used again
+  let queued = 0;
+  const oncomplete = (status: number) => {
+    if (status < 0) socket.destroy(errnoError(status, 'write'));
+    else if (--queued === 0) onDrain();
+  };
+  return {
+    write(chunk) {
+      const request = spare ?? new WriteWrap();
+      request.handle = handle;
+      request.oncomplete = oncomplete;
+      const err = handle.writeBuffer(request, chunk);
+      if (err !== 0) {
+        socket.destroy(errnoError(err, 'write')); // no-op when the relay is already tearing down
+        return true;
+      }
+      if (streamBaseState[kLastWriteWasAsync] === 0) {
+        spare = request;
+        return true;
+      }
+      spare = undefined;
+      request.chunk = chunk;
+      queued++;
+      return false;
+    },
+  };
+}

@@ -38,6 +38,21 @@ test('TLS termination: the backend gets clear text; a chain and key in one file 
   assert.equal((await tlsExchange(combined.port, { ca: certs.ca.cert })).reply, 'ping');
 });
 
+test('a large transfer through TLS arrives intact both ways, with the client half-closing', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoBackend(t);
+  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, `127.0.0.1:${be.port}`]);
+  const payload = require('node:crypto').randomBytes(8 * 1024 * 1024);
+  const s = tls.connect({ port: pen.port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca.cert, allowHalfOpen: true });
+  const chunks = [];
+  s.on('data', (c) => chunks.push(c));
+  await once(s, 'secureConnect');
+  s.end(payload);
+  await once(s, 'end');
+  s.destroy();
+  assert.ok(Buffer.concat(chunks).equals(payload));
+});
+
 test('mutual TLS with -G -R: a client certificate signed by the CA is required', async (t) => {
   const certs = await certificateSet(t);
   const be = await echoBackend(t);
