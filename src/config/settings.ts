@@ -69,6 +69,8 @@ export interface Settings {
   healthInterval: number;
   /** largest request head accepted in HTTP mode (bytes) */
   httpHeadMax: number;
+  /** seconds a started request head may take to arrive in full (then 408) */
+  httpHeadTimeout: number;
   udp: boolean;
   exitEnabled: boolean;
   ascii: boolean;
@@ -97,7 +99,7 @@ export function defaultSettings(): Settings {
     trackingTime: 0, blacklistTime: 30, clientsMax: 2048, connMax: 500, timeout: 3,
     idleTimeout: 0, pendingMax: 100, idlers: 0, multiAccept: 100, listenQueue: 500,
     clientAcl: 0, controlAcl: 0, tarpitAcl: -1,
-    http: false, forwarded: 'append', httpHeadMax: 16384, healthInterval: 5, geoRouting: false, forwardedRfc7239: false, udp: false, exitEnabled: false, ascii: false, debug: 0, foreground: false,
+    http: false, forwarded: 'append', httpHeadMax: 16384, httpHeadTimeout: 60, healthInterval: 5, geoRouting: false, forwardedRfc7239: false, udp: false, exitEnabled: false, ascii: false, debug: 0, foreground: false,
     abortOnError: false, dummy: false, keepalive: false, transparent: false, tcpNodelay: false,
     tcpFastclose: 'off',
     tls: { compat: false, requireClientCert: false, protocol: 'ssl23', options: [], renegotiationInterval: 0 },

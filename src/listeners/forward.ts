@@ -6,10 +6,10 @@ import type { Balancer } from '../balancer/balancer';
 import type { Client } from '../balancer/client-table';
 import type { Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
-import { httpUpstream, lastForwardedFor } from '../pipelines/http';
+import { httpPipeline, lastForwardedFor } from '../pipelines/http';
 import { errorResponse } from '../pipelines/http-errors';
 import { parseProxyHeader, proxyHeader } from '../pipelines/proxy-protocol';
-import { relayRaw, type ToServer } from '../pipelines/raw';
+import { relayRaw, type HttpPipeline } from '../pipelines/raw';
 import { messageOf } from '../errors';
 import { debug, debugLevel, diag, dump } from '../reports/diag';
 import type { RequestLog } from '../reports/request-log';
@@ -207,16 +207,16 @@ export class Forwarder {
       fastClose: this.settings.tcpFastclose,
       idleMs: this.settings.idleTimeout * 1000,
       onClientChunk: this.chunkObserver(conn.client, server),
-      upstream: this.settings.http ? this.httpPipeline(down, up, conn.seen) : undefined,
+      http: this.settings.http ? this.httpPipeline(down, up, conn.seen) : undefined,
       onClose: () => this.finish(conn),
     });
   }
 
-  private httpPipeline(down: Socket, up: Socket, seen: string): (toServer: ToServer) => ToServer {
+  private httpPipeline(down: Socket, up: Socket, seen: string): HttpPipeline {
     const s = this.settings;
     const encrypted = (down as TLSSocket).encrypted === true;
-    return httpUpstream(down, up, {
-      forwarded: s.forwarded, headMax: s.httpHeadMax, lineMax: Math.min(8192, s.httpHeadMax),
+    return httpPipeline(down, up, {
+      forwarded: s.forwarded, headMax: s.httpHeadMax, lineMax: Math.min(8192, s.httpHeadMax), headTimeoutMs: s.httpHeadTimeout * 1000,
       clientAddress: seen, rfc7239: s.forwardedRfc7239, tlsPort: encrypted ? down.localPort : undefined,
       identity: encrypted ? clientCertificateHeaders(down as TLSSocket) : [],
     }, (status, reason) => diag(`HTTP ${status} to ${seen}: ${reason}`));

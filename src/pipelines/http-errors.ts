@@ -1,6 +1,6 @@
 // The small HTTP error responses the balancer itself sends (bad request, no server…).
 const REASONS: Record<number, string> = {
-  400: 'Bad Request', 413: 'Content Too Large', 414: 'URI Too Long', 431: 'Request Header Fields Too Large',
+  400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 414: 'URI Too Long', 431: 'Request Header Fields Too Large',
   502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
 };
 

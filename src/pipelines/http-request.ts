@@ -1,6 +1,12 @@
 // Strict, incremental HTTP/1.x request framing for the client→server direction. Only request
 // heads are buffered (bounded) and rewritten; body bytes are passed on as slices of the chunk
 // that carried them. Anything that could be read two ways (request smuggling) is refused.
+// After an Upgrade or CONNECT request the client is held until the server's answer is known:
+// only a switch (101, or 2xx to CONNECT) turns the connection raw.
+import {
+  BodyFramer, CR, DIGIT_0, HEAD_END, LF, Named, Refusal, SP, TOKEN_BYTE,
+  contentLength, endsInChunked, headerNameEnd, headerValueEnd, isHttpVersion, listsToken, namedHeader,
+} from './http-syntax';
 
 export interface HttpLimits {
   /** bytes of a whole request head (request line + headers) */
@@ -17,107 +23,119 @@ export interface RequestHead {
   forwarding: boolean;
 }
 
-/** What the framer hands on: rewritten heads, body bytes, a refusal, or "raw from here on". */
+/** What a request asks of its response, for the response tracker. */
+export enum Expecting { Response, HeadResponse, Tunnel, Upgrade }
+
+/** What the framer hands on: rewritten heads, body bytes, a refusal. */
 export interface FramerSink {
   /** writes bytes to the server; returns false when the server socket is full */
   forward(bytes: Buffer): boolean;
   /** the new head for a request, from the parsed one */
   rewrite(head: RequestHead): Buffer;
+  /** a request went to the server: what its response will be */
+  sent(expecting: Expecting): void;
   /** refuses the request with an HTTP status; no more bytes are forwarded */
   refuse(status: number, reason: string): void;
+  /** the client, paused while an upgrade was pending, may be read again */
+  resume(): void;
 }
 
-const CR = 13;
-const LF = 10;
-const SP = 32;
-const TAB = 9;
-const COLON = 0x3a;
-const DOT = 0x2e;
-const DIGIT_0 = 0x30;
-const HTTP_SLASH = Buffer.from('HTTP/');
-const CONNECT = Buffer.from('CONNECT');
-const HEAD_END = Buffer.from('\r\n\r\n');
-const CHUNK_SIZE = /^([0-9A-Fa-f]{1,15})(;[\t\x20-\x7e\x80-\xff]*)?$/;
-const LINE_MAX = 8192; // chunk-size and trailer lines
+type State = 'head' | 'body' | 'awaiting-switch' | 'raw' | 'refused';
 
-/** Bytes allowed in a token (method, header name), and in a header value. */
-const TOKEN_BYTE = byteClass((c) => c > 32 && c < 127 && !'"(),/:;<=>?@[\\]{}'.includes(String.fromCharCode(c)));
-const VALUE_BYTE = byteClass((c) => c === 9 || (c >= 32 && c !== 127));
-
-function byteClass(test: (c: number) => boolean): Uint8Array {
-  const table = new Uint8Array(256);
-  for (let c = 0; c < 256; c++) table[c] = test(c) ? 1 : 0;
-  return table;
-}
-
-/** The headers framing looks at; everything else passes untouched. */
-const enum Named { Other, ContentLength, TransferEncoding, Connection, Upgrade, Forwarding }
-const NAMED: [string, Named][] = [
-  ['content-length', Named.ContentLength], ['transfer-encoding', Named.TransferEncoding],
-  ['connection', Named.Connection], ['upgrade', Named.Upgrade],
-  ...['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', 'x-client-verify',
-    'x-client-subject-dn', 'x-client-issuer-dn', 'x-client-cert-sha256'].map((n): [string, Named] => [n, Named.Forwarding]),
-];
-/** the named headers by length, so most header names are passed over after one look-up */
-const NAMED_BY_LENGTH: [string, Named][][] = [];
-for (const entry of NAMED) (NAMED_BY_LENGTH[entry[0].length] ??= []).push(entry);
-
-type State = 'head' | 'body' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailer' | 'raw' | 'refused';
-
-class Refusal extends Error {
-  constructor(readonly status: number, reason: string) {
-    super(reason);
-  }
-}
+const CONNECT = Buffer.from('CONNECT ');
+const HEAD = Buffer.from('HEAD ');
 
 export class RequestFramer {
   private state: State = 'head';
   private readonly head: Buffer;
   private headLength = 0;
-  /** bytes left in a Content-Length body or the current chunk */
-  private remaining = 0;
-  /** a chunk-size or trailer line being collected */
-  private line = '';
+  /** in a head being buffered: the request line was checked / how far its method was checked */
+  private lineChecked = false;
+  private methodChecked = 0;
+  private readonly body = new BodyFramer();
+  /** the request being forwarded asked to switch protocols */
+  private switching = false;
+  /** the server's answer to it, once known: true = switched */
+  private switched: boolean | undefined;
+  /** client bytes that came while a switch was pending */
+  private held: Buffer[] = [];
 
   constructor(private readonly sink: FramerSink, private readonly limits: HttpLimits) {
     this.head = Buffer.allocUnsafe(limits.headMax);
   }
 
-  /** Takes the next chunk from the client; returns false when the server wants a pause. */
+  /** Bytes of an unfinished request head are waiting for the rest. */
+  get midHead(): boolean {
+    return this.state === 'head' && this.headLength > 0;
+  }
+
+  /** Takes the next chunk from the client; returns false when the client must pause. */
   push(chunk: Buffer): boolean {
     if (this.state === 'refused') return true;
     let ok = true;
     let i = 0;
     let run = -1; // start of body and chunk-framing bytes passed on as they are, in one write
     try {
-      while (i < chunk.length && this.state !== 'raw') {
+      while (i < chunk.length && this.state !== 'raw' && this.state !== 'awaiting-switch') {
         const before = this.state;
         if (before === 'head' && run >= 0) {
           ok = this.sink.forward(chunk.subarray(run, i)) && ok;
           run = -1;
         }
-        if (before !== 'head' && run < 0) run = i;
-        i = this.step(chunk, i);
+        if (before === 'body' && run < 0) run = i;
+        i = before === 'head' ? this.readHead(chunk, i) : this.readBody(chunk, i);
       }
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
-      this.state = 'refused';
-      this.sink.refuse(err.status, err.message);
+      this.refuse(err.status, err.message);
       return true;
     }
     if (run >= 0) ok = this.sink.forward(chunk.subarray(run, i)) && ok;
-    if (i < chunk.length) ok = this.sink.forward(chunk.subarray(i)) && ok; // raw after an Upgrade
-    return ok;
+    if (i === chunk.length) return ok;
+    if (this.state === 'raw') return this.sink.forward(chunk.subarray(i)) && ok;
+    this.held.push(Buffer.from(chunk.subarray(i))); // a copy: the chunk's buffer is read into again
+    return false;
   }
 
-  /** Consumes bytes from i for the current state; returns the new position. */
-  private step(chunk: Buffer, i: number): number {
-    switch (this.state) {
-      case 'head': return this.readHead(chunk, i);
-      case 'body': return this.readBody(chunk, i);
-      case 'chunk-data': return this.readBody(chunk, i);
-      default: return this.readLine(chunk, i);
-    }
+  /** The server answered the request that asked to switch protocols. */
+  answered(switched: boolean): void {
+    if (!this.switching) return;
+    this.switched = switched;
+    if (this.state === 'awaiting-switch') this.switchDecided();
+  }
+
+  /** Gives up on a request whose head did not arrive in time. */
+  timeOut(): void {
+    if (this.midHead) this.refuse(408, 'request head not completed in time');
+  }
+
+  private refuse(status: number, reason: string): void {
+    this.state = 'refused';
+    this.held = [];
+    this.sink.refuse(status, reason);
+  }
+
+  private switchDecided(): void {
+    this.state = this.switched ? 'raw' : 'head';
+    this.switching = false;
+    this.switched = undefined;
+    const held = this.held;
+    this.held = [];
+    let ok = true;
+    for (const bytes of held) ok = this.push(bytes) && ok;
+    if (ok) this.sink.resume(); // false: held again, or the server is full and its drain resumes the client
+  }
+
+  private readBody(chunk: Buffer, i: number): number {
+    const end = this.body.read(chunk, i);
+    if (this.body.done) this.requestDone();
+    return end;
+  }
+
+  private requestDone(): void {
+    if (!this.switching) this.state = 'head';
+    else if (this.switched === undefined) this.state = 'awaiting-switch';
+    else this.switchDecided();
   }
 
   private readHead(chunk: Buffer, i: number): number {
@@ -133,21 +151,35 @@ export class RequestFramer {
     const end = lf < 0 ? chunk.length : lf + 1;
     const n = end - i;
     if (this.headLength + n > this.limits.headMax) {
-      const inRequestLine = this.head.subarray(0, this.headLength).indexOf(LF) < 0;
-      throw inRequestLine ? new Refusal(414, 'request line too long') : new Refusal(431, 'request header block too large');
+      throw this.lineChecked ? new Refusal(431, 'request header block too large') : new Refusal(414, 'request line too long');
     }
     chunk.copy(this.head, this.headLength, i, end);
     this.headLength += n;
-    if (lf >= 0) {
-      const len = this.headLength;
-      // the head ends with an empty line (CRLF CRLF); a leading empty line before a request is tolerated
-      if (len === 2 && this.head[0] === CR) this.headLength = 0;
-      else if (len >= 4 && this.head[len - 3] === LF && this.head[len - 2] === CR) {
-        this.headLength = 0;
-        this.finishHead(this.head, 0, len);
-      }
+    const len = this.headLength;
+    if (this.head[0] === CR && len <= 2) {
+      if (len === 2) this.headLength = 0; // an empty line before a request is tolerated
+    } else if (!this.lineChecked) {
+      this.checkRequestLineSoFar(lf >= 0);
+    } else if (lf >= 0 && this.head[len - 3] === LF && this.head[len - 2] === CR) {
+      this.headLength = 0;
+      this.lineChecked = false;
+      this.methodChecked = 0;
+      this.finishHead(this.head, 0, len);
     }
     return end;
+  }
+
+  /** Refuses what cannot become a request line as soon as it shows (a TLS hello, an SSH banner). */
+  private checkRequestLineSoFar(complete: boolean): void {
+    for (let p = this.methodChecked; p < this.headLength && this.methodChecked >= 0; p++) {
+      const c = this.head[p]!;
+      if (c === SP && p > 0) this.methodChecked = -1; // the method is all there
+      else if (TOKEN_BYTE[c] !== 1) throw new Refusal(400, 'not an HTTP request');
+      else this.methodChecked = p + 1;
+    }
+    if (!complete) return;
+    requestLineEnd(this.head, 0, this.limits.lineMax);
+    this.lineChecked = true;
   }
 
   /** Checks the head in bytes[start, end) (end is just after CRLF CRLF), frames its body, passes it on. */
@@ -167,16 +199,12 @@ export class RequestFramer {
       } else if (named !== Named.Other) {
         const value = bytes.toString('latin1', colon + 1, eol).trim();
         if (named === Named.ContentLength) {
-          // one plain number only: repeated or listed lengths are refused, as llhttp and nginx do
-          if (!/^\d{1,15}$/.test(value)) throw new Refusal(400, 'invalid Content-Length');
-          if (length !== undefined) throw new Refusal(400, 'more than one Content-Length');
-          length = Number(value);
+          length = contentLength(value, length);
         } else if (named === Named.TransferEncoding) {
           transferEncoding = true;
-          const codings = value.toLowerCase().split(',').map((c) => c.trim());
-          if (codings.indexOf('chunked') !== codings.length - 1) throw new Refusal(400, 'Transfer-Encoding must end in chunked');
+          if (!endsInChunked(value)) throw new Refusal(400, 'Transfer-Encoding must end in chunked');
         } else if (named === Named.Connection) {
-          connectionUpgrade ||= value.toLowerCase().split(',').some((t) => t.trim() === 'upgrade');
+          connectionUpgrade ||= listsToken(value, 'upgrade');
         } else {
           hasUpgrade = true;
         }
@@ -185,55 +213,17 @@ export class RequestFramer {
     }
     if (transferEncoding && length !== undefined) throw new Refusal(400, 'both Content-Length and Transfer-Encoding');
     if (transferEncoding && bytes[lineEnd - 1] === DIGIT_0) throw new Refusal(400, 'Transfer-Encoding in an HTTP/1.0 request');
-    if (transferEncoding) {
-      this.state = 'chunk-size';
-    } else if (length) {
-      this.state = 'body';
-      this.remaining = length;
-    } else {
-      this.state = 'head';
-    }
+    const expecting = startsWith(bytes, start, CONNECT) ? Expecting.Tunnel
+      : connectionUpgrade && hasUpgrade ? Expecting.Upgrade
+      : startsWith(bytes, start, HEAD) ? Expecting.HeadResponse : Expecting.Response;
     this.sink.forward(this.sink.rewrite({ raw: bytes.subarray(start, end - 2), forwarding }));
-    if (isConnect(bytes, start) || (connectionUpgrade && hasUpgrade)) this.state = 'raw';
-  }
-
-  private readBody(chunk: Buffer, i: number): number {
-    const n = Math.min(this.remaining, chunk.length - i);
-    this.remaining -= n;
-    if (this.remaining === 0) this.state = this.state === 'body' ? 'head' : 'chunk-end';
-    return i + n;
-  }
-
-  /** chunk-size lines, the CRLF after chunk data, and trailer lines. */
-  private readLine(chunk: Buffer, i: number): number {
-    const lf = chunk.indexOf(LF, i);
-    const end = lf < 0 ? chunk.length : lf + 1;
-    this.line += chunk.toString('latin1', i, end);
-    if (this.line.length > LINE_MAX) throw new Refusal(400, 'chunk or trailer line too long');
-    if (lf < 0) return end;
-    const line = this.line;
-    this.line = '';
-    if (!line.endsWith('\r\n') || line.slice(0, -2).includes('\r')) throw new Refusal(400, 'bare CR or LF in chunked framing');
-    const text = line.slice(0, -2);
-    if (this.state === 'chunk-end') {
-      if (text !== '') throw new Refusal(400, 'chunk data longer than its size');
-      this.state = 'chunk-size';
-    } else if (this.state === 'chunk-size') {
-      const m = CHUNK_SIZE.exec(text);
-      if (!m) throw new Refusal(400, 'invalid chunk size');
-      this.remaining = parseInt(m[1]!, 16);
-      this.state = this.remaining === 0 ? 'trailer' : 'chunk-data';
-    } else if (text === '') {
-      this.state = 'head';
-    } else if (!isToken(text.slice(0, Math.max(0, text.indexOf(':'))))) {
-      throw new Refusal(400, 'malformed trailer line');
-    }
-    return end;
+    this.switching = expecting === Expecting.Tunnel || expecting === Expecting.Upgrade;
+    this.sink.sent(expecting); // may answer a switch at once
+    this.body.start(transferEncoding ? 'chunked' : length ?? 0);
+    if (this.body.done) this.requestDone();
+    else this.state = 'body';
   }
 }
-
-// The head checks below read bytes one by one: a head always ends in CRLF CRLF, so every scan
-// stops inside it.
 
 /** Checks `METHOD SP target SP HTTP/1.x CRLF` at start; returns where its CR is. */
 function requestLineEnd(bytes: Buffer, start: number, lineMax: number): number {
@@ -243,57 +233,14 @@ function requestLineEnd(bytes: Buffer, start: number, lineMax: number): number {
   const target = ++p;
   for (let c = bytes[p]; c !== SP && c !== CR && c !== LF; c = bytes[++p]);
   if (p - start + 9 > lineMax) throw new Refusal(414, 'request line too long');
-  if (p === target || bytes[p] !== SP) throw new Refusal(400, 'not an HTTP request line');
-  p++;
-  for (let k = 0; k < 5; k++) if (bytes[p + k] !== HTTP_SLASH[k]) throw new Refusal(400, 'not an HTTP request line');
-  if (!isDigit(bytes[p + 5]!) || bytes[p + 6] !== DOT || !isDigit(bytes[p + 7]!)) throw new Refusal(400, 'not an HTTP request line');
-  if (bytes[p + 8] !== CR || bytes[p + 9] !== LF) throw new Refusal(400, 'bare CR or LF in the request head');
-  if (bytes[p + 5] !== DIGIT_0 + 1) throw new Refusal(505, 'HTTP version not supported');
-  return p + 8;
+  if (p === target || bytes[p] !== SP || !isHttpVersion(bytes, p + 1)) throw new Refusal(400, 'not an HTTP request line');
+  p += 9;
+  if (bytes[p] !== CR || bytes[p + 1] !== LF) throw new Refusal(400, 'bare CR or LF in the request head');
+  if (bytes[p - 3] !== DIGIT_0 + 1) throw new Refusal(505, 'HTTP version not supported');
+  return p;
 }
 
-/** Checks the header name of the line at p (a token, then a colon); returns the colon's position. */
-function headerNameEnd(bytes: Buffer, p: number): number {
-  if (bytes[p] === SP || bytes[p] === TAB) throw new Refusal(400, 'obsolete line folding');
-  let q = p;
-  while (TOKEN_BYTE[bytes[q]!] === 1) q++;
-  if (q === p || bytes[q] !== COLON) throw new Refusal(400, 'malformed header line');
-  return q;
-}
-
-/** Checks a header value from p; returns where the CR ending its line is. */
-function headerValueEnd(bytes: Buffer, p: number): number {
-  while (VALUE_BYTE[bytes[p]!] === 1) p++;
-  if (bytes[p] === CR && bytes[p + 1] === LF) return p;
-  throw bytes[p] === CR || bytes[p] === LF
-    ? new Refusal(400, 'bare CR or LF in the request head')
-    : new Refusal(400, 'control character in a header value');
-}
-
-/** Which of the named headers the name in bytes[p, colon) is, in any case. */
-function namedHeader(bytes: Buffer, p: number, colon: number): Named {
-  const candidates = NAMED_BY_LENGTH[colon - p];
-  if (candidates === undefined) return Named.Other;
-  for (const [name, named] of candidates) {
-    let k = 0;
-    // | 0x20 lower-cases letters and leaves the other token bytes of these names as they are
-    while (k < name.length && (bytes[p + k]! | 0x20) === name.charCodeAt(k)) k++;
-    if (k === name.length) return named;
-  }
-  return Named.Other;
-}
-
-function isConnect(bytes: Buffer, start: number): boolean {
-  for (let k = 0; k < CONNECT.length; k++) if (bytes[start + k] !== CONNECT[k]) return false;
-  return bytes[start + CONNECT.length] === SP;
-}
-
-function isToken(text: string): boolean {
-  if (text === '') return false;
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0xff || TOKEN_BYTE[text.charCodeAt(i)] === 0) return false;
+function startsWith(bytes: Buffer, start: number, prefix: Buffer): boolean {
+  for (let k = 0; k < prefix.length; k++) if (bytes[start + k] !== prefix[k]) return false;
   return true;
-}
-
-function isDigit(c: number): boolean {
-  return c >= DIGIT_0 && c <= DIGIT_0 + 9;
 }

@@ -3,7 +3,8 @@
 import type { Socket } from 'node:net';
 import { errorResponse } from './http-errors';
 import { RequestFramer, type HttpLimits, type RequestHead } from './http-request';
-import type { ToServer } from './raw';
+import type { HttpPipeline, ToServer } from './raw';
+import { ResponseTracker } from './http-response';
 import type { ForwardedMode } from '../config/settings';
 
 export interface HttpOptions extends HttpLimits {
@@ -16,6 +17,8 @@ export interface HttpOptions extends HttpLimits {
   tlsPort: number | undefined;
   /** header lines about the client certificate (TLS), added to every request */
   identity: string[];
+  /** how long a started request head may take to arrive in full */
+  headTimeoutMs: number;
 }
 
 const OURS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded']);
@@ -78,17 +81,41 @@ export function lastForwardedFor(head: string): string | undefined {
   return last;
 }
 
-/** Returns what puts the HTTP pipeline between client chunks and plain writes to the server. */
-export function httpUpstream(down: Socket, up: Socket, options: HttpOptions, onRefuse: (status: number, reason: string) => void): (toServer: ToServer) => ToServer {
-  return (toServer) => {
-    const framer = new RequestFramer({
+/** The HTTP pipeline of one connection: client chunks go through the request framer, server
+ *  chunks past the response tracker. */
+export interface HttpPipe {
+  fromClient: ToServer;
+  fromServer: (chunk: Buffer) => void;
+}
+
+/** Returns what builds the HTTP pipeline around plain writes to the server. */
+export function httpPipeline(down: Socket, up: Socket, options: HttpOptions, onRefuse: (status: number, reason: string) => void): HttpPipeline {
+  return (toServer, resumeClient) => {
+    const tracker = new ResponseTracker(options.headMax, (switched) => framer.answered(switched));
+    const framer: RequestFramer = new RequestFramer({
       forward: toServer,
       rewrite: headRewriter(options),
+      sent: (expecting) => tracker.sent(expecting),
       refuse: (status, reason) => {
         onRefuse(status, reason);
         down.end(errorResponse(status), () => up.destroy()); // the server never sees the refused bytes
       },
+      resume: resumeClient,
     }, options);
-    return (chunk) => framer.push(chunk);
+    let headTimer: NodeJS.Timeout | undefined; // runs while a request head is incomplete
+    down.once('close', () => clearTimeout(headTimer));
+    return {
+      fromClient(chunk) {
+        const ok = framer.push(chunk);
+        if (framer.midHead) {
+          headTimer ??= setTimeout(() => framer.timeOut(), options.headTimeoutMs);
+        } else if (headTimer !== undefined) {
+          clearTimeout(headTimer);
+          headTimer = undefined;
+        }
+        return ok;
+      },
+      fromServer: (chunk) => tracker.observe(chunk),
+    };
   };
 }

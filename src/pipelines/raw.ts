@@ -2,6 +2,7 @@
 // bytes go to the server as they are, or through the HTTP pipeline when one is given.
 import type { Socket } from 'node:net';
 import type { FastClose } from '../config/settings';
+import type { HttpPipe } from './http';
 import { readerFor, writerFor } from './socket-io';
 
 /** What the relay updates and reports; plain data owned by the balancer. */
@@ -15,14 +16,18 @@ export interface RelayEnds {
 /** Writes bytes to the server; false when the server socket is full. */
 export type ToServer = (bytes: Buffer) => boolean;
 
+/** Builds the HTTP pipeline of a connection around plain writes to the server; `resumeClient`
+ *  reads a client again that the pipeline paused. */
+export type HttpPipeline = (toServer: ToServer, resumeClient: () => void) => HttpPipe;
+
 export interface RelayOptions {
   fastClose: FastClose;
   /** closes both sockets after this long without a byte either way; 0 = never */
   idleMs: number;
   /** called with each chunk read from the client (request logging); undefined = off */
   onClientChunk: ((chunk: Buffer) => void) | undefined;
-  /** builds what takes client bytes in place of plain writes to the server (the HTTP pipeline) */
-  upstream: ((toServer: ToServer) => ToServer) | undefined;
+  /** the HTTP pipeline, which client bytes go through instead of straight to the server */
+  http: HttpPipeline | undefined;
   /** called once when both sockets are gone */
   onClose: () => void;
 }
@@ -55,7 +60,9 @@ export function relayRaw(down: Socket, up: Socket, ends: RelayEnds, options: Rel
   const serverWriter = writerFor(up, () => fromClient.resume());
   const clientWriter = writerFor(down, () => fromServer.resume());
   const plain: ToServer = (bytes) => serverWriter.write(bytes);
-  const toServer = options.upstream?.(plain) ?? plain;
+  const http = options.http?.(plain, () => fromClient.resume());
+  const toServer = http?.fromClient ?? plain;
+  const watchServer = http?.fromServer;
   const fromClient = readerFor(down, up, (chunk) => {
     server.sx += chunk.length;
     client.crx += chunk.length;
@@ -67,6 +74,7 @@ export function relayRaw(down: Socket, up: Socket, ends: RelayEnds, options: Rel
     server.rx += chunk.length;
     client.csx += chunk.length;
     idle?.refresh();
+    if (watchServer !== undefined) watchServer(chunk);
     return clientWriter.write(chunk);
   });
 }

@@ -15,17 +15,22 @@ const CORPUS = path.join(__dirname, '..', '..', 'fixtures', 'http');
 const corpus = fs.readdirSync(CORPUS).filter((f) => f.endsWith('.http')).map((f) => ({ name: f, bytes: fs.readFileSync(path.join(CORPUS, f)) }));
 const OPTIONS = { forwarded: 'append', clientAddress: '192.0.2.1', rfc7239: false, tlsPort: undefined, identity: [], headMax: 16384, lineMax: 8192 };
 
-/** Runs bytes through a framer in the given pieces; returns what the server would get, and any refusal. */
-function frame(pieces, options = OPTIONS) {
+/** Runs bytes through a framer in the given pieces; returns what the server would get, and any refusal.
+ *  `answer` is the server's answer to a request that asks to switch protocols (true: switched). */
+function frame(pieces, options = OPTIONS, answer = undefined) {
   const out = [];
   let refused;
+  let resumed = 0;
   const framer = new RequestFramer({
     forward: (b) => { out.push(Buffer.from(b)); return true; },
     rewrite: headRewriter(options),
+    sent: () => {},
     refuse: (status, reason) => { refused = { status, reason }; },
+    resume: () => { resumed++; },
   }, options);
-  for (const p of pieces) framer.push(p);
-  return { bytes: Buffer.concat(out), refused };
+  const paused = pieces.map((p) => !framer.push(p)).includes(true);
+  if (answer !== undefined) framer.answered(answer);
+  return { bytes: Buffer.concat(out), refused, paused, resumed };
 }
 
 /** What a node:http server makes of raw bytes: the requests it saw, or that it refused them. */
@@ -112,11 +117,23 @@ test('xforwarded replace drops the client\'s header; pen mode keeps it and adds 
   assert.doesNotMatch(pen, /192\.0\.2\.1/);
 });
 
-test('Upgrade: after the head, bytes pass through untouched', () => {
+test('Upgrade and CONNECT: bytes after the head wait for the server; raw if it switched, requests again if not', () => {
   const head = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
   const raw = Buffer.from([0x81, 0x05, 0x0d, 0x0a, 0x0d, 0x0a, 0x00]);
-  const r = frame([Buffer.concat([Buffer.from(head), raw])]);
-  assert.ok(r.bytes.subarray(r.bytes.length - raw.length).equals(raw));
+  const waiting = frame([Buffer.concat([Buffer.from(head), raw])]);
+  assert.equal(waiting.paused, true);
+  assert.doesNotMatch(waiting.bytes.toString('latin1'), /\x81/, 'nothing after the head before the answer');
+  const switched = frame([Buffer.concat([Buffer.from(head), raw])], OPTIONS, true);
+  assert.ok(switched.bytes.subarray(switched.bytes.length - raw.length).equals(raw));
+  assert.equal(switched.resumed, 1);
+  // declined: what follows is parsed as requests, so a smuggled one gets our header or a refusal
+  const next = 'GET /next HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n';
+  const declined = frame([Buffer.from(head + next)], OPTIONS, false);
+  assert.match(declined.bytes.toString(), /GET \/next HTTP\/1\.1\r\nHost: x\r\nX-Forwarded-For: 6\.6\.6\.6, 192\.0\.2\.1\r\n/);
+  const smuggled = 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n';
+  assert.equal(frame([Buffer.from(head + smuggled)], OPTIONS, false).refused?.status, 400);
+  const connect = frame([Buffer.from('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\x16\x03\x01')], OPTIONS, true);
+  assert.ok(connect.bytes.toString('latin1').endsWith('\r\n\r\n\x16\x03\x01'));
 });
 
 test('request heads are checked byte by byte: what passes, and the status of what does not', () => {

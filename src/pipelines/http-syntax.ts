@@ -1,0 +1,171 @@
+// HTTP/1.x message syntax shared by both directions: byte classes, header-line checks, and the
+// body framer (Content-Length or chunked). Checks read bytes one by one where they lie: a head
+// always ends in CRLF CRLF, so every scan of a complete head stops inside it.
+
+export const CR = 13;
+export const LF = 10;
+export const SP = 32;
+const TAB = 9;
+const COLON = 0x3a;
+export const DIGIT_0 = 0x30;
+export const HEAD_END = Buffer.from('\r\n\r\n');
+const CHUNK_SIZE = /^([0-9A-Fa-f]{1,15})(;[\t\x20-\x7e\x80-\xff]*)?$/;
+const LINE_MAX = 8192; // chunk-size and trailer lines
+
+/** A message that cannot be framed one way only; `status` is the HTTP answer to a bad request. */
+export class Refusal extends Error {
+  constructor(readonly status: number, reason: string) {
+    super(reason);
+  }
+}
+
+/** Bytes allowed in a token (method, header name), and in a header value. */
+export const TOKEN_BYTE = byteClass((c) => c > 32 && c < 127 && !'"(),/:;<=>?@[\\]{}'.includes(String.fromCharCode(c)));
+const VALUE_BYTE = byteClass((c) => c === TAB || (c >= 32 && c !== 127));
+
+function byteClass(test: (c: number) => boolean): Uint8Array {
+  const table = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) table[c] = test(c) ? 1 : 0;
+  return table;
+}
+
+/** The headers framing looks at; everything else passes untouched. */
+export const enum Named { Other, ContentLength, TransferEncoding, Connection, Upgrade, Forwarding }
+const NAMED: [string, Named][] = [
+  ['content-length', Named.ContentLength], ['transfer-encoding', Named.TransferEncoding],
+  ['connection', Named.Connection], ['upgrade', Named.Upgrade],
+  ...['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', 'x-client-verify',
+    'x-client-subject-dn', 'x-client-issuer-dn', 'x-client-cert-sha256'].map((n): [string, Named] => [n, Named.Forwarding]),
+];
+/** the named headers by length, so most header names are passed over after one look-up */
+const NAMED_BY_LENGTH: [string, Named][][] = [];
+for (const entry of NAMED) (NAMED_BY_LENGTH[entry[0].length] ??= []).push(entry);
+
+/** Checks `HTTP/d.d` at p. */
+export function isHttpVersion(bytes: Buffer, p: number): boolean {
+  return bytes[p] === 0x48 && bytes[p + 1] === 0x54 && bytes[p + 2] === 0x54 && bytes[p + 3] === 0x50 &&
+    bytes[p + 4] === 0x2f && isDigit(bytes[p + 5]!) && bytes[p + 6] === 0x2e && isDigit(bytes[p + 7]!);
+}
+
+export function isDigit(c: number): boolean {
+  return c >= DIGIT_0 && c <= DIGIT_0 + 9;
+}
+
+/** Checks the header name of the line at p (a token, then a colon); returns the colon's position. */
+export function headerNameEnd(bytes: Buffer, p: number): number {
+  if (bytes[p] === SP || bytes[p] === TAB) throw new Refusal(400, 'obsolete line folding');
+  let q = p;
+  while (TOKEN_BYTE[bytes[q]!] === 1) q++;
+  if (q === p || bytes[q] !== COLON) throw new Refusal(400, 'malformed header line');
+  return q;
+}
+
+/** Checks a header value from p; returns where the CR ending its line is. */
+export function headerValueEnd(bytes: Buffer, p: number): number {
+  while (VALUE_BYTE[bytes[p]!] === 1) p++;
+  if (bytes[p] === CR && bytes[p + 1] === LF) return p;
+  throw bytes[p] === CR || bytes[p] === LF
+    ? new Refusal(400, 'bare CR or LF in the message head')
+    : new Refusal(400, 'control character in a header value');
+}
+
+/** Which of the named headers the name in bytes[p, colon) is, in any case. */
+export function namedHeader(bytes: Buffer, p: number, colon: number): Named {
+  const candidates = NAMED_BY_LENGTH[colon - p];
+  if (candidates === undefined) return Named.Other;
+  for (const [name, named] of candidates) {
+    let k = 0;
+    // | 0x20 lower-cases letters and leaves the other token bytes of these names as they are
+    while (k < name.length && (bytes[p + k]! | 0x20) === name.charCodeAt(k)) k++;
+    if (k === name.length) return named;
+  }
+  return Named.Other;
+}
+
+/** A Content-Length value: one plain number only (repeated or listed lengths are refused, as llhttp and nginx do). */
+export function contentLength(value: string, before: number | undefined): number {
+  if (!/^\d+$/.test(value)) throw new Refusal(400, 'invalid Content-Length');
+  if (value.length > 15) throw new Refusal(413, 'Content-Length too large');
+  if (before !== undefined) throw new Refusal(400, 'more than one Content-Length');
+  return Number(value);
+}
+
+/** Whether a Transfer-Encoding value ends in chunked (and names it only there). */
+export function endsInChunked(value: string): boolean {
+  const codings = value.toLowerCase().split(',').map((c) => c.trim());
+  return codings.indexOf('chunked') === codings.length - 1;
+}
+
+/** Whether a comma-separated header value lists `token` (lower case), in any case. */
+export function listsToken(value: string, token: string): boolean {
+  return value.toLowerCase().split(',').some((t) => t.trim() === token);
+}
+
+function isToken(text: string): boolean {
+  if (text === '') return false;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0xff || TOKEN_BYTE[text.charCodeAt(i)] === 0) return false;
+  return true;
+}
+
+type BodyState = 'done' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailer';
+
+/** Finds where a message body ends: after Content-Length bytes, or after chunked framing and trailers. */
+export class BodyFramer {
+  private state: BodyState = 'done';
+  /** bytes left in a Content-Length body or the current chunk */
+  private remaining = 0;
+  /** a chunk-size or trailer line being collected */
+  private line = '';
+
+  get done(): boolean {
+    return this.state === 'done';
+  }
+
+  /** Starts a body: `length` bytes, or chunked when length is 'chunked'. */
+  start(length: number | 'chunked'): void {
+    if (length === 'chunked') {
+      this.state = 'chunk-size';
+    } else if (length > 0) {
+      this.state = 'length';
+      this.remaining = length;
+    }
+  }
+
+  /** Consumes body bytes from i; returns the new position. */
+  read(chunk: Buffer, i: number): number {
+    if (this.state === 'length' || this.state === 'chunk-data') {
+      const n = Math.min(this.remaining, chunk.length - i);
+      this.remaining -= n;
+      if (this.remaining === 0) this.state = this.state === 'length' ? 'done' : 'chunk-end';
+      return i + n;
+    }
+    return this.readLine(chunk, i);
+  }
+
+  /** chunk-size lines, the CRLF after chunk data, and trailer lines. */
+  private readLine(chunk: Buffer, i: number): number {
+    const lf = chunk.indexOf(LF, i);
+    const end = lf < 0 ? chunk.length : lf + 1;
+    this.line += chunk.toString('latin1', i, end);
+    if (this.line.length > LINE_MAX) throw new Refusal(400, 'chunk or trailer line too long');
+    if (lf < 0) return end;
+    const line = this.line;
+    this.line = '';
+    if (!line.endsWith('\r\n') || line.slice(0, -2).includes('\r')) throw new Refusal(400, 'bare CR or LF in chunked framing');
+    const text = line.slice(0, -2);
+    if (this.state === 'chunk-end') {
+      if (text !== '') throw new Refusal(400, 'chunk data longer than its size');
+      this.state = 'chunk-size';
+    } else if (this.state === 'chunk-size') {
+      const m = CHUNK_SIZE.exec(text);
+      if (!m) throw /^[0-9A-Fa-f]{16,}(;|$)/.test(text) ? new Refusal(413, 'chunk size too large') : new Refusal(400, 'invalid chunk size');
+      this.remaining = parseInt(m[1]!, 16);
+      this.state = this.remaining === 0 ? 'trailer' : 'chunk-data';
+    } else if (text === '') {
+      this.state = 'done';
+    } else if (!isToken(text.slice(0, Math.max(0, text.indexOf(':'))))) {
+      throw new Refusal(400, 'malformed trailer line');
+    }
+    return end;
+  }
+}
