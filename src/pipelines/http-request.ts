@@ -196,11 +196,11 @@ export class RequestFramer {
       const named = namedHeader(bytes, p, colon);
       if (named === Named.Forwarding) {
         forwarding = true;
+      } else if (named === Named.ContentLength) {
+        length = contentLength(bytes, colon + 1, eol, length);
       } else if (named !== Named.Other) {
         const value = bytes.toString('latin1', colon + 1, eol).trim();
-        if (named === Named.ContentLength) {
-          length = contentLength(value, length);
-        } else if (named === Named.TransferEncoding) {
+        if (named === Named.TransferEncoding) {
           transferEncoding = true;
           if (!endsInChunked(value)) throw new Refusal(400, 'Transfer-Encoding must end in chunked');
         } else if (named === Named.Connection) {

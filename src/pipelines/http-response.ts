@@ -3,7 +3,7 @@
 // response that cannot be framed ends the watching, and no switch is granted after that.
 import { Expecting } from './http-request';
 import {
-  BodyFramer, CR, HEAD_END, LF, Named, Refusal, SP,
+  BodyFramer, CR, DIGIT_0, HEAD_END, LF, Named, Refusal, SP,
   contentLength, endsInChunked, headerNameEnd, headerValueEnd, isDigit, isHttpVersion, namedHeader,
 } from './http-syntax';
 
@@ -76,14 +76,14 @@ export class ResponseTracker {
       !isDigit(bytes[start + 10]!) || !isDigit(bytes[start + 11]!)) {
       throw new Refusal(502, 'not an HTTP status line');
     }
-    const status = Number(bytes.toString('latin1', start + 9, start + 12));
+    const status = (bytes[start + 9]! - DIGIT_0) * 100 + (bytes[start + 10]! - DIGIT_0) * 10 + bytes[start + 11]! - DIGIT_0;
     let length: number | undefined;
     let transferEncoding: string | undefined;
     for (let p = headerValueEnd(bytes, start + 12) + 2; p < end - 2;) {
       const colon = headerNameEnd(bytes, p);
       const eol = headerValueEnd(bytes, colon + 1);
       const named = namedHeader(bytes, p, colon);
-      if (named === Named.ContentLength) length = contentLength(bytes.toString('latin1', colon + 1, eol).trim(), length);
+      if (named === Named.ContentLength) length = contentLength(bytes, colon + 1, eol, length);
       else if (named === Named.TransferEncoding) transferEncoding = bytes.toString('latin1', colon + 1, eol).trim();
       p = eol + 2;
     }

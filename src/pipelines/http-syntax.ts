@@ -82,12 +82,22 @@ export function namedHeader(bytes: Buffer, p: number, colon: number): Named {
   return Named.Other;
 }
 
-/** A Content-Length value: one plain number only (repeated or listed lengths are refused, as llhttp and nginx do). */
-export function contentLength(value: string, before: number | undefined): number {
-  if (!/^\d+$/.test(value)) throw new Refusal(400, 'invalid Content-Length');
-  if (value.length > 15) throw new Refusal(413, 'Content-Length too large');
+/**
+ * The Content-Length value in bytes[p, end), read in place: one plain number between optional
+ * spaces. Repeated or listed lengths are refused, as llhttp and nginx do.
+ */
+export function contentLength(bytes: Buffer, p: number, end: number, before: number | undefined): number {
+  while (p < end && (bytes[p] === SP || bytes[p] === TAB)) p++;
+  while (end > p && (bytes[end - 1] === SP || bytes[end - 1] === TAB)) end--;
+  if (p === end) throw new Refusal(400, 'invalid Content-Length');
+  let length = 0;
+  for (let q = p; q < end; q++) {
+    if (!isDigit(bytes[q]!)) throw new Refusal(400, 'invalid Content-Length');
+    length = length * 10 + bytes[q]! - DIGIT_0;
+  }
+  if (end - p > 15) throw new Refusal(413, 'Content-Length too large');
   if (before !== undefined) throw new Refusal(400, 'more than one Content-Length');
-  return Number(value);
+  return length;
 }
 
 /** Whether a Transfer-Encoding value ends in chunked (and names it only there). */
