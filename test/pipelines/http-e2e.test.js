@@ -116,6 +116,33 @@ test('trusted_proxies: a trusted proxy\'s X-Forwarded-For names the client for r
   assert.match((await penctl(`127.0.0.1:${pen.ctl}`, 'clients')).stdout, /^127\.0\.0\.3 /m);
 });
 
+test('trusted_proxies: the real client is the one the log names and client_acl judges', async (t) => {
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-trusted-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const log = path.join(dir, 'pen.log');
+  const be = await headerEcho(t);
+  const pen = await startPen(t, ['-H', '-l', log, '-o', 'acl 6 permit 127.0.0.1', '-o', 'trusted_proxies 6',
+    '-o', 'acl 7 deny 203.0.113.0 255.255.255.0', '-o', 'client_acl 7', `127.0.0.1:${be.address().port}`]);
+  const ask = async (xff) => {
+    const c = new Client(`http://127.0.0.1:${pen.port}`);
+    try {
+      const r = await c.request({ path: '/who', method: 'GET', headers: { 'x-forwarded-for': xff } });
+      await r.body.dump();
+      return r.statusCode;
+    } finally { await c.close(); }
+  };
+  assert.equal(await ask('198.51.100.7'), 200);
+  assert.equal(await ask('203.0.113.9'), 503, 'refused by client_acl as 203.0.113.9, not admitted as the proxy 127.0.0.1');
+  const watcher = fs.watch(dir);
+  t.after(() => watcher.close());
+  const logged = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '');
+  while (!/\n$/.test(logged())) await once(watcher, 'change');
+  assert.match(logged(), /^198\.51\.100\.7 \d+ 127\.0\.0\.1 GET \/who HTTP\/1\.1\n$/);
+});
+
 test('a backend that never completes the connect: 504 after the connect timeout', async (t) => {
   const { spawn, execFileSync } = require('node:child_process');
   try { execFileSync('python3', ['-c', '0']); } catch { t.skip('needs python3 for a listener that never accepts'); return; }

@@ -5,7 +5,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const { once } = require('node:events');
-const { onLoopback, startPen } = require('../support/harness');
+const { onLoopback, startPen, stderrMatching } = require('../support/harness');
 
 /** A backend that counts the bytes it was sent and answers nothing. */
 async function countingBackend(t) {
@@ -32,6 +32,7 @@ test('not HTTP at all (a TLS hello, an SSH banner, a bare word): 400 at once, no
     assert.match(await refusal(pen.port, bytes), /^HTTP\/1\.1 400 Bad Request\r\n/, JSON.stringify(bytes.toString()));
   }
   assert.equal(be.received, 0);
+  await stderrMatching(pen.child, /HTTP 400 to 127\.0\.0\.1: not an HTTP request/); // and each refusal is logged
 });
 
 test('a long request line 414, a large head 431 (limit set by http_header_max), a huge length 413', async (t) => {
