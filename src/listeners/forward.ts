@@ -13,7 +13,7 @@ import { relayRaw, type HttpPipeline } from '../pipelines/raw';
 import { messageOf } from '../errors';
 import { debug, debugLevel, diag, dump } from '../reports/diag';
 import type { RequestLog } from '../reports/request-log';
-import type { Connection, ConnectionTable } from './connections';
+import type { Connection, ConnectionTable } from '../balancer/connection-table';
 
 const READ_AHEAD_MS = 10_000; // a peer that never sends its PROXY header or first request head is dropped
 

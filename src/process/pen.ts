@@ -11,7 +11,7 @@ import { runCommand, runScript, type CommandContext, type Effects } from '../con
 import type { Settings } from '../config/settings';
 import { ConfigError, messageOf } from '../errors';
 import { HealthChecker } from '../health/checker';
-import { ConnectionTable, fdOf } from '../listeners/connections';
+import { ConnectionTable, fdOf } from '../balancer/connection-table';
 import { ControlPort } from '../listeners/control';
 import { Forwarder } from '../listeners/forward';
 import { defaultCertificate } from '../listeners/default-certificate';

@@ -1,7 +1,7 @@
 // pen's reports: the HTML status page (-w, `status`) and the USR1 text statistics.
 import type { Balancer } from '../balancer/balancer';
-import type { ConnectionTable } from '../listeners/connections';
-import { fdOf } from '../listeners/connections';
+import type { ConnectionTable } from '../balancer/connection-table';
+import { fdOf } from '../balancer/connection-table';
 import { localTimestamp } from './diag';
 
 export interface ReportSources {

@@ -1,7 +1,7 @@
 // The connection table: numbered slots (pen's conns[]) bounded by -x / conn_max.
 import type { Socket } from 'node:net';
-import type { Client } from '../balancer/client-table';
-import type { Server } from '../balancer/server-table';
+import type { Client } from './client-table';
+import type { Server } from './server-table';
 
 export interface Connection {
   id: number;
