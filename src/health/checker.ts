@@ -1,8 +1,8 @@
 // Active health checks: `server N check http PATH [expect STATUS]` (undici, one keep-alive
 // connection per server) or `check tcp`, every `health_interval` seconds. A failing server is
-// taken out of rotation until a check passes again.
+// taken out of rotation until a check passes again. Every step of a check gives up after -t.
 import { connect } from 'node:net';
-import { Pool } from 'undici';
+import { Pool, buildConnector } from 'undici';
 import type { Server, ServerTable } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
 import { diag } from '../reports/diag';
@@ -17,6 +17,8 @@ export interface HealthCheck {
 export class HealthChecker {
   private timer: NodeJS.Timeout | undefined;
   private readonly pools = new Map<string, Pool>();
+  /** servers whose check has not finished yet */
+  private readonly checking = new Set<Server>();
   private running = false;
 
   constructor(private readonly servers: ServerTable, private readonly settings: Settings) {}
@@ -28,17 +30,29 @@ export class HealthChecker {
 
   private schedule(): void {
     if (!this.running) return;
-    this.timer = setTimeout(() => void this.round().finally(() => this.schedule()), this.settings.healthInterval * 1000);
+    this.timer = setTimeout(() => {
+      this.round();
+      this.schedule();
+    }, this.settings.healthInterval * 1000);
     this.timer.unref();
   }
 
-  /** Checks every server that has a check, all at once. */
-  async round(): Promise<void> {
-    await Promise.all(this.servers.servers.filter((s) => s.check).map((s) => this.checkOne(s)));
+  /**
+   * Starts the check of every server that has one, all at once. A server whose previous check is
+   * still running is left out: a slow or hung server delays only its own checks, never the others'.
+   */
+  private round(): void {
+    for (const server of this.servers.servers) {
+      if (server.check && !this.checking.has(server)) void this.checkOne(server);
+    }
   }
 
   private async checkOne(server: Server): Promise<void> {
+    const check = server.check;
+    this.checking.add(server);
     const problem = await this.probe(server).catch((err: Error) => err.message);
+    this.checking.delete(server);
+    if (server.check !== check) return; // changed or turned off meanwhile: this result is stale
     const failing = problem !== undefined;
     if (failing !== server.checkFailed) {
       diag(failing ? `server ${server.index} health check failed: ${problem}` : `server ${server.index} health check passed`);
@@ -69,9 +83,11 @@ export class HealthChecker {
     const origin = `${server.tls ? 'https' : 'http'}://${host}:${server.port}`;
     let pool = this.pools.get(origin);
     if (!pool) {
+      const tls = server.tls ? { ca: server.tls.ca, servername: server.tls.servername } : {};
       pool = new Pool(origin, {
         connections: 1,
-        connect: server.tls ? { ca: server.tls.ca, servername: server.tls.servername } : undefined,
+        // built for each connect, so that the connect timeout is the -t of the moment (`timeout N`)
+        connect: (options, callback) => buildConnector({ ...tls, timeout: this.settings.timeout * 1000 })(options, callback),
       });
       this.pools.set(origin, pool);
     }

@@ -4,8 +4,8 @@
 // After an Upgrade or CONNECT request the client is held until the server's answer is known:
 // only a switch (101, or 2xx to CONNECT) turns the connection raw.
 import {
-  BodyFramer, CR, DIGIT_0, HEAD_END, LF, Named, Refusal, SP, TOKEN_BYTE,
-  contentLength, endsInChunked, headerNameEnd, headerValueEnd, isHttpVersion, listsToken, namedHeader,
+  BodyFramer, CR, DIGIT_0, INCOMPLETE, LF, Named, Refusal, SP, TOKEN_BYTE,
+  contentLength, endsInChunked, isHttpVersion, listsToken, readHeaderLines, type HeaderVisitor,
 } from './http-syntax';
 
 export interface HttpLimits {
@@ -42,6 +42,39 @@ export interface FramerSink {
 
 type State = 'head' | 'body' | 'awaiting-switch' | 'raw' | 'refused';
 
+/** What the header lines of one request head say about its framing. */
+class HeadFacts {
+  length: number | undefined;
+  transferEncoding = false;
+  connectionUpgrade = false;
+  hasUpgrade = false;
+  forwarding = false;
+
+  reset(): this {
+    this.length = undefined;
+    this.transferEncoding = this.connectionUpgrade = this.hasUpgrade = this.forwarding = false;
+    return this;
+  }
+
+  readonly visit: HeaderVisitor = (bytes, named, from, to) => {
+    if (named === Named.Forwarding) {
+      this.forwarding = true;
+    } else if (named === Named.ContentLength) {
+      this.length = contentLength(bytes, from, to, this.length);
+    } else if (named !== Named.Other) {
+      const value = bytes.toString('latin1', from, to).trim();
+      if (named === Named.TransferEncoding) {
+        this.transferEncoding = true;
+        if (!endsInChunked(value)) throw new Refusal(400, 'Transfer-Encoding must end in chunked');
+      } else if (named === Named.Connection) {
+        this.connectionUpgrade ||= listsToken(value, 'upgrade');
+      } else {
+        this.hasUpgrade = true;
+      }
+    }
+  };
+}
+
 const CONNECT = Buffer.from('CONNECT ');
 const HEAD = Buffer.from('HEAD ');
 
@@ -53,6 +86,7 @@ export class RequestFramer {
   private lineChecked = false;
   private methodChecked = 0;
   private readonly body = new BodyFramer();
+  private readonly facts = new HeadFacts();
   /** the request being forwarded asked to switch protocols */
   private switching = false;
   /** the server's answer to it, once known: true = switched */
@@ -141,11 +175,8 @@ export class RequestFramer {
   private readHead(chunk: Buffer, i: number): number {
     if (this.headLength === 0 && chunk[i] !== CR) {
       // the usual case: the whole head is in this chunk, and is read where it is
-      const end = chunk.indexOf(HEAD_END, i);
-      if (end >= 0 && end + 4 - i <= this.limits.headMax) {
-        this.finishHead(chunk, i, end + 4);
-        return end + 4;
-      }
+      const end = this.finishHead(chunk, i, Math.min(chunk.length, i + this.limits.headMax));
+      if (end !== INCOMPLETE) return end;
     }
     const lf = chunk.indexOf(LF, i);
     const end = lf < 0 ? chunk.length : lf + 1;
@@ -164,7 +195,7 @@ export class RequestFramer {
       this.headLength = 0;
       this.lineChecked = false;
       this.methodChecked = 0;
-      this.finishHead(this.head, 0, len);
+      if (this.finishHead(this.head, 0, len) === INCOMPLETE) throw new Refusal(400, 'malformed request head');
     }
     return end;
   }
@@ -178,39 +209,21 @@ export class RequestFramer {
       else this.methodChecked = p + 1;
     }
     if (!complete) return;
-    requestLineEnd(this.head, 0, this.limits.lineMax);
+    if (requestLineEnd(this.head, 0, this.headLength, this.limits.lineMax) === INCOMPLETE) throw new Refusal(400, 'not an HTTP request line');
     this.lineChecked = true;
   }
 
-  /** Checks the head in bytes[start, end) (end is just after CRLF CRLF), frames its body, passes it on. */
-  private finishHead(bytes: Buffer, start: number, end: number): void {
-    const lineEnd = requestLineEnd(bytes, start, this.limits.lineMax);
-    let length: number | undefined;
-    let transferEncoding = false;
-    let connectionUpgrade = false;
-    let hasUpgrade = false;
-    let forwarding = false;
-    for (let p = lineEnd + 2; p < end - 2;) {
-      const colon = headerNameEnd(bytes, p);
-      const eol = headerValueEnd(bytes, colon + 1);
-      const named = namedHeader(bytes, p, colon);
-      if (named === Named.Forwarding) {
-        forwarding = true;
-      } else if (named === Named.ContentLength) {
-        length = contentLength(bytes, colon + 1, eol, length);
-      } else if (named !== Named.Other) {
-        const value = bytes.toString('latin1', colon + 1, eol).trim();
-        if (named === Named.TransferEncoding) {
-          transferEncoding = true;
-          if (!endsInChunked(value)) throw new Refusal(400, 'Transfer-Encoding must end in chunked');
-        } else if (named === Named.Connection) {
-          connectionUpgrade ||= listsToken(value, 'upgrade');
-        } else {
-          hasUpgrade = true;
-        }
-      }
-      p = eol + 2;
-    }
+  /**
+   * Checks the head at start, frames its body and passes it on; returns where the head ends, or
+   * INCOMPLETE (having changed nothing) when it does not end before limit.
+   */
+  private finishHead(bytes: Buffer, start: number, limit: number): number {
+    const lineEnd = requestLineEnd(bytes, start, limit, this.limits.lineMax);
+    if (lineEnd === INCOMPLETE) return INCOMPLETE;
+    const facts = this.facts.reset();
+    const end = readHeaderLines(bytes, lineEnd + 2, limit, facts.visit);
+    if (end === INCOMPLETE) return INCOMPLETE;
+    const { length, transferEncoding, connectionUpgrade, hasUpgrade, forwarding } = facts;
     if (transferEncoding && length !== undefined) throw new Refusal(400, 'both Content-Length and Transfer-Encoding');
     if (transferEncoding && bytes[lineEnd - 1] === DIGIT_0) throw new Refusal(400, 'Transfer-Encoding in an HTTP/1.0 request');
     const expecting = startsWith(bytes, start, CONNECT) ? Expecting.Tunnel
@@ -222,18 +235,23 @@ export class RequestFramer {
     this.body.start(transferEncoding ? 'chunked' : length ?? 0);
     if (this.body.done) this.requestDone();
     else this.state = 'body';
+    return end;
   }
 }
 
 /** Checks `METHOD SP target SP HTTP/1.x CRLF` at start; returns where its CR is. */
-function requestLineEnd(bytes: Buffer, start: number, lineMax: number): number {
+function requestLineEnd(bytes: Buffer, start: number, limit: number, lineMax: number): number {
   let p = start;
-  while (TOKEN_BYTE[bytes[p]!] === 1) p++;
+  while (p < limit && TOKEN_BYTE[bytes[p]!] === 1) p++;
+  if (p === limit) return INCOMPLETE;
   if (p === start || bytes[p] !== SP) throw new Refusal(400, 'not an HTTP request line');
   const target = ++p;
-  for (let c = bytes[p]; c !== SP && c !== CR && c !== LF; c = bytes[++p]);
+  for (let c = bytes[p]; p < limit && c !== SP && c !== CR && c !== LF; c = bytes[++p]);
   if (p - start + 9 > lineMax) throw new Refusal(414, 'request line too long');
-  if (p === target || bytes[p] !== SP || !isHttpVersion(bytes, p + 1)) throw new Refusal(400, 'not an HTTP request line');
+  if (p === limit) return INCOMPLETE;
+  if (p === target || bytes[p] !== SP) throw new Refusal(400, 'not an HTTP request line');
+  if (p + 10 >= limit) return INCOMPLETE; // the version and CRLF are not all there
+  if (!isHttpVersion(bytes, p + 1)) throw new Refusal(400, 'not an HTTP request line');
   p += 9;
   if (bytes[p] !== CR || bytes[p + 1] !== LF) throw new Refusal(400, 'bare CR or LF in the request head');
   if (bytes[p - 3] !== DIGIT_0 + 1) throw new Refusal(505, 'HTTP version not supported');

@@ -3,20 +3,28 @@
 // response that cannot be framed ends the watching, and no switch is granted after that.
 import { Expecting } from './http-request';
 import {
-  BodyFramer, CR, DIGIT_0, HEAD_END, LF, Named, Refusal, SP,
-  contentLength, endsInChunked, headerNameEnd, headerValueEnd, isDigit, isHttpVersion, namedHeader,
+  BodyFramer, CR, DIGIT_0, INCOMPLETE, LF, Named, Refusal, SP,
+  contentLength, endsInChunked, headerValueEnd, isDigit, isHttpVersion, readHeaderLines, type HeaderVisitor,
 } from './http-syntax';
 
 type State = 'head' | 'body' | 'until-close' | 'switched' | 'lost';
 
 export class ResponseTracker {
   private state: State = 'head';
-  /** what each request still without a final response asked for, oldest first */
-  private readonly expected: Expecting[] = [];
+  /** what each request still without a final response asked for, oldest first from `next` */
+  private expected: Expecting[] = [];
+  private next = 0;
   /** a head split across chunks; made when first needed */
   private head: Buffer | undefined;
   private headLength = 0;
   private readonly body = new BodyFramer();
+  /** the framing headers of the head being read */
+  private length: number | undefined;
+  private transferEncoding: string | undefined;
+  private readonly visit: HeaderVisitor = (bytes, named, from, to) => {
+    if (named === Named.ContentLength) this.length = contentLength(bytes, from, to, this.length);
+    else if (named === Named.TransferEncoding) this.transferEncoding = bytes.toString('latin1', from, to).trim();
+  };
 
   /** `onAnswer` learns whether the server switched protocols for an Upgrade or CONNECT request. */
   constructor(private readonly headMax: number, private readonly onAnswer: (switched: boolean) => void) {}
@@ -50,11 +58,8 @@ export class ResponseTracker {
 
   private readHead(chunk: Buffer, i: number): number {
     if (this.headLength === 0) {
-      const end = chunk.indexOf(HEAD_END, i);
-      if (end >= 0) {
-        this.finishHead(chunk, i, end + 4);
-        return end + 4;
-      }
+      const end = this.finishHead(chunk, i, Math.min(chunk.length, i + this.headMax));
+      if (end !== INCOMPLETE) return end;
     }
     const lf = chunk.indexOf(LF, i);
     const end = lf < 0 ? chunk.length : lf + 1;
@@ -65,29 +70,34 @@ export class ResponseTracker {
     const len = this.headLength;
     if (lf >= 0 && len >= 4 && this.head[len - 3] === LF && this.head[len - 2] === CR) {
       this.headLength = 0;
-      this.finishHead(this.head, 0, len);
+      if (this.finishHead(this.head, 0, len) === INCOMPLETE) throw new Refusal(502, 'malformed response head');
     }
     return end;
   }
 
-  /** Reads the status and framing of the head in bytes[start, end) and decides what follows it. */
-  private finishHead(bytes: Buffer, start: number, end: number): void {
+  /**
+   * Reads the status and framing of the head at start and decides what follows it; returns where
+   * the head ends, or INCOMPLETE (having changed nothing) when it does not end before limit.
+   */
+  private finishHead(bytes: Buffer, start: number, limit: number): number {
+    if (start + 13 >= limit) return INCOMPLETE;
     if (!isHttpVersion(bytes, start) || bytes[start + 8] !== SP || !isDigit(bytes[start + 9]!) ||
       !isDigit(bytes[start + 10]!) || !isDigit(bytes[start + 11]!)) {
       throw new Refusal(502, 'not an HTTP status line');
     }
     const status = (bytes[start + 9]! - DIGIT_0) * 100 + (bytes[start + 10]! - DIGIT_0) * 10 + bytes[start + 11]! - DIGIT_0;
-    let length: number | undefined;
-    let transferEncoding: string | undefined;
-    for (let p = headerValueEnd(bytes, start + 12) + 2; p < end - 2;) {
-      const colon = headerNameEnd(bytes, p);
-      const eol = headerValueEnd(bytes, colon + 1);
-      const named = namedHeader(bytes, p, colon);
-      if (named === Named.ContentLength) length = contentLength(bytes, colon + 1, eol, length);
-      else if (named === Named.TransferEncoding) transferEncoding = bytes.toString('latin1', colon + 1, eol).trim();
-      p = eol + 2;
-    }
-    const expecting = this.expected[0] ?? Expecting.Response;
+    const lineEnd = headerValueEnd(bytes, start + 12, limit);
+    if (lineEnd === INCOMPLETE) return INCOMPLETE;
+    this.length = this.transferEncoding = undefined;
+    const end = readHeaderLines(bytes, lineEnd + 2, limit, this.visit);
+    if (end === INCOMPLETE) return INCOMPLETE;
+    this.framed(status, this.length, this.transferEncoding);
+    return end;
+  }
+
+  /** Decides what follows a response head with this status and framing. */
+  private framed(status: number, length: number | undefined, transferEncoding: string | undefined): void {
+    const expecting = this.expected[this.next] ?? Expecting.Response;
     if (status < 200) {
       if (status !== 101) return; // interim: the final response follows
       if (expecting !== Expecting.Upgrade) return this.noMoreBoundaries('lost');
@@ -95,7 +105,7 @@ export class ResponseTracker {
       this.onAnswer(true);
       return;
     }
-    this.expected.shift();
+    this.answeredOne();
     if (expecting === Expecting.Tunnel || expecting === Expecting.Upgrade) {
       const tunnel = expecting === Expecting.Tunnel && status < 300;
       this.onAnswer(tunnel);
@@ -115,14 +125,26 @@ export class ResponseTracker {
     }
   }
 
-  /** From here on no response can be told from the next: a pending switch is not granted. */
-  private noMoreBoundaries(state: 'lost' | 'until-close'): void {
-    this.state = state;
-    if (this.expected.some((e) => e === Expecting.Tunnel || e === Expecting.Upgrade)) this.onAnswer(false);
-  }
-
   private startBody(length: number | 'chunked'): void {
     this.body.start(length);
     if (!this.body.done) this.state = 'body';
+  }
+
+  /** From here on no response can be told from the next: a pending switch is not granted. */
+  private noMoreBoundaries(state: 'lost' | 'until-close'): void {
+    this.state = state;
+    if (this.expected.slice(this.next).some((e) => e === Expecting.Tunnel || e === Expecting.Upgrade)) this.onAnswer(false);
+  }
+
+  /** The oldest request has its final response. Deep pipelines cost O(1) per response, not a shift. */
+  private answeredOne(): void {
+    if (this.next < this.expected.length) this.next++;
+    if (this.next === this.expected.length) {
+      this.expected.length = 0;
+      this.next = 0;
+    } else if (this.next >= 1024 && this.next * 2 >= this.expected.length) {
+      this.expected = this.expected.slice(this.next);
+      this.next = 0;
+    }
   }
 }

@@ -1,6 +1,6 @@
 // HTTP/1.x message syntax shared by both directions: byte classes, header-line checks, and the
-// body framer (Content-Length or chunked). Checks read bytes one by one where they lie: a head
-// always ends in CRLF CRLF, so every scan of a complete head stops inside it.
+// body framer (Content-Length or chunked). Checks read bytes one by one where they lie, up to a
+// limit; one that reaches the limit before it can decide answers INCOMPLETE.
 
 export const CR = 13;
 export const LF = 10;
@@ -8,7 +8,8 @@ export const SP = 32;
 const TAB = 9;
 const COLON = 0x3a;
 export const DIGIT_0 = 0x30;
-export const HEAD_END = Buffer.from('\r\n\r\n');
+/** what a check answers when the bytes up to its limit end before it can decide */
+export const INCOMPLETE = -1;
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,15})(;[\t\x20-\x7e\x80-\xff]*)?$/;
 const LINE_MAX = 8192; // chunk-size and trailer lines
 
@@ -52,25 +53,54 @@ export function isDigit(c: number): boolean {
 }
 
 /** Checks the header name of the line at p (a token, then a colon); returns the colon's position. */
-export function headerNameEnd(bytes: Buffer, p: number): number {
+function headerNameEnd(bytes: Buffer, p: number, limit: number): number {
   if (bytes[p] === SP || bytes[p] === TAB) throw new Refusal(400, 'obsolete line folding');
   let q = p;
-  while (TOKEN_BYTE[bytes[q]!] === 1) q++;
+  while (q < limit && TOKEN_BYTE[bytes[q]!] === 1) q++;
+  if (q === limit) return INCOMPLETE;
   if (q === p || bytes[q] !== COLON) throw new Refusal(400, 'malformed header line');
   return q;
 }
 
-/** Checks a header value from p; returns where the CR ending its line is. */
-export function headerValueEnd(bytes: Buffer, p: number): number {
-  while (VALUE_BYTE[bytes[p]!] === 1) p++;
+/** Checks a header value (or a reason phrase) from p; returns where the CR ending its line is. */
+export function headerValueEnd(bytes: Buffer, p: number, limit: number): number {
+  while (p < limit && VALUE_BYTE[bytes[p]!] === 1) p++;
+  if (p + 1 >= limit) return INCOMPLETE;
   if (bytes[p] === CR && bytes[p + 1] === LF) return p;
   throw bytes[p] === CR || bytes[p] === LF
     ? new Refusal(400, 'bare CR or LF in the message head')
     : new Refusal(400, 'control character in a header value');
 }
 
+/** At a line start p (p + 1 below the limit): whether this is the empty line that ends the head. */
+function isEmptyLine(bytes: Buffer, p: number): boolean {
+  if (bytes[p] !== CR) return false;
+  if (bytes[p + 1] !== LF) throw new Refusal(400, 'bare CR or LF in the message head');
+  return true;
+}
+
+/** Called for each header line: which named header it is, and where its value lies. */
+export type HeaderVisitor = (bytes: Buffer, named: Named, valueStart: number, valueEnd: number) => void;
+
+/**
+ * Checks the header lines from p up to the empty line, calling `visit` for each; returns where the
+ * head ends (after the empty line), or INCOMPLETE when it does not end before limit.
+ */
+export function readHeaderLines(bytes: Buffer, p: number, limit: number, visit: HeaderVisitor): number {
+  for (;;) {
+    if (p + 1 >= limit) return INCOMPLETE;
+    if (isEmptyLine(bytes, p)) return p + 2;
+    const colon = headerNameEnd(bytes, p, limit);
+    if (colon === INCOMPLETE) return INCOMPLETE;
+    const eol = headerValueEnd(bytes, colon + 1, limit);
+    if (eol === INCOMPLETE) return INCOMPLETE;
+    visit(bytes, namedHeader(bytes, p, colon), colon + 1, eol);
+    p = eol + 2;
+  }
+}
+
 /** Which of the named headers the name in bytes[p, colon) is, in any case. */
-export function namedHeader(bytes: Buffer, p: number, colon: number): Named {
+function namedHeader(bytes: Buffer, p: number, colon: number): Named {
   const candidates = NAMED_BY_LENGTH[colon - p];
   if (candidates === undefined) return Named.Other;
   for (const [name, named] of candidates) {

@@ -7,7 +7,7 @@ const net = require('node:net');
 const tls = require('node:tls');
 const { once } = require('node:events');
 const { Client } = require('undici');
-const { startPen, freePort } = require('../support/harness');
+const { startPen, freePort, unansweredServer } = require('../support/harness');
 const { certificateSet } = require('../support/certs');
 
 async function headerEcho(t) {
@@ -144,20 +144,7 @@ test('trusted_proxies: the real client is the one the log names and client_acl j
 });
 
 test('a backend that never completes the connect: 504 after the connect timeout', async (t) => {
-  const { spawn, execFileSync } = require('node:child_process');
-  try { execFileSync('python3', ['-c', '0']); } catch { t.skip('needs python3 for a listener that never accepts'); return; }
-  const port = await freePort();
-  // a listening socket that never accepts: once its queue is full, new connects get no answer
-  const py = spawn('python3', ['-c', `import socket,sys\ns=socket.socket()\ns.bind(("127.0.0.1",${port}))\ns.listen(0)\nprint("ready",flush=True)\nsys.stdin.read()`], { stdio: ['pipe', 'pipe', 'inherit'] });
-  t.after(() => py.kill());
-  await once(py.stdout, 'data');
-  const fillers = [];
-  for (let i = 0; i < 4; i++) {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('error', () => {});
-    fillers.push(s);
-  }
-  t.after(() => fillers.forEach((s) => s.destroy()));
+  const port = await unansweredServer(t);
   const pen = await startPen(t, ['-H', '-t', '1', `127.0.0.1:${port}`]);
   const c = new Client(`http://127.0.0.1:${pen.port}`);
   t.after(() => c.close());

@@ -48,3 +48,15 @@ test('a 101 that answers no upgrade request, or a response that cannot be framed
   // a body that runs to the close leaves no boundary to find: a later upgrade is declined at once
   assert.deepEqual(track([Expecting.Response, Expecting.Upgrade], ['HTTP/1.0 200 OK\r\n\r\nuntil close', switching]), [false]);
 });
+
+test('a deep pipeline costs the same per response as a shallow one', () => {
+  const answers = [];
+  const tracker = new ResponseTracker(16384, (switched) => answers.push(switched));
+  const depth = 100_000;
+  for (let n = 0; n < depth; n++) tracker.sent(Expecting.Response);
+  tracker.sent(Expecting.Upgrade);
+  const response = Buffer.from(ok('x'));
+  for (let n = 0; n < depth; n++) tracker.observe(response); // quadratic work here would take minutes
+  tracker.observe(Buffer.from(switching));
+  assert.deepEqual(answers, [true]);
+});

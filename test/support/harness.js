@@ -56,6 +56,33 @@ async function onLoopback(t, server) {
   return server;
 }
 
+/**
+ * A loopback server whose connects never complete (its port): a child process listens with a
+ * backlog of 1 and blocks its event loop, so it never accepts; once two connections fill its
+ * accept queue, the kernel drops further SYNs and a connect just waits.
+ */
+async function unansweredServer(t) {
+  const child = spawn(process.execPath, ['-e', `
+    const s = require('node:net').createServer();
+    s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+      require('node:fs').writeSync(1, s.address().port + '\\n');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // blocked for good: never accepts
+    });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(async () => {
+    process.kill(child.pid, 'SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+  });
+  const [line] = await once(child.stdout, 'data');
+  const port = Number(String(line).trim());
+  for (let i = 0; i < 2; i++) { // fill the accept queue
+    const filler = net.connect(port, '127.0.0.1');
+    filler.on('error', () => {}); // reset when the child goes
+    t.after(() => filler.destroy());
+    await once(filler, 'connect');
+  }
+  return port;
+}
+
 /** Resolves when file exists (pen writes its pid file once it is serving). */
 async function fileCreated(file) {
   const watcher = fs.watch(path.dirname(file));
@@ -91,6 +118,28 @@ function withListen(args, listen) {
 }
 
 /** Starts bin/pen -f with args (LISTEN and CONTROL are replaced by fresh ports). */
+/**
+ * Spawns a pen (ours or another) whose arguments make it write pidFile once it serves, and resolves
+ * with the child then (at once when waitFor is false). Stopped with TERM after the test.
+ */
+async function spawnServing(t, command, args, pidFile, { cwd, waitFor = true } = {}) {
+  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderrText = '';
+  child.stderr.on('data', (d) => { child.stderrText += d; });
+  child.exited = once(child, 'exit');
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await child.exited;
+    }
+  });
+  if (waitFor) {
+    const exited = child.exited.then(() => { throw new Error(`${path.basename(command)} exited: ${child.stderrText}`); });
+    await Promise.race([fileCreated(path.resolve(cwd ?? process.cwd(), pidFile)), exited]);
+  }
+  return child;
+}
+
 async function startPen(t, args, { control = false, waitFor = true, worldWritable = false } = {}) {
   const port = await freePort();
   const ctl = control ? await freePort() : undefined;
@@ -102,19 +151,7 @@ async function startPen(t, args, { control = false, waitFor = true, worldWritabl
   if (control) full.push('-C', `127.0.0.1:${ctl}`);
   if (control && IS_ROOT && !args.includes('-u')) full.push('-u', 'root');
   full.push(...withListen(args, `127.0.0.1:${port}`));
-  const child = spawn(PEN, full, { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderrText = '';
-  child.stderr.on('data', (d) => { child.stderrText += d; });
-  child.exited = once(child, 'exit');
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await child.exited;
-    }
-  });
-  if (waitFor) {
-    await Promise.race([fileCreated(pidFile), child.exited.then(() => { throw new Error(`pen exited: ${child.stderrText}`); })]);
-  }
+  const child = await spawnServing(t, PEN, full, pidFile, { waitFor });
   return { child, port, ctl, pid: child.pid, dir };
 }
 
@@ -155,5 +192,5 @@ async function stderrMatching(child, re) {
 }
 
 module.exports = {
-  fileCreated, ROOT, PEN, PENCTL, IS_ROOT, freePort, namedBackend, echoBackend, onLoopback, waitForPort, startPen, exchange, penctl, runPen, stderrMatching,
+  fileCreated, ROOT, PEN, PENCTL, IS_ROOT, freePort, namedBackend, echoBackend, onLoopback, unansweredServer, waitForPort, spawnServing, startPen, exchange, penctl, runPen, stderrMatching,
 };
