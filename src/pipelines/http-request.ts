@@ -16,9 +16,11 @@ export interface HttpLimits {
 }
 
 export interface RequestHead {
-  /** the request line and header lines as received, each ending in CRLF, without the empty line;
-   *  valid only until rewrite returns */
-  raw: Buffer;
+  /** bytes[start, end): the request line and header lines as received, each ending in CRLF,
+   *  without the empty line; valid only until rewrite returns */
+  bytes: Buffer;
+  start: number;
+  end: number;
   /** the request carries a header only the balancer may set (X-Forwarded-*, Forwarded, client certificate) */
   forwarding: boolean;
 }
@@ -42,8 +44,11 @@ export interface FramerSink {
 
 type State = 'head' | 'body' | 'awaiting-switch' | 'raw' | 'refused';
 
-/** What the header lines of one request head say about its framing. */
-class HeadFacts {
+/** One request head: where it lies, and what its header lines say about its framing. */
+class HeadFacts implements RequestHead {
+  bytes: Buffer = Buffer.alloc(0);
+  start = 0;
+  end = 0;
   length: number | undefined;
   transferEncoding = false;
   connectionUpgrade = false;
@@ -61,7 +66,7 @@ class HeadFacts {
       this.forwarding = true;
     } else if (named === Named.ContentLength) {
       this.length = contentLength(bytes, from, to, this.length);
-    } else if (named !== Named.Other) {
+    } else {
       const value = bytes.toString('latin1', from, to).trim();
       if (named === Named.TransferEncoding) {
         this.transferEncoding = true;
@@ -223,13 +228,16 @@ export class RequestFramer {
     const facts = this.facts.reset();
     const end = readHeaderLines(bytes, lineEnd + 2, limit, facts.visit);
     if (end === INCOMPLETE) return INCOMPLETE;
-    const { length, transferEncoding, connectionUpgrade, hasUpgrade, forwarding } = facts;
+    const { length, transferEncoding, connectionUpgrade, hasUpgrade } = facts;
     if (transferEncoding && length !== undefined) throw new Refusal(400, 'both Content-Length and Transfer-Encoding');
     if (transferEncoding && bytes[lineEnd - 1] === DIGIT_0) throw new Refusal(400, 'Transfer-Encoding in an HTTP/1.0 request');
     const expecting = startsWith(bytes, start, CONNECT) ? Expecting.Tunnel
       : connectionUpgrade && hasUpgrade ? Expecting.Upgrade
       : startsWith(bytes, start, HEAD) ? Expecting.HeadResponse : Expecting.Response;
-    this.sink.forward(this.sink.rewrite({ raw: bytes.subarray(start, end - 2), forwarding }));
+    facts.bytes = bytes;
+    facts.start = start;
+    facts.end = end - 2;
+    this.sink.forward(this.sink.rewrite(facts));
     this.switching = expecting === Expecting.Tunnel || expecting === Expecting.Upgrade;
     this.sink.sent(expecting); // may answer a switch at once
     this.body.start(transferEncoding ? 'chunked' : length ?? 0);

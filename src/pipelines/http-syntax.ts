@@ -79,7 +79,7 @@ function isEmptyLine(bytes: Buffer, p: number): boolean {
   return true;
 }
 
-/** Called for each header line: which named header it is, and where its value lies. */
+/** Called for each line of a named header: which one it is, and where its value lies. */
 export type HeaderVisitor = (bytes: Buffer, named: Named, valueStart: number, valueEnd: number) => void;
 
 /**
@@ -94,7 +94,8 @@ export function readHeaderLines(bytes: Buffer, p: number, limit: number, visit: 
     if (colon === INCOMPLETE) return INCOMPLETE;
     const eol = headerValueEnd(bytes, colon + 1, limit);
     if (eol === INCOMPLETE) return INCOMPLETE;
-    visit(bytes, namedHeader(bytes, p, colon), colon + 1, eol);
+    const named = namedHeader(bytes, p, colon);
+    if (named !== Named.Other) visit(bytes, named, colon + 1, eol);
     p = eol + 2;
   }
 }

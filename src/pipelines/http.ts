@@ -46,13 +46,14 @@ function addedLines(o: HttpOptions, forwardedFor: string[], present: Set<string>
 export function headRewriter(o: HttpOptions): (head: RequestHead) => Buffer {
   const usual = Buffer.from(`${addedLines(o, [], new Set()).join('\r\n')}\r\n\r\n`, 'latin1');
   return (head) => {
+    const length = head.end - head.start;
     if (!head.forwarding) {
-      const out = Buffer.allocUnsafe(head.raw.length + usual.length);
-      head.raw.copy(out, 0);
-      usual.copy(out, head.raw.length);
+      const out = Buffer.allocUnsafe(length + usual.length);
+      head.bytes.copy(out, 0, head.start, head.end);
+      usual.copy(out, length);
       return out;
     }
-    const [requestLine, ...lines] = head.raw.toString('latin1', 0, head.raw.length - 2).split('\r\n');
+    const [requestLine, ...lines] = head.bytes.toString('latin1', head.start, head.end - 2).split('\r\n');
     const kept: string[] = [requestLine!];
     const forwardedFor: string[] = [];
     const present = new Set<string>();
