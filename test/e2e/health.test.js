@@ -57,6 +57,9 @@ test('check tcp: a server that stops listening is taken out', async (t) => {
   await health(pen, 0, 'failing');
   assert.equal((await exchange(pen.port)).trim(), 'b');
   assert.equal((await exchange(pen.port)).trim(), 'b');
+  const page = (await penctl(`127.0.0.1:${pen.ctl}`, 'status')).stdout;
+  assert.match(page, /<td bgcolor="#80f080">health<\/td>/);
+  assert.match(page, /<td>tcp failing<\/td>/, 'the status page shows the failing check');
 });
 
 test('a hung server does not hold up the checks of the others: a failing server is still noticed within an interval', { timeout: 10000 }, async (t) => {
