@@ -8,14 +8,12 @@ import type { Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
 import { httpPipeline, lastForwardedFor } from '../pipelines/http';
 import { errorResponse } from '../pipelines/http-errors';
-import { parseProxyHeader, proxyHeader } from '../pipelines/proxy-protocol';
+import { proxyHeader, type ProxiedAddress } from '../pipelines/proxy-protocol';
+import { readAhead, readProxyHeader } from './read-ahead';
 import { relayRaw, type HttpPipeline } from '../pipelines/raw';
-import { messageOf } from '../errors';
 import { debug, debugLevel, diag, dump } from '../reports/diag';
 import type { RequestLog } from '../reports/request-log';
 import type { Connection, ConnectionTable } from '../balancer/connection-table';
-
-const READ_AHEAD_MS = 10_000; // a peer that never sends its PROXY header or first request head is dropped
 
 /** Addresses as pen prints them: IPv4-mapped IPv6 addresses shown as dotted IPv4. */
 function normalised(a: string): string {
@@ -63,12 +61,17 @@ export class Forwarder {
     private readonly connections: ConnectionTable,
   ) {}
 
-  readonly accept = (down: Socket): void => {
+  /**
+   * A new client connection. `origin` is the client a PROXY header named, when the listener read
+   * one itself (TLS listeners read it before the handshake).
+   */
+  readonly accept = (down: Socket, origin?: ProxiedAddress): void => {
     const peer = clientAddress(down);
-    const acl = this.settings.proxyProtocolAcl;
     const trusted = this.settings.trustedProxiesAcl;
-    if (acl !== undefined && down.remoteAddress !== undefined && this.balancer.acls.permits(acl, peer)) {
-      this.readProxyHeader(down, peer);
+    if (origin !== undefined) {
+      this.admitProxied(down, peer, origin);
+    } else if (!(down as TLSSocket).encrypted && down.remoteAddress !== undefined && this.trustsProxyHeader(peer)) {
+      readProxyHeader(down, peer, (header) => this.admitProxied(down, peer, header));
     } else if (trusted !== undefined && this.settings.http && this.balancer.acls.permits(trusted, peer)) {
       this.readForwardedFor(down, peer);
     } else {
@@ -76,50 +79,26 @@ export class Forwarder {
     }
   };
 
-  /** Reads ahead to the end of the first request head (bounded), then gives it back to the stream. */
-  private readAhead(down: Socket, peer: string, complete: (bytes: Buffer) => number | undefined, onDone: (bytes: Buffer) => void): void {
-    let buffered = Buffer.alloc(0);
-    down.on('error', () => {});
-    down.setTimeout(READ_AHEAD_MS, () => down.destroy());
-    const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      let used: number | undefined;
-      try {
-        used = complete(buffered);
-      } catch (err) {
-        diag(`${peer}: ${messageOf(err)}; connection closed`);
-        down.destroy();
-        return;
-      }
-      if (used === undefined) return;
-      down.off('data', onData);
-      down.pause();
-      down.setTimeout(0);
-      if (buffered.length > used) down.unshift(buffered.subarray(used));
-      onDone(buffered);
-    };
-    down.on('data', onData);
-    down.resume();
+  /** Whether a peer must start with a PROXY header (proxy_protocol ACL). */
+  readonly trustsProxyHeader = (peer: string): boolean => {
+    const acl = this.settings.proxyProtocolAcl;
+    return acl !== undefined && this.balancer.acls.permits(acl, normalised(peer));
+  };
+
+  private admitProxied(down: Socket, peer: string, header: ProxiedAddress): void {
+    this.admit(down, header.address ? normalised(header.address) : peer, header.port ?? down.remotePort ?? 0);
   }
 
   /** trusted_proxies: the real client is the last X-Forwarded-For entry of the first request. */
   private readForwardedFor(down: Socket, peer: string): void {
     const limit = this.settings.httpHeadMax;
-    this.readAhead(down, peer, (bytes) => {
+    readAhead(down, peer, (bytes) => {
       if (bytes.indexOf('\r\n\r\n') >= 0 || bytes.length > limit) return 0; // give everything back
       return undefined;
     }, (bytes) => {
       const head = bytes.toString('latin1', 0, Math.max(0, bytes.indexOf('\r\n\r\n')));
       const real = lastForwardedFor(head);
       this.admit(down, real && isIP(real) ? normalised(real) : peer, down.remotePort ?? 0, peer);
-    });
-  }
-
-  /** A trusted peer starts with a PROXY header naming the real client; anything else is dropped. */
-  private readProxyHeader(down: Socket, peer: string): void {
-    let header: ReturnType<typeof parseProxyHeader>;
-    this.readAhead(down, `PROXY protocol from ${peer}`, (bytes) => (header = parseProxyHeader(bytes))?.length, () => {
-      this.admit(down, header!.address ? normalised(header!.address) : peer, header!.port ?? down.remotePort ?? 0);
     });
   }
 

@@ -1,5 +1,7 @@
 // The TLS front end: terminates TLS (node:tls, OpenSSL) and hands the clear-text socket on.
 // Certificates, keys, CA files and the SNI directory are re-read on reload; open connections stay.
+// A plain listener accepts each connection (reading a trusted peer's PROXY header first) and
+// hands it to the TLS server.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
@@ -8,7 +10,9 @@ import tls = require('node:tls'); // the module object itself: its renegotiation
 import type { TlsSettings } from '../config/settings';
 import { ConfigError, messageOf } from '../errors';
 import { diag } from '../reports/diag';
-import { bind } from './listen';
+import { listen } from './listen';
+import { readProxyHeader } from './read-ahead';
+import type { ProxiedAddress } from '../pipelines/proxy-protocol';
 import { buildTlsOptions, loadKeyPair } from './tls-options';
 
 const TICKET_KEY_ROTATION_MS = 6 * 3600 * 1000;
@@ -19,11 +23,13 @@ export interface TlsFiles {
 }
 
 export class TlsFrontEnd {
+  /** the plain listening socket; TLS starts on each connection it accepts */
+  listener: Server | undefined;
   private sniCache = new Map<string, tls.SecureContext | null>();
   private ocsp: Buffer | undefined;
   private readonly rotation: NodeJS.Timeout;
 
-  private constructor(readonly server: tls.Server, private readonly settings: TlsSettings, private readonly files: TlsFiles) {
+  private constructor(private readonly server: tls.Server, private readonly settings: TlsSettings, private readonly files: TlsFiles) {
     this.rotation = setInterval(() => server.setTicketKeys(randomBytes(48)), TICKET_KEY_ROTATION_MS).unref();
     server.on('tlsClientError', (err, socket) => {
       diag(`TLS handshake with ${socket.remoteAddress ?? 'unix client'} failed: ${err.message}`);
@@ -31,19 +37,40 @@ export class TlsFrontEnd {
     server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => done(null, this.ocsp));
   }
 
-  static async open(address: string, backlog: number, settings: TlsSettings, files: TlsFiles, http: boolean, onSocket: (s: Socket) => void): Promise<TlsFrontEnd> {
+  /**
+   * Listens at address. A peer `trustsProxyHeader` names starts with a PROXY header, read from
+   * the plain connection before the handshake; the client it names goes to onSocket with the socket.
+   */
+  static async open(address: string, backlog: number, settings: TlsSettings, files: TlsFiles, http: boolean,
+    onSocket: (s: Socket, origin?: ProxiedAddress) => void, trustsProxyHeader: (peer: string) => boolean): Promise<TlsFrontEnd> {
     const options = buildTlsOptions(settings, files.certFile, files.keyFile);
+    const origins = new Map<string, ProxiedAddress>(); // by the peer's address and port
+    const peerKey = (s: Socket) => `${s.remoteAddress} ${s.remotePort}`;
     let front: TlsFrontEnd | undefined;
     const server = tls.createServer({
       ...options,
       allowHalfOpen: true,
-      noDelay: true,
       ALPNProtocols: http ? ['http/1.1'] : undefined, // advertised only when we speak HTTP to the client
       SNICallback: (name, done) => done(null, front?.sniContext(name)),
-    }, onSocket as (s: tls.TLSSocket) => void);
+    }, (s) => {
+      const origin = origins.get(peerKey(s));
+      origins.delete(peerKey(s));
+      onSocket(s, origin);
+    });
     front = new TlsFrontEnd(server, settings, files);
     front.loadExtras();
-    await bind(server as unknown as Server, address, 'listen', backlog);
+    front.listener = await listen(address, 'listen', backlog, (raw) => {
+      if (raw.remoteAddress === undefined || !trustsProxyHeader(raw.remoteAddress)) {
+        server.emit('connection', raw);
+        return;
+      }
+      readProxyHeader(raw, raw.remoteAddress, (header) => {
+        const key = peerKey(raw);
+        origins.set(key, header);
+        raw.once('close', () => origins.delete(key)); // a failed handshake never reaches onSocket
+        server.emit('connection', raw);
+      });
+    });
     return front;
   }
 
@@ -100,6 +127,6 @@ export class TlsFrontEnd {
 
   close(): void {
     clearInterval(this.rotation);
-    this.server.close();
+    this.listener?.close();
   }
 }

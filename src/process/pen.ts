@@ -114,10 +114,10 @@ export class Pen {
     const s = this.settings;
     const files = await this.tlsFiles();
     if (!files) return listen(address, 'listen', s.listenQueue, this.forwarder.accept);
-    const front = await TlsFrontEnd.open(address, s.listenQueue, s.tls, files, s.http, this.forwarder.accept);
+    const front = await TlsFrontEnd.open(address, s.listenQueue, s.tls, files, s.http, this.forwarder.accept, this.forwarder.trustsProxyHeader);
     this.tls?.close();
     this.tls = front;
-    return front.server;
+    return front.listener!;
   }
 
   private async tlsFiles(): Promise<TlsFiles | undefined> {

@@ -57,3 +57,36 @@ test('server N proxy_protocol 1|2 sends the client address to the backend first'
     else assert.deepEqual([...head.subarray(16, 20)], [127, 0, 0, 4]);
   }
 });
+
+test('a TLS listener reads a trusted peer\'s PROXY header before the handshake', async (t) => {
+  const tls = require('node:tls');
+  const { certificateSet } = require('../support/certs');
+  const certs = await certificateSet(t);
+  const seen = [];
+  const backend = net.createServer((s) => s.once('data', (d) => {
+    seen.push(/^x-forwarded-for: (.*)$/im.exec(d.toString())?.[1]);
+    s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+  }));
+  backend.listen(0, '127.0.0.1');
+  await once(backend, 'listening');
+  t.after(() => backend.close());
+  const pen = await startPen(t, ['-H', '-E', certs.serverCert, '-K', certs.serverKey, '-o', 'acl 5 permit 127.0.0.1',
+    '-o', 'proxy_protocol 5', `127.0.0.1:${backend.address().port}`]);
+  const get = async (localAddress, header) => {
+    const raw = net.connect({ port: pen.port, host: '127.0.0.1', localAddress });
+    await once(raw, 'connect');
+    if (header) raw.write(header);
+    const s = tls.connect({ socket: raw, servername: 'localhost', ca: certs.ca.cert });
+    s.on('error', () => {});
+    let reply = '';
+    s.on('data', (d) => { reply += d; });
+    s.on('secureConnect', () => s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    await once(raw, 'close');
+    return reply;
+  };
+  assert.match(await get('127.0.0.1', 'PROXY TCP4 203.0.113.7 127.0.0.1 40000 443\r\n'), /^HTTP\/1\.1 200 /);
+  assert.match(await get('127.0.0.1', proxyHeader(2, '198.51.100.9', 40001, '127.0.0.1', 443)), /^HTTP\/1\.1 200 /);
+  assert.equal(await get('127.0.0.1', undefined), '', 'a trusted peer without a header is dropped');
+  assert.match(await get('127.0.0.6', undefined), /^HTTP\/1\.1 200 /, 'an untrusted peer needs no header');
+  assert.deepEqual(seen, ['203.0.113.7', '198.51.100.9', '127.0.0.6']);
+});
