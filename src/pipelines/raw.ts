@@ -63,14 +63,14 @@ export function relayRaw(down: Socket, up: Socket, ends: RelayEnds, options: Rel
   const http = options.http?.(plain, () => fromClient.resume());
   const toServer = http?.fromClient ?? plain;
   const watchServer = http?.fromServer;
-  const fromClient = readerFor(down, up, (chunk) => {
+  const fromClient = readerFor(down, (chunk) => {
     server.sx += chunk.length;
     client.crx += chunk.length;
     idle?.refresh();
     if (onClientChunk !== undefined) onClientChunk(chunk);
     return toServer(chunk);
   });
-  const fromServer = readerFor(up, down, (chunk) => {
+  const fromServer = readerFor(up, (chunk) => {
     server.rx += chunk.length;
     client.csx += chunk.length;
     idle?.refresh();

@@ -24,13 +24,9 @@ export interface ChunkWriter {
  */
 export type OnChunk = (chunk: Buffer) => boolean;
 
-/**
- * The reader for bytes from `from` to `to`. Through the handle only when `to` is written through
- * its handle as well: a handle reader hands out views of its fixed buffer, which only a handle
- * writer holds on to safely (by pausing the reader while the kernel still has them).
- */
-export function readerFor(from: Socket, to: Socket, onChunk: OnChunk): ChunkReader {
-  return direct(from) && direct(to) ? handleReader(from, onChunk) : streamReader(from, onChunk);
+/** The reader for a socket: through its handle when it has one this module can drive. */
+export function readerFor(socket: Socket, onChunk: OnChunk): ChunkReader {
+  return direct(socket) ? handleReader(socket, onChunk) : streamReader(socket, onChunk);
 }
 
 /** The writer for a socket; `onDrain` is called when a write that returned false has gone out. */
@@ -50,7 +46,9 @@ function streamReader(socket: Socket, onChunk: OnChunk): ChunkReader {
 
 function streamWriter(socket: Socket, onDrain: () => void): ChunkWriter {
   socket.on('drain', onDrain);
-  return { write: (chunk) => socket.write(chunk) };
+  // A stream that is not busy hands the bytes to its handle at once (TLS encrypts them there),
+  // so a borrowed chunk may be written as it is; a busy one keeps it queued, so it gets a copy.
+  return { write: (chunk) => socket.write(socket.writableLength === 0 ? chunk : Buffer.from(chunk)) };
 }
 
 // ---- through the libuv handle ----
