@@ -44,6 +44,8 @@ export function relayRaw(down: Socket, up: Socket, ends: RelayEnds, options: Rel
   const onClose = () => {
     if (++closed === 2) {
       clearTimeout(idle);
+      fromClient.release();
+      fromServer.release();
       options.onClose();
     } else {
       closeBoth();

@@ -10,6 +10,8 @@ import { getSystemErrorName } from 'node:util';
 export interface ChunkReader {
   pause(): void;
   resume(): void;
+  /** Gives back what the reader holds, once neither socket can touch its bytes (both closed). */
+  release(): void;
 }
 
 /** One direction's sink. */
@@ -41,7 +43,7 @@ function streamReader(socket: Socket, onChunk: OnChunk): ChunkReader {
     if (!onChunk(chunk)) socket.pause();
   });
   socket.resume();
-  return { pause: () => socket.pause(), resume: () => socket.resume() };
+  return { pause: () => socket.pause(), resume: () => socket.resume(), release: () => {} };
 }
 
 function streamWriter(socket: Socket, onDrain: () => void): ChunkWriter {
@@ -79,6 +81,10 @@ interface StreamWrapBinding {
 
 const UV_EOF = -4095; // libuv's end-of-stream code, the same on every platform
 const READ_BUFFER = 32 * 1024; // per direction, as pen's buffer
+/** Read buffers of finished connections, for new ones: a fresh 32 KiB buffer per direction of
+ *  every connection costs more than relaying a small request (and presses the GC). */
+const spareBuffers: Buffer[] = [];
+const SPARE_BUFFERS_MAX = 1024;
 
 const streams = loadStreamBinding();
 
@@ -121,7 +127,7 @@ function errnoError(code: number, syscall: string): NodeJS.ErrnoException {
 function handleReader(socket: Socket, onChunk: OnChunk): ChunkReader {
   const { streamBaseState, kReadBytesOrError } = streams!;
   const handle = handleOf(socket)!;
-  const buffer = Buffer.allocUnsafe(READ_BUFFER);
+  const buffer = spareBuffers.pop() ?? Buffer.allocUnsafe(READ_BUFFER);
   let view = buffer.subarray(0, 0);
   socket.pause(); // the stream must not start the handle again by itself
   let flowing = true;
@@ -136,6 +142,9 @@ function handleReader(socket: Socket, onChunk: OnChunk): ChunkReader {
       if (ended || socket.destroyed) return;
       handle.reading = true;
       handle.readStart();
+    },
+    release() {
+      if (spareBuffers.length < SPARE_BUFFERS_MAX) spareBuffers.push(buffer);
     },
   };
   if (ended) return reader;
