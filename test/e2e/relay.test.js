@@ -116,3 +116,20 @@ test('bytes sent with the PROXY header and a half-close before the server answer
   await once(s, 'close');
   assert.ok(Buffer.concat(chunks).equals(body));
 });
+
+test('connection after connection (reusing read buffers), each gets exactly its own bytes back', async (t) => {
+  const be = await echoBackend(t);
+  const pen = await startPen(t, [`127.0.0.1:${be.port}`]);
+  const transfer = async () => {
+    const payload = crypto.randomBytes(256 * 1024);
+    const s = net.connect(pen.port, '127.0.0.1');
+    const chunks = [];
+    s.on('data', (c) => chunks.push(c));
+    s.end(payload);
+    await once(s, 'close');
+    return Buffer.concat(chunks).equals(payload);
+  };
+  for (let round = 0; round < 10; round++) {
+    assert.deepEqual(await Promise.all([transfer(), transfer(), transfer()]), [true, true, true], `round ${round}`);
+  }
+});
