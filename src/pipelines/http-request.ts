@@ -44,9 +44,11 @@ export interface FramerSink {
 
 type State = 'head' | 'body' | 'awaiting-switch' | 'raw' | 'refused';
 
+const EMPTY = Buffer.alloc(0);
+
 /** One request head: where it lies, and what its header lines say about its framing. */
 class HeadFacts implements RequestHead {
-  bytes: Buffer = Buffer.alloc(0);
+  bytes: Buffer = EMPTY;
   start = 0;
   end = 0;
   length: number | undefined;
@@ -85,7 +87,8 @@ const HEAD = Buffer.from('HEAD ');
 
 export class RequestFramer {
   private state: State = 'head';
-  private readonly head: Buffer;
+  /** a head split across chunks is gathered here; made when first needed (most heads come whole) */
+  private head = EMPTY;
   private headLength = 0;
   /** in a head being buffered: the request line was checked / how far its method was checked */
   private lineChecked = false;
@@ -99,9 +102,7 @@ export class RequestFramer {
   /** client bytes that came while a switch was pending */
   private held: Buffer[] = [];
 
-  constructor(private readonly sink: FramerSink, private readonly limits: HttpLimits) {
-    this.head = Buffer.allocUnsafe(limits.headMax);
-  }
+  constructor(private readonly sink: FramerSink, private readonly limits: HttpLimits) {}
 
   /** Bytes of an unfinished request head are waiting for the rest. */
   get midHead(): boolean {
@@ -189,6 +190,7 @@ export class RequestFramer {
     if (this.headLength + n > this.limits.headMax) {
       throw this.lineChecked ? new Refusal(431, 'request header block too large') : new Refusal(414, 'request line too long');
     }
+    if (this.head === EMPTY) this.head = Buffer.allocUnsafe(this.limits.headMax);
     chunk.copy(this.head, this.headLength, i, end);
     this.headLength += n;
     const len = this.headLength;
