@@ -4,7 +4,7 @@
 // After an Upgrade or CONNECT request the client is held until the server's answer is known:
 // only a switch (101, or 2xx to CONNECT) turns the connection raw.
 import {
-  BodyFramer, CR, DIGIT_0, INCOMPLETE, LF, Named, Refusal, SP, TOKEN_BYTE,
+  BodyFramer, CR, DIGIT_0, INCOMPLETE, LF, Named, Refusal, SP, SplitHead, TOKEN_BYTE,
   contentLength, endsInChunked, isHttpVersion, listsToken, readHeaderLines, type HeaderVisitor,
 } from './http-syntax';
 
@@ -87,9 +87,7 @@ const HEAD = Buffer.from('HEAD ');
 
 export class RequestFramer {
   private state: State = 'head';
-  /** a head split across chunks is gathered here; made when first needed (most heads come whole) */
-  private head = EMPTY;
-  private headLength = 0;
+  private readonly split: SplitHead;
   /** in a head being buffered: the request line was checked / how far its method was checked */
   private lineChecked = false;
   private methodChecked = 0;
@@ -102,11 +100,13 @@ export class RequestFramer {
   /** client bytes that came while a switch was pending */
   private held: Buffer[] = [];
 
-  constructor(private readonly sink: FramerSink, private readonly limits: HttpLimits) {}
+  constructor(private readonly sink: FramerSink, private readonly limits: HttpLimits) {
+    this.split = new SplitHead(limits.headMax);
+  }
 
   /** Bytes of an unfinished request head are waiting for the rest. */
   get midHead(): boolean {
-    return this.state === 'head' && this.headLength > 0;
+    return this.state === 'head' && this.split.length > 0;
   }
 
   /** Takes the next chunk from the client; returns false when the client must pause. */
@@ -179,44 +179,41 @@ export class RequestFramer {
   }
 
   private readHead(chunk: Buffer, i: number): number {
-    if (this.headLength === 0 && chunk[i] !== CR) {
+    const split = this.split;
+    if (split.length === 0 && chunk[i] !== CR) {
       // the usual case: the whole head is in this chunk, and is read where it is
       const end = this.finishHead(chunk, i, Math.min(chunk.length, i + this.limits.headMax));
       if (end !== INCOMPLETE) return end;
     }
-    const lf = chunk.indexOf(LF, i);
-    const end = lf < 0 ? chunk.length : lf + 1;
-    const n = end - i;
-    if (this.headLength + n > this.limits.headMax) {
+    const end = split.append(chunk, i);
+    if (end === INCOMPLETE) {
       throw this.lineChecked ? new Refusal(431, 'request header block too large') : new Refusal(414, 'request line too long');
     }
-    if (this.head === EMPTY) this.head = Buffer.allocUnsafe(this.limits.headMax);
-    chunk.copy(this.head, this.headLength, i, end);
-    this.headLength += n;
-    const len = this.headLength;
-    if (this.head[0] === CR && len <= 2) {
-      if (len === 2) this.headLength = 0; // an empty line before a request is tolerated
+    if (split.bytes[0] === CR && split.length <= 2) {
+      if (split.length === 2) split.length = 0; // an empty line before a request is tolerated
     } else if (!this.lineChecked) {
-      this.checkRequestLineSoFar(lf >= 0);
-    } else if (lf >= 0 && this.head[len - 3] === LF && this.head[len - 2] === CR) {
-      this.headLength = 0;
+      this.checkRequestLineSoFar(split.lineEnded);
+    } else if (split.complete) {
+      const length = split.length;
+      split.length = 0;
       this.lineChecked = false;
       this.methodChecked = 0;
-      if (this.finishHead(this.head, 0, len) === INCOMPLETE) throw new Refusal(400, 'malformed request head');
+      if (this.finishHead(split.bytes, 0, length) === INCOMPLETE) throw new Refusal(400, 'malformed request head');
     }
     return end;
   }
 
   /** Refuses what cannot become a request line as soon as it shows (a TLS hello, an SSH banner). */
   private checkRequestLineSoFar(complete: boolean): void {
-    for (let p = this.methodChecked; p < this.headLength && this.methodChecked >= 0; p++) {
-      const c = this.head[p]!;
+    const { bytes, length } = this.split;
+    for (let p = this.methodChecked; p < length && this.methodChecked >= 0; p++) {
+      const c = bytes[p]!;
       if (c === SP && p > 0) this.methodChecked = -1; // the method is all there
       else if (TOKEN_BYTE[c] !== 1) throw new Refusal(400, 'not an HTTP request');
       else this.methodChecked = p + 1;
     }
     if (!complete) return;
-    if (requestLineEnd(this.head, 0, this.headLength, this.limits.lineMax) === INCOMPLETE) throw new Refusal(400, 'not an HTTP request line');
+    if (requestLineEnd(bytes, 0, length, this.limits.lineMax) === INCOMPLETE) throw new Refusal(400, 'not an HTTP request line');
     this.lineChecked = true;
   }
 

@@ -3,7 +3,7 @@
 // response that cannot be framed ends the watching, and no switch is granted after that.
 import { Expecting } from './http-request';
 import {
-  BodyFramer, CR, DIGIT_0, INCOMPLETE, LF, Named, Refusal, SP,
+  BodyFramer, DIGIT_0, INCOMPLETE, Named, Refusal, SP, SplitHead,
   contentLength, endsInChunked, headerValueEnd, isDigit, isHttpVersion, readHeaderLines, type HeaderVisitor,
 } from './http-syntax';
 
@@ -14,9 +14,7 @@ export class ResponseTracker {
   /** what each request still without a final response asked for, oldest first from `next` */
   private expected: Expecting[] = [];
   private next = 0;
-  /** a head split across chunks; made when first needed */
-  private head: Buffer | undefined;
-  private headLength = 0;
+  private readonly split: SplitHead;
   private readonly body = new BodyFramer();
   /** the framing headers of the head being read */
   private length: number | undefined;
@@ -27,7 +25,9 @@ export class ResponseTracker {
   };
 
   /** `onAnswer` learns whether the server switched protocols for an Upgrade or CONNECT request. */
-  constructor(private readonly headMax: number, private readonly onAnswer: (switched: boolean) => void) {}
+  constructor(private readonly headMax: number, private readonly onAnswer: (switched: boolean) => void) {
+    this.split = new SplitHead(headMax);
+  }
 
   /** A request went to the server. */
   sent(expecting: Expecting): void {
@@ -57,20 +57,17 @@ export class ResponseTracker {
   }
 
   private readHead(chunk: Buffer, i: number): number {
-    if (this.headLength === 0) {
+    const split = this.split;
+    if (split.length === 0) {
       const end = this.finishHead(chunk, i, Math.min(chunk.length, i + this.headMax));
       if (end !== INCOMPLETE) return end;
     }
-    const lf = chunk.indexOf(LF, i);
-    const end = lf < 0 ? chunk.length : lf + 1;
-    if (this.headLength + end - i > this.headMax) throw new Refusal(502, 'response head too large');
-    this.head ??= Buffer.allocUnsafe(this.headMax);
-    chunk.copy(this.head, this.headLength, i, end);
-    this.headLength += end - i;
-    const len = this.headLength;
-    if (lf >= 0 && len >= 4 && this.head[len - 3] === LF && this.head[len - 2] === CR) {
-      this.headLength = 0;
-      if (this.finishHead(this.head, 0, len) === INCOMPLETE) throw new Refusal(502, 'malformed response head');
+    const end = split.append(chunk, i);
+    if (end === INCOMPLETE) throw new Refusal(502, 'response head too large');
+    if (split.complete) {
+      const length = split.length;
+      split.length = 0;
+      if (this.finishHead(split.bytes, 0, length) === INCOMPLETE) throw new Refusal(502, 'malformed response head');
     }
     return end;
   }

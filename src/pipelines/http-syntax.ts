@@ -148,6 +148,38 @@ function isToken(text: string): boolean {
   return true;
 }
 
+/** A message head that arrives in pieces, gathered line by line up to `max` bytes; the buffer
+ *  is made when first needed (most heads come whole and are read where they lie). */
+export class SplitHead {
+  bytes = Buffer.alloc(0);
+  length = 0;
+
+  constructor(private readonly max: number) {}
+
+  /** Appends chunk from i through its next LF (or its end); returns where that stopped, or
+   *  INCOMPLETE, appending nothing, when the head would grow past max. */
+  append(chunk: Buffer, i: number): number {
+    const lf = chunk.indexOf(LF, i);
+    const end = lf < 0 ? chunk.length : lf + 1;
+    if (this.length + end - i > this.max) return INCOMPLETE;
+    if (this.bytes.length === 0) this.bytes = Buffer.allocUnsafe(this.max);
+    chunk.copy(this.bytes, this.length, i, end);
+    this.length += end - i;
+    return end;
+  }
+
+  /** The bytes gathered end a line. */
+  get lineEnded(): boolean {
+    return this.length > 0 && this.bytes[this.length - 1] === LF;
+  }
+
+  /** The line just ended is the empty one after others: the head is all there. */
+  get complete(): boolean {
+    const n = this.length;
+    return n >= 4 && this.bytes[n - 1] === LF && this.bytes[n - 2] === CR && this.bytes[n - 3] === LF;
+  }
+}
+
 type BodyState = 'done' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailer';
 
 /** Finds where a message body ends: after Content-Length bytes, or after chunked framing and trailers. */
