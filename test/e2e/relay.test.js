@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const crypto = require('node:crypto');
 const { once } = require('node:events');
-const { echoBackend, onLoopback, startPen, penctl } = require('../support/harness');
+const { echoBackend, onLoopback, readSlowly, sendingBackend, startPen, penctl } = require('../support/harness');
 
 test('a large transfer arrives intact in both directions', async (t) => {
   const be = await echoBackend(t);
@@ -88,21 +88,11 @@ test('a server that speaks first reaches a client that sends nothing', async (t)
 
 test('a slow reader gets every byte of a large reply in order', async (t) => {
   const payload = crypto.randomBytes(16 * 1024 * 1024);
-  const source = await onLoopback(t, net.createServer((sock) => sock.on('error', () => {}).end(payload)));
+  const source = await sendingBackend(t, payload);
   const pen = await startPen(t, [`127.0.0.1:${source.port}`]);
-  const s = net.connect(pen.port, '127.0.0.1');
-  const hash = crypto.createHash('sha256');
-  let length = 0;
-  // one chunk per turn of the event loop keeps the relay's writes to us queued most of the time
-  s.on('data', (c) => {
-    hash.update(c);
-    length += c.length;
-    s.pause();
-    setImmediate(() => s.resume());
-  });
-  await once(s, 'end');
-  assert.equal(length, payload.length);
-  assert.equal(hash.digest('hex'), crypto.createHash('sha256').update(payload).digest('hex'));
+  const got = await readSlowly(net.connect(pen.port, '127.0.0.1'));
+  assert.equal(got.length, payload.length);
+  assert.equal(got.sha256, crypto.createHash('sha256').update(payload).digest('hex'));
 });
 
 test('bytes sent with the PROXY header and a half-close before the server answers all arrive', async (t) => {

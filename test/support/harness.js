@@ -47,6 +47,28 @@ async function echoBackend(t) {
   }));
 }
 
+/** A backend that sends payload to every client, then closes. */
+async function sendingBackend(t, payload) {
+  return onLoopback(t, net.createServer((sock) => sock.on('error', () => {}).end(payload)));
+}
+
+/**
+ * Reads a socket to its end one chunk per turn of the event loop, so the writer's writes to it
+ * stay queued most of the time; resolves with the length and SHA-256 of what came.
+ */
+async function readSlowly(socket) {
+  const hash = require('node:crypto').createHash('sha256');
+  let length = 0;
+  socket.on('data', (c) => {
+    hash.update(c);
+    length += c.length;
+    socket.pause();
+    setImmediate(() => socket.resume());
+  });
+  await once(socket, 'end');
+  return { length, sha256: hash.digest('hex') };
+}
+
 /** Listens on a fresh loopback port (server.port), closed after the test. */
 async function onLoopback(t, server) {
   server.listen(0, '127.0.0.1');
@@ -192,5 +214,5 @@ async function stderrMatching(child, re) {
 }
 
 module.exports = {
-  fileCreated, ROOT, PEN, PENCTL, IS_ROOT, freePort, namedBackend, echoBackend, onLoopback, unansweredServer, waitForPort, spawnServing, startPen, exchange, penctl, runPen, stderrMatching,
+  fileCreated, ROOT, PEN, PENCTL, IS_ROOT, freePort, namedBackend, echoBackend, onLoopback, sendingBackend, readSlowly, unansweredServer, waitForPort, spawnServing, startPen, exchange, penctl, runPen, stderrMatching,
 };

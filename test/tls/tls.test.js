@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const tls = require('node:tls');
 const { once } = require('node:events');
-const { echoBackend, startPen, runPen, freePort, penctl, stderrMatching } = require('../support/harness');
+const { echoBackend, readSlowly, sendingBackend, startPen, runPen, freePort, penctl, stderrMatching } = require('../support/harness');
 const { certificateSet } = require('../support/certs');
 
 /** Opens a TLS connection, sends data, resolves with { reply, protocol, cert } or rejects with the handshake error. */
@@ -55,26 +55,13 @@ test('a large transfer through TLS arrives intact both ways, with the client hal
 
 test('a slow TLS reader gets every byte of a large reply in order', async (t) => {
   const crypto = require('node:crypto');
-  const net = require('node:net');
   const certs = await certificateSet(t);
   const payload = crypto.randomBytes(16 * 1024 * 1024);
-  const source = net.createServer((sock) => sock.on('error', () => {}).end(payload));
-  source.listen(0, '127.0.0.1');
-  await once(source, 'listening');
-  t.after(() => source.close());
-  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, `127.0.0.1:${source.address().port}`]);
-  const s = tls.connect({ port: pen.port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca.cert });
-  const hash = crypto.createHash('sha256');
-  let length = 0;
-  s.on('data', (c) => { // one chunk per turn of the event loop keeps pen's writes to us queued
-    hash.update(c);
-    length += c.length;
-    s.pause();
-    setImmediate(() => s.resume());
-  });
-  await once(s, 'end');
-  assert.equal(length, payload.length);
-  assert.equal(hash.digest('hex'), crypto.createHash('sha256').update(payload).digest('hex'));
+  const source = await sendingBackend(t, payload);
+  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, `127.0.0.1:${source.port}`]);
+  const got = await readSlowly(tls.connect({ port: pen.port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca.cert }));
+  assert.equal(got.length, payload.length);
+  assert.equal(got.sha256, crypto.createHash('sha256').update(payload).digest('hex'));
 });
 
 test('mutual TLS with -G -R: a client certificate signed by the CA is required', async (t) => {
