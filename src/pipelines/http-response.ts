@@ -1,28 +1,28 @@
 // Watches the server→client bytes just enough to know where each response ends, so that the
-// answer to an Upgrade or CONNECT request is recognised. Nothing is changed or held back. A
-// response that cannot be framed ends the watching, and no switch is granted after that.
+// answer to an Upgrade or CONNECT request is recognised. Nothing is changed or held back. Of a
+// response head only the status line and the framing headers are read: the server is the
+// authority on its own answers, and the client reads them as they are. A response that cannot
+// be framed ends the watching, and no switch is granted after that.
 import { Expecting } from './http-request';
 import {
-  BodyFramer, DIGIT_0, INCOMPLETE, Named, Refusal, SP, SplitHead,
-  contentLength, endsInChunked, headerValueEnd, isDigit, isHttpVersion, readHeaderLines, type HeaderVisitor,
+  BodyFramer, COLON, CR, DIGIT_0, INCOMPLETE, LF, Named, Refusal, SP, SplitHead,
+  contentLength, endsInChunked, isDigit, isHttpVersion, namedHeader,
 } from './http-syntax';
 
 type State = 'head' | 'body' | 'until-close' | 'switched' | 'lost';
 
 export class ResponseTracker {
   private state: State = 'head';
-  /** what each request still without a final response asked for, oldest first from `next` */
-  private expected: Expecting[] = [];
+  /** what each request still without a final response asked for: expected[next, end), oldest
+   *  first; the array's storage is kept from request to request */
+  private readonly expected: Expecting[] = [];
   private next = 0;
+  private end = 0;
   private readonly split: SplitHead;
   private readonly body = new BodyFramer();
   /** the framing headers of the head being read */
   private length: number | undefined;
   private transferEncoding: string | undefined;
-  private readonly visit: HeaderVisitor = (bytes, named, from, to) => {
-    if (named === Named.ContentLength) this.length = contentLength(bytes, from, to, this.length);
-    else if (named === Named.TransferEncoding) this.transferEncoding = bytes.toString('latin1', from, to).trim();
-  };
 
   /** `onAnswer` learns whether the server switched protocols for an Upgrade or CONNECT request. */
   constructor(private readonly headMax: number, private readonly onAnswer: (switched: boolean) => void) {
@@ -31,7 +31,7 @@ export class ResponseTracker {
 
   /** A request went to the server. */
   sent(expecting: Expecting): void {
-    this.expected.push(expecting);
+    this.expected[this.end++] = expecting;
     // no response boundary will be found any more: a switch can never be seen
     if (this.state === 'lost' || this.state === 'until-close') this.onAnswer(false);
   }
@@ -83,18 +83,42 @@ export class ResponseTracker {
       throw new Refusal(502, 'not an HTTP status line');
     }
     const status = (bytes[start + 9]! - DIGIT_0) * 100 + (bytes[start + 10]! - DIGIT_0) * 10 + bytes[start + 11]! - DIGIT_0;
-    const lineEnd = headerValueEnd(bytes, start + 12, limit);
-    if (lineEnd === INCOMPLETE) return INCOMPLETE;
     this.length = this.transferEncoding = undefined;
-    const end = readHeaderLines(bytes, lineEnd + 2, limit, this.visit);
+    const end = this.readFraming(bytes, lineAfter(bytes, start + 12, limit), limit);
     if (end === INCOMPLETE) return INCOMPLETE;
     this.framed(status, this.length, this.transferEncoding);
     return end;
   }
 
+  /** Reads Content-Length and Transfer-Encoding from the header lines at p; returns where the
+   *  head ends, or INCOMPLETE when it does not end before limit. */
+  private readFraming(bytes: Buffer, p: number, limit: number): number {
+    while (p !== INCOMPLETE && p < limit) {
+      const first = bytes[p]!;
+      if (first === LF) return p + 1;
+      if (first === CR) return p + 1 === limit ? INCOMPLETE : bytes[p + 1] === LF ? p + 2 : lost('bare CR in a response head');
+      const next = lineAfter(bytes, p, limit);
+      const lower = first | 0x20;
+      if (next !== INCOMPLETE && (lower === 0x63 || lower === 0x74)) this.framingHeader(bytes, p, next); // c, t
+      p = next;
+    }
+    return INCOMPLETE;
+  }
+
+  /** The header line bytes[p, next), if it is Content-Length or Transfer-Encoding. */
+  private framingHeader(bytes: Buffer, p: number, next: number): void {
+    let colon = p;
+    while (colon < next && bytes[colon] !== COLON) colon++;
+    if (colon === next) return;
+    const named = namedHeader(bytes, p, colon);
+    const end = bytes[next - 2] === CR ? next - 2 : next - 1;
+    if (named === Named.ContentLength) this.length = contentLength(bytes, colon + 1, end, this.length);
+    else if (named === Named.TransferEncoding) this.transferEncoding = bytes.toString('latin1', colon + 1, end).trim();
+  }
+
   /** Decides what follows a response head with this status and framing. */
   private framed(status: number, length: number | undefined, transferEncoding: string | undefined): void {
-    const expecting = this.expected[this.next] ?? Expecting.Response;
+    const expecting = this.next < this.end ? this.expected[this.next]! : Expecting.Response;
     if (status < 200) {
       if (status !== 101) return; // interim: the final response follows
       if (expecting !== Expecting.Upgrade) return this.noMoreBoundaries('lost');
@@ -130,18 +154,28 @@ export class ResponseTracker {
   /** From here on no response can be told from the next: a pending switch is not granted. */
   private noMoreBoundaries(state: 'lost' | 'until-close'): void {
     this.state = state;
-    if (this.expected.slice(this.next).some((e) => e === Expecting.Tunnel || e === Expecting.Upgrade)) this.onAnswer(false);
+    if (this.expected.slice(this.next, this.end).some((e) => e === Expecting.Tunnel || e === Expecting.Upgrade)) this.onAnswer(false);
   }
 
   /** The oldest request has its final response. Deep pipelines cost O(1) per response, not a shift. */
   private answeredOne(): void {
-    if (this.next < this.expected.length) this.next++;
-    if (this.next === this.expected.length) {
-      this.expected.length = 0;
-      this.next = 0;
-    } else if (this.next >= 1024 && this.next * 2 >= this.expected.length) {
-      this.expected = this.expected.slice(this.next);
+    if (this.next < this.end) this.next++;
+    if (this.next === this.end) {
+      this.next = this.end = 0;
+    } else if (this.next >= 1024 && this.next * 2 >= this.end) {
+      this.expected.copyWithin(0, this.next, this.end);
+      this.end -= this.next;
       this.next = 0;
     }
   }
+}
+
+/** Where the line holding p ends (after its LF), or INCOMPLETE. */
+function lineAfter(bytes: Buffer, p: number, limit: number): number {
+  while (p < limit && bytes[p] !== LF) p++;
+  return p < limit ? p + 1 : INCOMPLETE;
+}
+
+function lost(reason: string): never {
+  throw new Refusal(502, reason);
 }

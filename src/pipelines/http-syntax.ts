@@ -6,7 +6,7 @@ export const CR = 13;
 export const LF = 10;
 export const SP = 32;
 const TAB = 9;
-const COLON = 0x3a;
+export const COLON = 0x3a;
 export const DIGIT_0 = 0x30;
 /** what a check answers when the bytes up to its limit end before it can decide */
 export const INCOMPLETE = -1;
@@ -101,7 +101,7 @@ export function readHeaderLines(bytes: Buffer, p: number, limit: number, visit: 
 }
 
 /** Which of the named headers the name in bytes[p, colon) is, in any case. */
-function namedHeader(bytes: Buffer, p: number, colon: number): Named {
+export function namedHeader(bytes: Buffer, p: number, colon: number): Named {
   const candidates = NAMED_BY_LENGTH[colon - p];
   if (candidates === undefined) return Named.Other;
   for (const [name, named] of candidates) {

@@ -91,7 +91,7 @@ export interface HttpPipe {
 
 /** Returns what builds the HTTP pipeline around plain writes to the server. */
 export function httpPipeline(down: Socket, up: Socket, options: HttpOptions, onRefuse: (status: number, reason: string) => void): HttpPipeline {
-  return (toServer, resumeClient) => {
+  return ({ toServer, resumeClient, flushClient }) => {
     const tracker = new ResponseTracker(options.headMax, (switched) => framer.answered(switched));
     const framer: RequestFramer = new RequestFramer({
       forward: toServer,
@@ -99,6 +99,7 @@ export function httpPipeline(down: Socket, up: Socket, options: HttpOptions, onR
       sent: (expecting) => tracker.sent(expecting),
       refuse: (status, reason) => {
         onRefuse(status, reason);
+        flushClient(); // answers to earlier requests go first
         down.end(errorResponse(status), () => up.destroy()); // the server never sees the refused bytes
       },
       resume: resumeClient,

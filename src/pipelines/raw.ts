@@ -16,9 +16,18 @@ export interface RelayEnds {
 /** Writes bytes to the server; false when the server socket is full. */
 export type ToServer = (bytes: Buffer) => boolean;
 
-/** Builds the HTTP pipeline of a connection around plain writes to the server; `resumeClient`
- *  reads a client again that the pipeline paused. */
-export type HttpPipeline = (toServer: ToServer, resumeClient: () => void) => HttpPipe;
+/** What the relay gives the HTTP pipeline of a connection. */
+export interface RelayHooks {
+  /** plain writes to the server */
+  toServer: ToServer;
+  /** reads the client again after the pipeline paused it */
+  resumeClient(): void;
+  /** hands what was relayed to the client so far to its socket, before the pipeline writes to it */
+  flushClient(): void;
+}
+
+/** Builds the HTTP pipeline of a connection. */
+export type HttpPipeline = (relay: RelayHooks) => HttpPipe;
 
 export interface RelayOptions {
   fastClose: FastClose;
@@ -38,6 +47,8 @@ export function relayRaw(down: Socket, up: Socket, ends: RelayEnds, options: Rel
   const { onClientChunk, fastClose } = options;
   let closed = 0;
   const closeBoth = () => {
+    clientWriter.flush(); // what was read before the close still goes out
+    serverWriter.flush();
     down.destroy();
     up.destroy();
   };
@@ -51,8 +62,8 @@ export function relayRaw(down: Socket, up: Socket, ends: RelayEnds, options: Rel
       closeBoth();
     }
   };
-  down.on('end', () => (fastClose === 'down' || fastClose === 'both' ? closeBoth() : up.end()));
-  up.on('end', () => (fastClose === 'up' || fastClose === 'both' ? closeBoth() : down.end()));
+  down.on('end', () => (fastClose === 'down' || fastClose === 'both' ? closeBoth() : serverWriter.end()));
+  up.on('end', () => (fastClose === 'up' || fastClose === 'both' ? closeBoth() : clientWriter.end()));
   down.on('error', closeBoth);
   up.on('error', closeBoth);
   down.on('close', onClose);
@@ -62,7 +73,7 @@ export function relayRaw(down: Socket, up: Socket, ends: RelayEnds, options: Rel
   const serverWriter = writerFor(up, () => fromClient.resume());
   const clientWriter = writerFor(down, () => fromServer.resume());
   const plain: ToServer = (bytes) => serverWriter.write(bytes);
-  const http = options.http?.(plain, () => fromClient.resume());
+  const http = options.http?.({ toServer: plain, resumeClient: () => fromClient.resume(), flushClient: () => clientWriter.flush() });
   const toServer = http?.fromClient ?? plain;
   const watchServer = http?.fromServer;
   const fromClient = readerFor(down, (chunk) => {

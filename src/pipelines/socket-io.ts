@@ -1,8 +1,9 @@
 // How the relay reads and writes its two sockets. Plain TCP and unix sockets are driven through
-// their libuv stream handle: each direction reads into one fixed buffer and writes go straight
-// to the kernel. That skips the Readable/Writable machinery (a Buffer, an event and a write
-// request object per chunk), which is most of what a Node relay spends its CPU on. TLS sockets,
-// and a Node without the handle interface, use the socket's stream API instead.
+// their libuv stream handle: each direction reads into one fixed buffer, and writes go to the
+// kernel once the sockets that were ready together have all been read. That skips the
+// Readable/Writable machinery (a Buffer, an event and a write request object per chunk), which
+// is most of what a Node relay spends its CPU on. TLS sockets, and a Node without the handle
+// interface, use the socket's stream API instead.
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 
@@ -18,6 +19,10 @@ export interface ChunkReader {
 export interface ChunkWriter {
   /** Writes the chunk; false when part of it is queued: pause the reader until the drain callback. */
   write(chunk: Buffer): boolean;
+  /** Hands what was written so far to the socket now (before the socket is written to otherwise or destroyed). */
+  flush(): void;
+  /** Ends the socket after what was written. */
+  end(): void;
 }
 
 /**
@@ -33,7 +38,7 @@ export function readerFor(socket: Socket, onChunk: OnChunk): ChunkReader {
 
 /** The writer for a socket; `onDrain` is called when a write that returned false has gone out. */
 export function writerFor(socket: Socket, onDrain: () => void): ChunkWriter {
-  return direct(socket) ? handleWriter(socket, onDrain) : streamWriter(socket, onDrain);
+  return direct(socket) ? new HandleWriter(socket, handleOf(socket)!, onDrain) : streamWriter(socket, onDrain);
 }
 
 // ---- through the stream API ----
@@ -50,7 +55,11 @@ function streamWriter(socket: Socket, onDrain: () => void): ChunkWriter {
   socket.on('drain', onDrain);
   // A stream that is not busy hands the bytes to its handle at once (TLS encrypts them there),
   // so a borrowed chunk may be written as it is; a busy one keeps it queued, so it gets a copy.
-  return { write: (chunk) => socket.write(socket.writableLength === 0 ? chunk : Buffer.from(chunk)) };
+  return {
+    write: (chunk) => socket.write(socket.writableLength === 0 ? chunk : Buffer.from(chunk)),
+    flush: () => {},
+    end: () => socket.end(),
+  };
 }
 
 // ---- through the libuv handle ----
@@ -87,6 +96,11 @@ const spareBuffers: Buffer[] = [];
 const SPARE_BUFFERS_MAX = 1024;
 
 const streams = loadStreamBinding();
+// read off the binding once: it is a slow (dictionary) object to look names up in
+const WriteWrap = streams?.WriteWrap;
+const streamState = streams?.streamBaseState ?? new Int32Array(0);
+const READ_BYTES = streams?.kReadBytesOrError ?? 0;
+const LAST_WRITE_ASYNC = streams?.kLastWriteWasAsync ?? 0;
 
 function loadStreamBinding(): StreamWrapBinding | undefined {
   const quiet = process.noDeprecation;
@@ -125,7 +139,6 @@ function errnoError(code: number, syscall: string): NodeJS.ErrnoException {
 }
 
 function handleReader(socket: Socket, onChunk: OnChunk): ChunkReader {
-  const { streamBaseState, kReadBytesOrError } = streams!;
   const handle = handleOf(socket)!;
   const buffer = spareBuffers.pop() ?? Buffer.allocUnsafe(READ_BUFFER);
   let view = buffer.subarray(0, 0);
@@ -150,7 +163,7 @@ function handleReader(socket: Socket, onChunk: OnChunk): ChunkReader {
   if (ended) return reader;
   handle.useUserBuffer(buffer);
   handle.onread = () => {
-    const n = streamBaseState[kReadBytesOrError]!;
+    const n = streamState[READ_BYTES]!;
     if (n > 0) {
       if (n !== view.length) view = buffer.subarray(0, n); // replies of one size reuse one view
       if (!onChunk(view)) reader.pause();
@@ -168,33 +181,104 @@ function handleReader(socket: Socket, onChunk: OnChunk): ChunkReader {
   return reader;
 }
 
-function handleWriter(socket: Socket, onDrain: () => void): ChunkWriter {
-  const { WriteWrap, streamBaseState, kLastWriteWasAsync } = streams!;
-  const handle = handleOf(socket)!; // once closed, it answers every write with an error code
-  let spare: WriteRequest | undefined; // a request the kernel finished with at once is used again
-  let queued = 0;
-  const oncomplete = (status: number) => {
-    if (status < 0) socket.destroy(errnoError(status, 'write'));
-    else if (--queued === 0) onDrain();
+// Writes made while the event loop handles one batch of readable sockets are gathered in a shared
+// slab and go out together once the batch is done (setImmediate runs right after the poll phase).
+// Writing at once would wake the peer (wrk, a backend) in the middle of the batch, and on a busy
+// machine it then preempts the balancer.
+const SLAB_SIZE = 64 * 1024;
+const GATHER_MAX = 16 * 1024; // bigger chunks (bulk transfers) are written at once
+let slab = Buffer.allocUnsafe(SLAB_SIZE);
+let slabUsed = 0;
+let slabHeld = false; // a write the kernel did not take at once still points into the slab
+/** writers with gathered bytes: gathering[0, gatheringCount); the array keeps its storage */
+const gathering: HandleWriter[] = [];
+let gatheringCount = 0;
+let flushScheduled = false;
+
+function flushGathered(): void {
+  flushScheduled = false;
+  for (let k = 0; k < gatheringCount; k++) gathering[k]!.batchDone();
+  gatheringCount = 0;
+  if (slabHeld) {
+    slab = Buffer.allocUnsafe(SLAB_SIZE); // the old one lives on in its write request
+    slabHeld = false;
+  }
+  slabUsed = 0;
+}
+
+class HandleWriter implements ChunkWriter {
+  private spare: WriteRequest | undefined; // a request the kernel finished with at once is used again
+  private queued = 0; // writes the kernel has not finished
+  private from = 0; // the gathered bytes: slab[from, to)
+  private to = 0;
+  private listed = false; // in `gathering`
+  private readonly oncomplete = (status: number) => {
+    if (status < 0) this.socket.destroy(errnoError(status, 'write'));
+    else if (--this.queued === 0) this.onDrain();
   };
-  return {
-    write(chunk) {
-      const request = spare ?? new WriteWrap();
-      request.handle = handle;
-      request.oncomplete = oncomplete;
-      const err = handle.writeBuffer(request, chunk);
-      if (err !== 0) {
-        socket.destroy(errnoError(err, 'write')); // no-op when the relay is already tearing down
-        return true;
+
+  constructor(private readonly socket: Socket, private readonly handle: StreamHandle, private readonly onDrain: () => void) {}
+
+  write(chunk: Buffer): boolean {
+    const length = chunk.length;
+    if (this.queued > 0 || length > GATHER_MAX) {
+      this.flush();
+      return this.send(chunk);
+    }
+    if (slabUsed + length > SLAB_SIZE) flushGathered();
+    if (this.from === this.to || this.to !== slabUsed) {
+      this.flush(); // bytes gathered earlier in the slab go first
+      this.from = slabUsed;
+      if (!this.listed) {
+        this.listed = true;
+        gathering[gatheringCount++] = this;
       }
-      if (streamBaseState[kLastWriteWasAsync] === 0) {
-        spare = request;
-        return true;
-      }
-      spare = undefined;
-      request.chunk = chunk;
-      queued++;
-      return false;
-    },
-  };
+    }
+    slab.set(chunk, slabUsed);
+    slabUsed += length;
+    this.to = slabUsed;
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flushGathered);
+    }
+    return true;
+  }
+
+  /** The batch is over: its bytes go out. */
+  batchDone(): void {
+    this.listed = false;
+    this.flush();
+  }
+
+  flush(): void {
+    if (this.from === this.to) return;
+    const bytes = slab.subarray(this.from, this.to);
+    this.from = this.to;
+    if (!this.send(bytes)) slabHeld = true;
+  }
+
+  end(): void {
+    this.flush();
+    this.socket.end();
+  }
+
+  /** Hands the bytes to the kernel; false when it keeps them queued (they must stay untouched). */
+  private send(bytes: Buffer): boolean {
+    const request = this.spare ?? new WriteWrap!();
+    request.handle = this.handle; // once closed, it answers every write with an error code
+    request.oncomplete = this.oncomplete;
+    const err = this.handle.writeBuffer(request, bytes);
+    if (err !== 0) {
+      this.socket.destroy(errnoError(err, 'write')); // no-op when the relay is already tearing down
+      return true;
+    }
+    if (streamState[LAST_WRITE_ASYNC] === 0) {
+      this.spare = request;
+      return true;
+    }
+    this.spare = undefined;
+    request.chunk = bytes;
+    this.queued++;
+    return false;
+  }
 }

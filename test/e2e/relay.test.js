@@ -67,6 +67,38 @@ test('tcp_fastclose both: one side closing closes the other at once', async (t) 
   s.destroy();
 });
 
+test('tcp_fastclose both: the last bytes before a close still arrive, both ways, for many connections at once', async (t) => {
+  const said = Array.from({ length: 20 }, (_, n) => `last words ${n} `.repeat(n + 1));
+  const heard = [];
+  let allHeard;
+  const everyoneHeard = new Promise((resolve) => { allHeard = resolve; });
+  const listener = await onLoopback(t, net.createServer((sock) => {
+    let got = '';
+    sock.on('data', (c) => { got += c; }).on('error', () => {}).on('end', () => {
+      if (heard.push(got) === said.length) allHeard();
+    });
+  }));
+  const talker = await onLoopback(t, net.createServer((sock) => sock.on('error', () => {}).end(`goodbye ${sock.remotePort}`)));
+  const toListener = await startPen(t, ['-o', 'tcp_fastclose both', `127.0.0.1:${listener.port}`]);
+  const fromTalker = await startPen(t, ['-o', 'tcp_fastclose both', `127.0.0.1:${talker.port}`]);
+  await Promise.all(said.map(async (words) => {
+    const s = net.connect({ port: toListener.port, host: '127.0.0.1', allowHalfOpen: true }).on('error', () => {});
+    s.resume();
+    s.end(words);
+    await once(s, 'close');
+  }));
+  await everyoneHeard;
+  assert.deepEqual([...heard].sort(), [...said].sort());
+  const farewells = await Promise.all(said.map(async () => {
+    const s = net.connect(fromTalker.port, '127.0.0.1');
+    let got = '';
+    s.on('data', (c) => { got += c; });
+    await once(s, 'close');
+    return got;
+  }));
+  assert.ok(farewells.every((f) => /^goodbye \d+$/.test(f)), farewells.join(' | '));
+});
+
 test('idle_timeout closes a connection with no traffic', async (t) => {
   const be = await echoBackend(t);
   const pen = await startPen(t, ['-o', 'idle_timeout 1', `127.0.0.1:${be.port}`]);

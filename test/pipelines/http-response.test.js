@@ -49,6 +49,15 @@ test('a 101 that answers no upgrade request, or a response that cannot be framed
   assert.deepEqual(track([Expecting.Response, Expecting.Upgrade], ['HTTP/1.0 200 OK\r\n\r\nuntil close', switching]), [false]);
 });
 
+test('heads are read as clients read them: lines may end in a bare LF, only the framing headers count', () => {
+  const lfOnly = 'HTTP/1.1 200 OK\nX-Odd: \x01 anything\nContent-Length: 2\n\nok';
+  assert.deepEqual(track([Expecting.Response, Expecting.Upgrade], [lfOnly, switching]), [true]);
+  const bareCr = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\rX\n\nok';
+  assert.deepEqual(track([Expecting.Response, Expecting.Upgrade], [bareCr, switching]), [false]);
+  const badLength = 'HTTP/1.1 200 OK\r\ncontent-LENGTH: 2x\r\n\r\nok';
+  assert.deepEqual(track([Expecting.Response, Expecting.Upgrade], [badLength, switching]), [false]);
+});
+
 test('a deep pipeline costs the same per response as a shallow one', () => {
   const answers = [];
   const tracker = new ResponseTracker(16384, (switched) => answers.push(switched));
