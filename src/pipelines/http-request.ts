@@ -17,7 +17,7 @@ export interface HttpLimits {
 
 export interface RequestHead {
   /** bytes[start, end): the request line and header lines as received, each ending in CRLF,
-   *  without the empty line; valid only until rewrite returns */
+   *  without the empty line; valid only until forwardHead returns */
   bytes: Buffer;
   start: number;
   end: number;
@@ -30,10 +30,10 @@ export enum Expecting { Response, HeadResponse, Tunnel, Upgrade }
 
 /** What the framer hands on: rewritten heads, body bytes, a refusal. */
 export interface FramerSink {
-  /** writes bytes to the server; returns false when the server socket is full */
-  forward(bytes: Buffer): boolean;
-  /** the new head for a request, from the parsed one */
-  rewrite(head: RequestHead): Buffer;
+  /** writes bytes[from, to) to the server; returns false when the server socket is full */
+  forward(bytes: Buffer, from: number, to: number): boolean;
+  /** writes a request head, with the balancer's headers in, to the server; false as forward */
+  forwardHead(head: RequestHead): boolean;
   /** a request went to the server: what its response will be */
   sent(expecting: Expecting): void;
   /** refuses the request with an HTTP status; no more bytes are forwarded */
@@ -99,6 +99,8 @@ export class RequestFramer {
   private switched: boolean | undefined;
   /** client bytes that came while a switch was pending */
   private held: Buffer[] = [];
+  /** a head written in this push filled the server socket */
+  private serverFull = false;
 
   constructor(private readonly sink: FramerSink, private readonly limits: HttpLimits) {
     this.split = new SplitHead(limits.headMax);
@@ -119,7 +121,7 @@ export class RequestFramer {
       while (i < chunk.length && this.state !== 'raw' && this.state !== 'awaiting-switch') {
         const before = this.state;
         if (before === 'head' && run >= 0) {
-          ok = this.sink.forward(chunk.subarray(run, i)) && ok;
+          ok = this.sink.forward(chunk, run, i) && ok;
           run = -1;
         }
         if (before === 'body' && run < 0) run = i;
@@ -130,9 +132,13 @@ export class RequestFramer {
       this.refuse(err.status, err.message);
       return true;
     }
-    if (run >= 0) ok = this.sink.forward(chunk.subarray(run, i)) && ok;
+    if (this.serverFull) {
+      this.serverFull = false;
+      ok = false;
+    }
+    if (run >= 0) ok = this.sink.forward(chunk, run, i) && ok;
     if (i === chunk.length) return ok;
-    if (this.state === 'raw') return this.sink.forward(chunk.subarray(i)) && ok;
+    if (this.state === 'raw') return this.sink.forward(chunk, i, chunk.length) && ok;
     this.held.push(Buffer.from(chunk.subarray(i))); // a copy: the chunk's buffer is read into again
     return false;
   }
@@ -236,7 +242,7 @@ export class RequestFramer {
     facts.bytes = bytes;
     facts.start = start;
     facts.end = end - 2;
-    this.sink.forward(this.sink.rewrite(facts));
+    if (!this.sink.forwardHead(facts)) this.serverFull = true;
     this.switching = expecting === Expecting.Tunnel || expecting === Expecting.Upgrade;
     this.sink.sent(expecting); // may answer a switch at once
     this.body.start(transferEncoding ? 'chunked' : length ?? 0);

@@ -41,17 +41,15 @@ function addedLines(o: HttpOptions, forwardedFor: string[], present: Set<string>
   return lines.concat(o.identity);
 }
 
-/** A request head with our headers in: the same for every request of a connection, unless the
- *  client sent some of them itself (then its head is taken apart line by line). */
-export function headRewriter(o: HttpOptions): (head: RequestHead) => Buffer {
+/** Writes request heads with our headers in. The usual head is written as it lies in the read
+ *  buffer followed by one suffix prepared per connection; a head in which the client sent some of
+ *  our headers itself is taken apart line by line. */
+export function headWriter(o: HttpOptions, forward: ToServer): (head: RequestHead) => boolean {
   const usual = Buffer.from(`${addedLines(o, [], new Set()).join('\r\n')}\r\n\r\n`, 'latin1');
   return (head) => {
-    const length = head.end - head.start;
     if (!head.forwarding) {
-      const out = Buffer.allocUnsafe(length + usual.length);
-      head.bytes.copy(out, 0, head.start, head.end);
-      usual.copy(out, length);
-      return out;
+      const headWritten = forward(head.bytes, head.start, head.end);
+      return forward(usual, 0, usual.length) && headWritten;
     }
     const [requestLine, ...lines] = head.bytes.toString('latin1', head.start, head.end - 2).split('\r\n');
     const kept: string[] = [requestLine!];
@@ -69,7 +67,8 @@ export function headRewriter(o: HttpOptions): (head: RequestHead) => Buffer {
       else if (name === 'x-forwarded-for' && o.forwarded === 'append') forwardedFor.push(line.slice(line.indexOf(':') + 1).trim());
     }
     kept.push(...addedLines(o, forwardedFor, present));
-    return Buffer.from(`${kept.join('\r\n')}\r\n\r\n`, 'latin1');
+    const rewritten = Buffer.from(`${kept.join('\r\n')}\r\n\r\n`, 'latin1');
+    return forward(rewritten, 0, rewritten.length);
   };
 }
 
@@ -85,7 +84,7 @@ export function lastForwardedFor(head: string): string | undefined {
 /** The HTTP pipeline of one connection: client chunks go through the request framer, server
  *  chunks past the response tracker. */
 export interface HttpPipe {
-  fromClient: ToServer;
+  fromClient: (chunk: Buffer) => boolean;
   fromServer: (chunk: Buffer) => void;
 }
 
@@ -95,7 +94,7 @@ export function httpPipeline(down: Socket, up: Socket, options: HttpOptions, onR
     const tracker = new ResponseTracker(options.headMax, (switched) => framer.answered(switched));
     const framer: RequestFramer = new RequestFramer({
       forward: toServer,
-      rewrite: headRewriter(options),
+      forwardHead: headWriter(options, toServer),
       sent: (expecting) => tracker.sent(expecting),
       refuse: (status, reason) => {
         onRefuse(status, reason);

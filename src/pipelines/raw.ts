@@ -13,8 +13,8 @@ export interface RelayEnds {
   client: { csx: number; crx: number };
 }
 
-/** Writes bytes to the server; false when the server socket is full. */
-export type ToServer = (bytes: Buffer) => boolean;
+/** Writes bytes[from, to) to the server; false when the server socket is full. */
+export type ToServer = (bytes: Buffer, from: number, to: number) => boolean;
 
 /** What the relay gives the HTTP pipeline of a connection. */
 export interface RelayHooks {
@@ -72,9 +72,9 @@ export function relayRaw(down: Socket, up: Socket, ends: RelayEnds, options: Rel
 
   const serverWriter = writerFor(up, () => fromClient.resume());
   const clientWriter = writerFor(down, () => fromServer.resume());
-  const plain: ToServer = (bytes) => serverWriter.write(bytes);
+  const plain: ToServer = (bytes, from, to) => serverWriter.write(bytes, from, to);
   const http = options.http?.({ toServer: plain, resumeClient: () => fromClient.resume(), flushClient: () => clientWriter.flush() });
-  const toServer = http?.fromClient ?? plain;
+  const toServer = http?.fromClient ?? ((chunk: Buffer) => serverWriter.write(chunk, 0, chunk.length));
   const watchServer = http?.fromServer;
   const fromClient = readerFor(down, (chunk) => {
     server.sx += chunk.length;
@@ -88,6 +88,6 @@ export function relayRaw(down: Socket, up: Socket, ends: RelayEnds, options: Rel
     client.csx += chunk.length;
     idle?.refresh();
     if (watchServer !== undefined) watchServer(chunk);
-    return clientWriter.write(chunk);
+    return clientWriter.write(chunk, 0, chunk.length);
   });
 }

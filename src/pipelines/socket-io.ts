@@ -17,8 +17,8 @@ export interface ChunkReader {
 
 /** One direction's sink. */
 export interface ChunkWriter {
-  /** Writes the chunk; false when part of it is queued: pause the reader until the drain callback. */
-  write(chunk: Buffer): boolean;
+  /** Writes bytes[from, to); false when part of them is queued: pause the reader until the drain callback. */
+  write(bytes: Buffer, from: number, to: number): boolean;
   /** Hands what was written so far to the socket now (before the socket is written to otherwise or destroyed). */
   flush(): void;
   /** Ends the socket after what was written. */
@@ -56,7 +56,10 @@ function streamWriter(socket: Socket, onDrain: () => void): ChunkWriter {
   // A stream that is not busy hands the bytes to its handle at once (TLS encrypts them there),
   // so a borrowed chunk may be written as it is; a busy one keeps it queued, so it gets a copy.
   return {
-    write: (chunk) => socket.write(socket.writableLength === 0 ? chunk : Buffer.from(chunk)),
+    write: (bytes, from, to) => {
+      const chunk = from === 0 && to === bytes.length ? bytes : bytes.subarray(from, to);
+      return socket.write(socket.writableLength === 0 ? chunk : Buffer.from(chunk));
+    },
     flush: () => {},
     end: () => socket.end(),
   };
@@ -206,6 +209,16 @@ function flushGathered(): void {
   slabUsed = 0;
 }
 
+/** Copies source[from, to) to target at `at`; a short run byte by byte, as that beats making the
+ *  view a longer copy needs. */
+function copyBytes(source: Buffer, from: number, to: number, target: Buffer, at: number): void {
+  if (to - from > 64) {
+    source.copy(target, at, from, to);
+    return;
+  }
+  while (from < to) target[at++] = source[from++]!;
+}
+
 class HandleWriter implements ChunkWriter {
   private spare: WriteRequest | undefined; // a request the kernel finished with at once is used again
   private queued = 0; // writes the kernel has not finished
@@ -219,11 +232,11 @@ class HandleWriter implements ChunkWriter {
 
   constructor(private readonly socket: Socket, private readonly handle: StreamHandle, private readonly onDrain: () => void) {}
 
-  write(chunk: Buffer): boolean {
-    const length = chunk.length;
+  write(bytes: Buffer, from: number, to: number): boolean {
+    const length = to - from;
     if (this.queued > 0 || length > GATHER_MAX) {
       this.flush();
-      return this.send(chunk);
+      return this.send(from === 0 && to === bytes.length ? bytes : bytes.subarray(from, to));
     }
     if (slabUsed + length > SLAB_SIZE) flushGathered();
     if (this.from === this.to || this.to !== slabUsed) {
@@ -234,7 +247,7 @@ class HandleWriter implements ChunkWriter {
         gathering[gatheringCount++] = this;
       }
     }
-    slab.set(chunk, slabUsed);
+    copyBytes(bytes, from, to, slab, slabUsed);
     slabUsed += length;
     this.to = slabUsed;
     if (!flushScheduled) {

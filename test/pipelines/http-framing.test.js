@@ -9,7 +9,7 @@ const http = require('node:http');
 const net = require('node:net');
 const { once } = require('node:events');
 const { RequestFramer } = require('../../dist/pipelines/http-request');
-const { headRewriter } = require('../../dist/pipelines/http');
+const { headWriter } = require('../../dist/pipelines/http');
 
 const CORPUS = path.join(__dirname, '..', '..', 'fixtures', 'http');
 const corpus = fs.readdirSync(CORPUS).filter((f) => f.endsWith('.http')).map((f) => ({ name: f, bytes: fs.readFileSync(path.join(CORPUS, f)) }));
@@ -21,9 +21,10 @@ function frame(pieces, options = OPTIONS, answer = undefined) {
   const out = [];
   let refused;
   let resumed = 0;
+  const forward = (bytes, from, to) => { out.push(Buffer.from(bytes.subarray(from, to))); return true; };
   const framer = new RequestFramer({
-    forward: (b) => { out.push(Buffer.from(b)); return true; },
-    rewrite: headRewriter(options),
+    forward,
+    forwardHead: headWriter(options, forward),
     sent: () => {},
     refuse: (status, reason) => { refused = { status, reason }; },
     resume: () => { resumed++; },
@@ -164,4 +165,15 @@ test('framing header names are matched in any case', () => {
   const xff = frame([Buffer.from('GET / HTTP/1.1\r\nx-FORWARDED-for: 203.0.113.7\r\n\r\n')]).bytes.toString();
   assert.match(xff, /\r\nX-Forwarded-For: 203\.0\.113\.7, 192\.0\.2\.1\r\n/);
   assert.doesNotMatch(xff, /x-FORWARDED-for/);
+});
+
+test('a full server pauses the client, whether it filled up on a head or on a body', () => {
+  const full = () => false;
+  const framer = (forward) => new RequestFramer({
+    forward, forwardHead: headWriter(OPTIONS, forward), sent: () => {}, refuse: () => {}, resume: () => {},
+  }, OPTIONS);
+  const get = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  assert.equal(framer(full).push(get), false, 'a head alone');
+  assert.equal(framer(full).push(Buffer.from('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi')), false, 'a head and body');
+  assert.equal(framer(() => true).push(get), true, 'room to spare');
 });

@@ -6,7 +6,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { RequestFramer } = require('../../dist/pipelines/http-request');
-const { headRewriter } = require('../../dist/pipelines/http');
+const { headWriter } = require('../../dist/pipelines/http');
 
 const SEED = Number(process.env.HTTP_FUZZ_SEED ?? 20261126);
 const CASES = 300;
@@ -69,9 +69,10 @@ function request(g) {
 function frame(bytes, cuts) {
   const out = [];
   let refused;
+  const forward = (bytes, from, to) => { out.push(Buffer.from(bytes.subarray(from, to))); return true; };
   const framer = new RequestFramer({
-    forward: (b) => { out.push(Buffer.from(b)); return true; },
-    rewrite: headRewriter(OPTIONS),
+    forward,
+    forwardHead: headWriter(OPTIONS, forward),
     sent: () => {},
     refuse: (status) => { refused = status; },
     resume: () => {},
