@@ -74,7 +74,7 @@ export function relayRaw(down: Socket, up: Socket, ends: RelayEnds, options: Rel
   const clientWriter = writerFor(down, () => fromServer.resume());
   const plain: ToServer = (bytes, from, to) => serverWriter.write(bytes, from, to);
   const http = options.http?.({ toServer: plain, resumeClient: () => fromClient.resume(), flushClient: () => clientWriter.flush() });
-  const toServer = http?.fromClient ?? ((chunk: Buffer) => serverWriter.write(chunk, 0, chunk.length));
+  const toServer = http?.fromClient ?? ((chunk: Buffer) => plain(chunk, 0, chunk.length));
   const watchServer = http?.fromServer;
   const fromClient = readerFor(down, (chunk) => {
     server.sx += chunk.length;
