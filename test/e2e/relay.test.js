@@ -155,3 +155,26 @@ test('connection after connection (reusing read buffers), each gets exactly its 
     assert.deepEqual(await Promise.all([transfer(), transfer(), transfer()]), [true, true, true], `round ${round}`);
   }
 });
+
+test('many connections sending small pieces at once (writes gathered together) each get exactly their bytes back', async (t) => {
+  const be = await echoBackend(t);
+  const pen = await startPen(t, [`127.0.0.1:${be.port}`]);
+  const talk = async () => {
+    const pieces = Array.from({ length: 150 }, () => crypto.randomBytes(1 + crypto.randomInt(3000)));
+    const sent = Buffer.concat(pieces);
+    const s = net.connect(pen.port, '127.0.0.1');
+    const chunks = [];
+    s.on('data', (c) => chunks.push(c));
+    await once(s, 'connect');
+    for (const piece of pieces) {
+      if (!s.write(piece)) await once(s, 'drain'); // eslint-disable-line no-await-in-loop
+      await new Promise(setImmediate); // eslint-disable-line no-await-in-loop
+    }
+    s.end();
+    await once(s, 'close');
+    return Buffer.concat(chunks).equals(sent);
+  };
+  const results = await Promise.all(Array.from({ length: 30 }, talk));
+  assert.equal(results.filter(Boolean).length, 30);
+});
+
