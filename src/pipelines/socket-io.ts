@@ -209,8 +209,8 @@ function flushGathered(): void {
   slabUsed = 0;
 }
 
-/** Copies source[from, to) to target at `at`; a short run byte by byte, as that beats making the
- *  view a longer copy needs. */
+/** Copies source[from, to) to target at `at`; a short run byte by byte, which is cheaper than
+ *  the view Buffer#copy makes to copy part of a buffer. */
 function copyBytes(source: Buffer, from: number, to: number, target: Buffer, at: number): void {
   if (to - from > 64) {
     source.copy(target, at, from, to);
@@ -219,6 +219,7 @@ function copyBytes(source: Buffer, from: number, to: number, target: Buffer, at:
   while (from < to) target[at++] = source[from++]!;
 }
 
+/** Writes to a socket through its handle: small writes are gathered, the rest go out at once. */
 class HandleWriter implements ChunkWriter {
   private spare: WriteRequest | undefined; // a request the kernel finished with at once is used again
   private queued = 0; // writes the kernel has not finished
