@@ -121,3 +121,13 @@ export function parseListenAddress(text: string, what: string, protocol: 'tcp' |
   const address = resolveHost(host, `${what} '${text}'`);
   return { ...address, port: parsePort(port, `${what} '${text}'`, protocol) };
 }
+
+/** An address as pen prints it: an IPv4-mapped IPv6 address shown as dotted IPv4. */
+export function unmappedAddress(a: string): string {
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+/** A connected socket's peer as pen prints it; unix socket clients are all one client, 0.0.0.0. */
+export function peerAddress(socket: { remoteAddress?: string | undefined }): string {
+  return socket.remoteAddress === undefined ? '0.0.0.0' : unmappedAddress(socket.remoteAddress);
+}

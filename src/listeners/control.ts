@@ -1,6 +1,7 @@
 // The control port: one penctl command per connection, checked against control_acl.
 import type { Server, Socket } from 'node:net';
 import type { AclLists } from '../balancer/acl';
+import { peerAddress } from '../config/address';
 import { ConfigError, messageOf } from '../errors';
 import { debug } from '../reports/diag';
 import { listen } from './listen';
@@ -13,7 +14,7 @@ export class ControlPort {
 
   static async open(address: string, acls: AclLists, aclNumber: () => number, run: (line: string) => string): Promise<ControlPort> {
     const onSocket = (socket: Socket) => {
-      const client = socket.remoteAddress?.replace(/^::ffff:(?=\d+\.)/, '') ?? '0.0.0.0';
+      const client = peerAddress(socket);
       socket.on('error', () => {});
       if (socket.remoteAddress !== undefined && !acls.permits(aclNumber(), client)) {
         debug(1, () => `do_ctrl: control connection from ${client} refused by control_acl`);

@@ -5,6 +5,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Balancer } from '../balancer/balancer';
 import type { Client } from '../balancer/client-table';
 import type { Server } from '../balancer/server-table';
+import { peerAddress, unmappedAddress } from '../config/address';
 import type { Settings } from '../config/settings';
 import { httpPipeline, lastForwardedFor } from '../pipelines/http';
 import { errorResponse } from '../pipelines/http-errors';
@@ -14,16 +15,6 @@ import { relayRaw, type HttpPipeline } from '../pipelines/raw';
 import { debug, debugLevel, diag, dump } from '../reports/diag';
 import type { RequestLog } from '../reports/request-log';
 import type { Connection, ConnectionTable } from '../balancer/connection-table';
-
-/** Addresses as pen prints them: IPv4-mapped IPv6 addresses shown as dotted IPv4. */
-function normalised(a: string): string {
-  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
-}
-
-function clientAddress(socket: Socket): string {
-  const a = socket.remoteAddress;
-  return a === undefined ? '0.0.0.0' : normalised(a); // unix socket clients: all one client, as in pen
-}
 
 const DUMMY_BODY = 'pen-edge dummy target\n';
 const DUMMY_REPLY = `HTTP/1.1 200 OK\r\nContent-Length: ${DUMMY_BODY.length}\r\nContent-Type: text/plain\r\n\r\n${DUMMY_BODY}`;
@@ -66,7 +57,7 @@ export class Forwarder {
    * one itself (TLS listeners read it before the handshake).
    */
   readonly accept = (down: Socket, origin?: ProxiedAddress): void => {
-    const peer = clientAddress(down);
+    const peer = peerAddress(down);
     const trusted = this.settings.trustedProxiesAcl;
     if (origin !== undefined) {
       this.admitProxied(down, peer, origin);
@@ -82,11 +73,11 @@ export class Forwarder {
   /** Whether a peer must start with a PROXY header (proxy_protocol ACL). */
   readonly trustsProxyHeader = (peer: string): boolean => {
     const acl = this.settings.proxyProtocolAcl;
-    return acl !== undefined && this.balancer.acls.permits(acl, normalised(peer));
+    return acl !== undefined && this.balancer.acls.permits(acl, unmappedAddress(peer));
   };
 
   private admitProxied(down: Socket, peer: string, header: ProxiedAddress): void {
-    this.admit(down, header.address ? normalised(header.address) : peer, header.port ?? down.remotePort ?? 0);
+    this.admit(down, header.address ? unmappedAddress(header.address) : peer, header.port ?? down.remotePort ?? 0);
   }
 
   /** trusted_proxies: the real client is the last X-Forwarded-For entry of the first request. */
@@ -98,7 +89,7 @@ export class Forwarder {
     }, (bytes) => {
       const head = bytes.toString('latin1', 0, Math.max(0, bytes.indexOf('\r\n\r\n')));
       const real = lastForwardedFor(head);
-      this.admit(down, real && isIP(real) ? normalised(real) : peer, down.remotePort ?? 0, peer);
+      this.admit(down, real && isIP(real) ? unmappedAddress(real) : peer, down.remotePort ?? 0, peer);
     });
   }
 
@@ -179,7 +170,7 @@ export class Forwarder {
     this.balancer.connected(server, conn.client);
     conn.counted = true;
     if (server.proxyProtocol) {
-      up.write(proxyHeader(server.proxyProtocol, conn.client.address, conn.port, normalised(down.localAddress ?? '0.0.0.0'), down.localPort ?? 0));
+      up.write(proxyHeader(server.proxyProtocol, conn.client.address, conn.port, unmappedAddress(down.localAddress ?? '0.0.0.0'), down.localPort ?? 0));
     }
     if (server.index >= 0) this.current = server.index;
     relayRaw(down, up, { server, client: conn.client }, {

@@ -4,7 +4,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { Balancer } from '../balancer/balancer';
 import type { Client } from '../balancer/client-table';
 import type { Server } from '../balancer/server-table';
-import { parseListenAddress } from '../config/address';
+import { parseListenAddress, unmappedAddress } from '../config/address';
 import type { Settings } from '../config/settings';
 import { SystemError } from '../errors';
 import { debug } from '../reports/diag';
@@ -56,7 +56,7 @@ export class UdpListener {
 
   /** A new session: the balancer's first server that can take the client. */
   private open(key: string, from: RemoteInfo, now: number): Session | undefined {
-    const address = from.address.startsWith('::ffff:') ? from.address.slice(7) : from.address;
+    const address = unmappedAddress(from.address);
     const { client, candidates } = this.balancer.route(address, from.port, now);
     const server = candidates.find((s) => s.family !== 0 && this.balancer.canTry(s, client, now));
     if (!server) {
