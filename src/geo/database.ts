@@ -2,11 +2,10 @@
 // Country or City through @maxmind/geoip2-node, any other .mmdb with a country code in its
 // records through the same library's underlying reader).
 import { readFileSync } from 'node:fs';
-import { isIP, isIPv4 } from 'node:net';
 import { Reader as GeoIp2Reader } from '@maxmind/geoip2-node';
 import { Reader as MmdbReader } from 'maxmind';
-import { ipv4ToNumber, ipv6ToBytes } from '../balancer/acl';
-import { ConfigError } from '../errors';
+import { ConfigError, messageOf } from '../errors';
+import { addressBytes, parseNetwork } from './network';
 
 export interface Place {
   country?: string;
@@ -17,15 +16,6 @@ interface MapEntry extends Place {
   text: string;
   bytes: Uint8Array;
   len: number;
-}
-
-/** An address as 16 bytes (IPv4 as ::a.b.c.d, like the databases' IPv4 subtree) and its prefix offset. */
-function addressBytes(address: string): [Uint8Array, number] {
-  if (!isIPv4(address)) return [ipv6ToBytes(address), 0];
-  const n = ipv4ToNumber(address);
-  const bytes = new Uint8Array(16);
-  bytes.set([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255], 12);
-  return [bytes, 96];
 }
 
 function matches(a: Uint8Array, b: Uint8Array, len: number): boolean {
@@ -107,15 +97,16 @@ export class Geo {
   }
 
   addMapping(cidr: string, country: string, continent?: string): void {
-    const [address = '', lenText] = cidr.split('/');
-    if (!isIP(address)) throw new ConfigError(`geo_map: bad network '${cidr}'`);
-    const [bytes, offset] = addressBytes(address);
-    const len = lenText === undefined ? 128 - offset : Number(lenText);
+    let network: { bytes: Uint8Array; len: number };
+    try {
+      network = parseNetwork(cidr);
+    } catch (err) {
+      throw new ConfigError(`geo_map: ${messageOf(err)}`);
+    }
     if (!/^[A-Z]{2}$/i.test(country) || (continent !== undefined && !/^[A-Z]{2}$/i.test(continent))) {
       throw new ConfigError('geo_map: expected CIDR COUNTRY [CONTINENT] with two-letter codes');
     }
-    if (!Number.isInteger(len) || len < 0 || len + offset > 128) throw new ConfigError(`geo_map: bad network '${cidr}'`);
-    this.map.push({ text: cidr, bytes, len: len + offset, country: country.toUpperCase(), continent: continent?.toUpperCase() });
+    this.map.push({ text: cidr, ...network, country: country.toUpperCase(), continent: continent?.toUpperCase() });
   }
 
   clearMappings(): void {

@@ -1,8 +1,7 @@
 // A MaxMind DB (.mmdb, format 2.0) writer for country data: networks → GeoIP2-Country records,
 // readable by @maxmind/geoip2-node and by libmaxminddb (mmdblookup).
-import { isIP, isIPv4 } from 'node:net';
-import { ipv4ToNumber, ipv6ToBytes } from '../balancer/acl';
 import { ConfigError } from '../errors';
+import { parseNetwork } from './network';
 
 export interface CountryNetwork {
   /** "a.b.c.d/len" or "v6::/len" */
@@ -74,16 +73,9 @@ interface Node { children: [Node | number | undefined, Node | number | undefined
 
 /** The bits of a network in the IPv6 tree (IPv4 lives under ::/96, as in MaxMind's databases). */
 function networkBits(cidr: string): number[] {
-  const [address, lenText] = cidr.split('/');
-  if (!isIP(address!)) throw new ConfigError(`bad network '${cidr}'`);
-  const v4 = isIPv4(address!);
-  const max = v4 ? 32 : 128;
-  const len = lenText === undefined ? max : Number(lenText);
-  if (!Number.isInteger(len) || len < 0 || len > max) throw new ConfigError(`bad network '${cidr}'`);
-  const n = v4 ? ipv4ToNumber(address!) : 0;
-  const bytes = v4 ? [...Array(12).fill(0), n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255] : [...ipv6ToBytes(address!)];
+  const { bytes, len } = parseNetwork(cidr);
   const bits: number[] = [];
-  for (let i = 0; i < (v4 ? 96 + len : len); i++) bits.push((bytes[i >> 3]! >> (7 - (i & 7))) & 1);
+  for (let i = 0; i < len; i++) bits.push((bytes[i >> 3]! >> (7 - (i & 7))) & 1);
   return bits;
 }
 
