@@ -70,10 +70,10 @@ export class Forwarder {
     }
   };
 
-  /** Whether a peer must start with a PROXY header (proxy_protocol ACL). */
+  /** Whether a peer (as peerAddress gives it) must start with a PROXY header (proxy_protocol ACL). */
   readonly trustsProxyHeader = (peer: string): boolean => {
     const acl = this.settings.proxyProtocolAcl;
-    return acl !== undefined && this.balancer.acls.permits(acl, unmappedAddress(peer));
+    return acl !== undefined && this.balancer.acls.permits(acl, peer);
   };
 
   private admitProxied(down: Socket, peer: string, header: ProxiedAddress): void {

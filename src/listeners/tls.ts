@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import tls = require('node:tls'); // the module object itself: its renegotiation limits are settable properties
+import { peerAddress } from '../config/address';
 import type { TlsSettings } from '../config/settings';
 import { ConfigError, messageOf } from '../errors';
 import { diag } from '../reports/diag';
@@ -60,11 +61,12 @@ export class TlsFrontEnd {
     front = new TlsFrontEnd(server, settings, files);
     front.loadExtras();
     front.listener = await listen(address, 'listen', backlog, (raw) => {
-      if (raw.remoteAddress === undefined || !trustsProxyHeader(raw.remoteAddress)) {
+      const peer = peerAddress(raw);
+      if (raw.remoteAddress === undefined || !trustsProxyHeader(peer)) {
         server.emit('connection', raw);
         return;
       }
-      readProxyHeader(raw, raw.remoteAddress, (header) => {
+      readProxyHeader(raw, peer, (header) => {
         const key = peerKey(raw);
         origins.set(key, header);
         raw.once('close', () => origins.delete(key)); // a failed handshake never reaches onSocket
