@@ -142,7 +142,7 @@ export class Pen {
       if (this.settings.logFile) await this.switchLog(this.settings.logFile);
       if (this.settings.configFile) this.readConfigFile();
       this.applySettings();
-      if (this.settings.geoDb) this.reloadGeoDb(this.settings.geoDb);
+      if (this.settings.geoDb) this.reloadGeoDb(this.settings.geoDb, 'reload');
       const tlsError = this.tls?.reload();
       if (tlsError) diag(`reload: ${tlsError}; the previous certificates stay in use`);
     } catch (err) {
@@ -150,11 +150,13 @@ export class Pen {
     }
   }
 
-  private reloadGeoDb(path: string): void {
+  /** Opens the geo database again (`why`: HUP or the file replaced); a bad file keeps the old one. */
+  private reloadGeoDb(path: string, why: 'reload' | 'file replaced'): void {
     try {
       this.balancer.geo.database = GeoDatabase.open(path);
+      if (why === 'file replaced') diag(`geo_db ${path}: reloaded`);
     } catch (err) {
-      diag(`reload: ${messageOf(err)}; the previous database stays in use`);
+      diag(`${why}: ${messageOf(err)}; the previous database stays in use`);
     }
   }
 
@@ -166,13 +168,7 @@ export class Pen {
     const name = basename(path);
     try {
       this.geoWatch = watch(dir, (_event, file) => {
-        if (file !== name) return;
-        try {
-          this.balancer.geo.database = GeoDatabase.open(path);
-          diag(`geo_db ${path}: reloaded`);
-        } catch (err) {
-          diag(`${messageOf(err)}; the previous database stays in use`);
-        }
+        if (file === name) this.reloadGeoDb(path, 'file replaced');
       });
       this.geoWatch.unref();
     } catch {
