@@ -131,15 +131,20 @@ export function contentLength(bytes: Buffer, p: number, end: number, before: num
   return length;
 }
 
+/** The entries of a comma-separated header value, lower-cased and trimmed. */
+function listEntries(value: string): string[] {
+  return value.toLowerCase().split(',').map((entry) => entry.trim());
+}
+
 /** Whether a Transfer-Encoding value ends in chunked (and names it only there). */
 export function endsInChunked(value: string): boolean {
-  const codings = value.toLowerCase().split(',').map((c) => c.trim());
+  const codings = listEntries(value);
   return codings.indexOf('chunked') === codings.length - 1;
 }
 
 /** Whether a comma-separated header value lists `token` (lower case), in any case. */
 export function listsToken(value: string, token: string): boolean {
-  return value.toLowerCase().split(',').some((t) => t.trim() === token);
+  return listEntries(value).includes(token);
 }
 
 function isToken(text: string): boolean {
