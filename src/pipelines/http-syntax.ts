@@ -63,7 +63,7 @@ function headerNameEnd(bytes: Buffer, p: number, limit: number): number {
 }
 
 /** Checks a header value (or a reason phrase) from p; returns where the CR ending its line is. */
-export function headerValueEnd(bytes: Buffer, p: number, limit: number): number {
+function headerValueEnd(bytes: Buffer, p: number, limit: number): number {
   while (p < limit && VALUE_BYTE[bytes[p]!] === 1) p++;
   if (p + 1 >= limit) return INCOMPLETE;
   if (bytes[p] === CR && bytes[p + 1] === LF) return p;
