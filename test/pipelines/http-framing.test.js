@@ -8,31 +8,10 @@ const path = require('node:path');
 const http = require('node:http');
 const net = require('node:net');
 const { once } = require('node:events');
-const { RequestFramer } = require('../../dist/pipelines/http-request');
-const { headWriter } = require('../../dist/pipelines/http');
+const { OPTIONS, frame } = require('../support/framer');
 
 const CORPUS = path.join(__dirname, '..', '..', 'fixtures', 'http');
 const corpus = fs.readdirSync(CORPUS).filter((f) => f.endsWith('.http')).map((f) => ({ name: f, bytes: fs.readFileSync(path.join(CORPUS, f)) }));
-const OPTIONS = { forwarded: 'append', clientAddress: '192.0.2.1', rfc7239: false, tlsPort: undefined, identity: [], headMax: 16384, lineMax: 8192 };
-
-/** Runs bytes through a framer in the given pieces; returns what the server would get, and any refusal.
- *  `answer` is the server's answer to a request that asks to switch protocols (true: switched). */
-function frame(pieces, options = OPTIONS, answer = undefined) {
-  const out = [];
-  let refused;
-  let resumed = 0;
-  const forward = (bytes, from, to) => { out.push(Buffer.from(bytes.subarray(from, to))); return true; };
-  const framer = new RequestFramer({
-    forward,
-    forwardHead: headWriter(options, forward),
-    sent: () => {},
-    refuse: (status, reason) => { refused = { status, reason }; },
-    resume: () => { resumed++; },
-  }, options);
-  const paused = pieces.map((p) => !framer.push(p)).includes(true);
-  if (answer !== undefined) framer.answered(answer);
-  return { bytes: Buffer.concat(out), refused, paused, resumed };
-}
 
 /** What a node:http server makes of raw bytes: the requests it saw, or that it refused them. */
 async function oracle(bytes) {
@@ -112,8 +91,8 @@ test('limits: a long request line gets 414, a large header block 431', () => {
 
 test('xforwarded replace drops the client\'s header; pen mode keeps it and adds nothing', () => {
   const req = Buffer.from('GET / HTTP/1.1\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n');
-  assert.match(frame([req], { ...OPTIONS, forwarded: 'replace' }).bytes.toString(), /\r\nX-Forwarded-For: 192\.0\.2\.1\r\n/);
-  const pen = frame([req], { ...OPTIONS, forwarded: 'pen' }).bytes.toString();
+  assert.match(frame([req], { options: { ...OPTIONS, forwarded: 'replace' } }).bytes.toString(), /\r\nX-Forwarded-For: 192\.0\.2\.1\r\n/);
+  const pen = frame([req], { options: { ...OPTIONS, forwarded: 'pen' } }).bytes.toString();
   assert.match(pen, /X-Forwarded-For: 203\.0\.113\.7\r\n/);
   assert.doesNotMatch(pen, /192\.0\.2\.1/);
 });
@@ -124,16 +103,16 @@ test('Upgrade and CONNECT: bytes after the head wait for the server; raw if it s
   const waiting = frame([Buffer.concat([Buffer.from(head), raw])]);
   assert.equal(waiting.paused, true);
   assert.doesNotMatch(waiting.bytes.toString('latin1'), /\x81/, 'nothing after the head before the answer');
-  const switched = frame([Buffer.concat([Buffer.from(head), raw])], OPTIONS, true);
+  const switched = frame([Buffer.concat([Buffer.from(head), raw])], { answer: true });
   assert.ok(switched.bytes.subarray(switched.bytes.length - raw.length).equals(raw));
   assert.equal(switched.resumed, 1);
   // declined: what follows is parsed as requests, so a smuggled one gets our header or a refusal
   const next = 'GET /next HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n';
-  const declined = frame([Buffer.from(head + next)], OPTIONS, false);
+  const declined = frame([Buffer.from(head + next)], { answer: false });
   assert.match(declined.bytes.toString(), /GET \/next HTTP\/1\.1\r\nHost: x\r\nX-Forwarded-For: 6\.6\.6\.6, 192\.0\.2\.1\r\n/);
   const smuggled = 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n';
-  assert.equal(frame([Buffer.from(head + smuggled)], OPTIONS, false).refused?.status, 400);
-  const connect = frame([Buffer.from('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\x16\x03\x01')], OPTIONS, true);
+  assert.equal(frame([Buffer.from(head + smuggled)], { answer: false }).refused?.status, 400);
+  const connect = frame([Buffer.from('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\x16\x03\x01')], { answer: true });
   assert.ok(connect.bytes.toString('latin1').endsWith('\r\n\r\n\x16\x03\x01'));
 });
 
@@ -168,12 +147,8 @@ test('framing header names are matched in any case', () => {
 });
 
 test('a full server pauses the client, whether it filled up on a head or on a body', () => {
-  const full = () => false;
-  const framer = (forward) => new RequestFramer({
-    forward, forwardHead: headWriter(OPTIONS, forward), sent: () => {}, refuse: () => {}, resume: () => {},
-  }, OPTIONS);
   const get = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-  assert.equal(framer(full).push(get), false, 'a head alone');
-  assert.equal(framer(full).push(Buffer.from('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi')), false, 'a head and body');
-  assert.equal(framer(() => true).push(get), true, 'room to spare');
+  assert.equal(frame([get], { serverFull: true }).paused, true, 'a head alone');
+  assert.equal(frame([Buffer.from('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi')], { serverFull: true }).paused, true, 'a head and body');
+  assert.equal(frame([get]).paused, false, 'room to spare');
 });
