@@ -7,12 +7,11 @@ const fs = require('node:fs');
 const net = require('node:net');
 const { once } = require('node:events');
 const {
-  namedBackend, echoBackend, onLoopback, startPen, exchange, penctl, freePort, stderrMatching, unansweredServer,
+  namedBackend, echoBackend, onLoopback, startPen, exchange, penctl, controlOf, freePort, stderrMatching, unansweredServer,
 } = require('../support/harness');
 
 const spec = (b) => `127.0.0.1:${b.port}`;
 const three = (t) => Promise.all(['be1', 'be2', 'be3'].map((n) => namedBackend(n, t)));
-const control = (pen) => async (...cmd) => (await penctl(`127.0.0.1:${pen.ctl}`, ...cmd)).stdout;
 const serversJson = async (pen) => JSON.parse((await penctl('--json', `127.0.0.1:${pen.ctl}`, 'servers')).stdout).servers;
 
 /** Which backend answers each client in turn (127.0.0.N for each N in hosts). */
@@ -57,7 +56,7 @@ test('-c 3: the same clients all fit and each keeps its server', async (t) => {
 test('-T 1: a client not seen for longer than the tracking time is treated as a new client', async (t) => {
   const b = await three(t);
   const pen = await startPen(t, ['-T', '1', ...b.map(spec)], { control: true });
-  const ctl = control(pen);
+  const ctl = controlOf(pen);
   assert.equal(await ctl('tracking'), '1\n');
   assert.deepEqual(await from(pen.port, [2, 2]), ['be2', 'be2']);
   // `recent 1` drops the client exactly when it is older than the tracking time: wait for that,
@@ -77,7 +76,7 @@ test('hard max: a returning client is admitted up to the hard limit, a new clien
   assert.equal((await exchange(pen.port, { localAddress: '127.0.0.3' })).trim(), 'other'); // new client: full
   assert.equal(await held(t, pen.port, '127.0.0.2'), 'limited'); // returning client: up to hard
   assert.equal((await exchange(pen.port, { localAddress: '127.0.0.2' })).trim(), 'other'); // hard max reached
-  assert.match(await control(pen)('servers'), /^1 addr 127\.0\.0\.1 port \d+ conn 2 max 1 hard 2 /m);
+  assert.match(await controlOf(pen)('servers'), /^1 addr 127\.0\.0\.1 port \d+ conn 2 max 1 hard 2 /m);
 });
 
 /** A backend named be1 on a port that refused connections until now. */
@@ -93,7 +92,7 @@ test('-b: a refused server is skipped while blacklisted, even once it is back; `
   const port = await freePort();
   // -r: the servers in turn, 1, 0, 1, 0 …; server 0 refuses at first
   const pen = await startPen(t, ['-r', '-b', '30', `127.0.0.1:${port}`, spec(be2)], { control: true });
-  const ctl = control(pen);
+  const ctl = controlOf(pen);
   assert.equal(await ctl('blacklist'), '30\n');
   assert.deepEqual(await from(pen.port, [2, 2]), ['be2', 'be2']); // the second: refused, blacklisted, next server
   await revive(t, port);
@@ -133,7 +132,7 @@ test('no descriptor is leaked: 200 connections ending in different ways leave pe
   const dead = await freePort();
   // -b 0: the dead server is tried (and refuses) on every connection
   const pen = await startPen(t, ['-b', '0', spec(echo)], { control: true });
-  const ctl = control(pen);
+  const ctl = controlOf(pen);
   const fds = () => fs.readdirSync(`/proc/${pen.pid}/fd`).length;
   const client = (i) => ({ port: pen.port, host: '127.0.0.1', localAddress: `127.0.0.${2 + i}` });
   const ROUNDS = 50;

@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { ROOT, namedBackend, startPen, exchange, penctl, runPen, freePort, stderrMatching } = require('../support/harness');
+const { ROOT, namedBackend, startPen, exchange, controlOf, runPen, freePort, stderrMatching } = require('../support/harness');
 const { GeoDatabase } = require('../../dist/geo/database');
 
 function demoDatabase(t) {
@@ -55,7 +55,7 @@ async function regions(t, extra = []) {
     '-o', `server 2 address 127.0.0.1 port ${de.port} geo DE`,
     '-o', `server 3 address 127.0.0.1 port ${eu.port} geo @EU`, ...extra, 'LISTEN'], { control: true });
   const from = async (ip) => (await exchange(pen.port, { localAddress: ip })).trim();
-  const ctl = async (...cmd) => (await penctl(`127.0.0.1:${pen.ctl}`, ...cmd)).stdout;
+  const ctl = controlOf(pen);
   return { pen, from, ctl, file };
 }
 

@@ -196,6 +196,11 @@ function penctl(...args) {
   });
 }
 
+/** A function sending a command to a pen started with { control: true }; resolves with its reply. */
+function controlOf(pen) {
+  return async (...cmd) => (await penctl(`127.0.0.1:${pen.ctl}`, ...cmd)).stdout;
+}
+
 /** Runs bin/pen to completion (for command-line errors) and resolves with { code, stdout, stderr }. */
 function runPen(args, options = {}) {
   return new Promise((resolve) => {
@@ -214,5 +219,5 @@ async function stderrMatching(child, re) {
 }
 
 module.exports = {
-  fileCreated, ROOT, PEN, PENCTL, IS_ROOT, freePort, namedBackend, echoBackend, onLoopback, sendingBackend, readSlowly, unansweredServer, waitForPort, spawnServing, startPen, exchange, penctl, runPen, stderrMatching,
+  fileCreated, ROOT, PEN, PENCTL, IS_ROOT, freePort, namedBackend, echoBackend, onLoopback, sendingBackend, readSlowly, unansweredServer, waitForPort, spawnServing, startPen, exchange, penctl, controlOf, runPen, stderrMatching,
 };
