@@ -41,6 +41,11 @@ export function writerFor(socket: Socket, onDrain: () => void): ChunkWriter {
   return direct(socket) ? new HandleWriter(socket, handleOf(socket)!, onDrain) : streamWriter(socket, onDrain);
 }
 
+/** bytes[from, to), without making a view when that is all of it. */
+function range(bytes: Buffer, from: number, to: number): Buffer {
+  return from === 0 && to === bytes.length ? bytes : bytes.subarray(from, to);
+}
+
 // ---- through the stream API ----
 
 function streamReader(socket: Socket, onChunk: OnChunk): ChunkReader {
@@ -57,7 +62,7 @@ function streamWriter(socket: Socket, onDrain: () => void): ChunkWriter {
   // so a borrowed chunk may be written as it is; a busy one keeps it queued, so it gets a copy.
   return {
     write: (bytes, from, to) => {
-      const chunk = from === 0 && to === bytes.length ? bytes : bytes.subarray(from, to);
+      const chunk = range(bytes, from, to);
       return socket.write(socket.writableLength === 0 ? chunk : Buffer.from(chunk));
     },
     flush: () => {},
@@ -237,7 +242,7 @@ class HandleWriter implements ChunkWriter {
     const length = to - from;
     if (this.queued > 0 || length > GATHER_MAX) {
       this.flush();
-      return this.send(from === 0 && to === bytes.length ? bytes : bytes.subarray(from, to));
+      return this.send(range(bytes, from, to));
     }
     if (slabUsed + length > SLAB_SIZE) flushGathered();
     if (this.from === this.to || this.to !== slabUsed) {
