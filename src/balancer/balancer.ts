@@ -17,15 +17,19 @@ import { Geo } from '../geo/database';
  */
 function geoTiers(table: Server[], client: Client, first: number, s: Settings): Server[] {
   const start = first === NO_SERVER ? 0 : first;
-  let ordered = table.map((_, i) => table[(start + i) % table.length]!);
-  if (s.prio) ordered = [...ordered].sort((a, b) => a.prio - b.prio);
+  const ordered = table.map((_, i) => table[(start + i) % table.length]!);
+  if (s.prio) ordered.sort((a, b) => a.prio - b.prio);
   else if (s.weight) {
     const load = (v: Server) => (v.weight > 0 ? v.c / v.weight : Infinity); // weight 0: only as a last resort
-    ordered = [...ordered].sort((a, b) => load(a) - load(b));
+    ordered.sort((a, b) => load(a) - load(b));
   }
-  const inCountry = ordered.filter((v) => v.geo?.countries.includes(client.country!));
-  const inContinent = ordered.filter((v) => client.continent !== undefined && v.geo?.continents.includes(client.continent) && !inCountry.includes(v));
-  return [...inCountry, ...inContinent, ...ordered.filter((v) => !inCountry.includes(v) && !inContinent.includes(v))];
+  const [inCountry, inContinent, elsewhere]: Server[][] = [[], [], []];
+  for (const v of ordered) {
+    if (v.geo?.countries.includes(client.country!)) inCountry.push(v);
+    else if (client.continent !== undefined && v.geo?.continents.includes(client.continent)) inContinent.push(v);
+    else elsewhere.push(v);
+  }
+  return [...inCountry, ...inContinent, ...elsewhere];
 }
 
 export interface Route {
