@@ -1,0 +1,151 @@
+'use strict';
+// The processes the bench starts: bookkeeping, readiness, stopping, and what /proc says about them.
+
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const HOST = '127.0.0.1';
+const READY_MS = 10_000;
+
+const children = new Set(); // every process we started, so we can kill exactly those by PID
+let tmp = null; // temp dir for pid files, configs and certificates
+
+function tempDir() {
+  tmp ??= fs.mkdtempSync(path.join(os.tmpdir(), 'pen-bench-'));
+  return tmp;
+}
+
+function which(cmd, candidates) {
+  return candidates.find((p) => fs.existsSync(p)) ??
+    (spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).stdout.trim() || null);
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// ---- bookkeeping ----
+
+function track(child, name) {
+  child.benchName = name;
+  child.stderrTail = '';
+  children.add(child);
+  child.stderr?.on('data', (d) => { child.stderrTail = (child.stderrTail + d).slice(-2000); });
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function launch(name, cmd, args) {
+  return track(spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] }), name);
+}
+
+function running(child) {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+async function stop(child) {
+  if (!running(child)) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  process.kill(child.pid, 'SIGTERM');
+  try {
+    await withTimeout(exited, 3000, `stopping ${child.benchName}`);
+  } catch {
+    try { process.kill(child.pid, 'SIGKILL'); } catch { /* already gone */ }
+    await exited;
+  }
+}
+
+function cleanupSync() {
+  for (const child of children) {
+    try { process.kill(child.pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+// Fails fast if the child dies before becoming ready, so we don't sit out the whole timeout.
+function exitedEarly(child) {
+  return new Promise((_, reject) => child.once('exit', (code, sig) => reject(new Error(
+    `${child.benchName} exited early (${sig ?? code}): ${child.stderrTail.trim().split('\n').slice(-3).join(' | ')}`))));
+}
+
+// ---- readiness ----
+
+// Resolves once `file` holds a pid. fs.watch on the directory catches the file's creation;
+// the content check covers the window between create and write.
+function waitForPidFile(file, child) {
+  const dir = path.dirname(file);
+  let watcher;
+  const ready = new Promise((resolve) => {
+    const check = () => {
+      let text = '';
+      try { text = fs.readFileSync(file, 'utf8'); } catch { /* not there yet */ }
+      if (/^\s*\d+/.test(text)) resolve();
+    };
+    watcher = fs.watch(dir, check);
+    check(); // it may already exist
+  });
+  return withTimeout(Promise.race([ready, exitedEarly(child)]), READY_MS, `${child.benchName} pid file`)
+    .finally(() => watcher.close());
+}
+
+function tryConnect(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, HOST);
+    sock.once('connect', () => { sock.destroy(); resolve(true); });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+async function waitForPort(port, child) {
+  const deadline = Date.now() + READY_MS;
+  let dead = null;
+  exitedEarly(child).catch((err) => { dead = err; });
+  while (Date.now() < deadline) {
+    if (dead) throw dead;
+    if (await tryConnect(port)) return;
+    await sleep(50);
+  }
+  throw new Error(`${child.benchName}: port ${port} not accepting after ${READY_MS} ms`);
+}
+
+// An ephemeral port the kernel just handed out; tiny race until the balancer binds it, fine on loopback.
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// ---- /proc ----
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+// User + system CPU seconds a process has used so far (Linux /proc), or NaN where unknown.
+function cpuSeconds(pid) {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+module.exports = {
+  HOST, READY_MS, tempDir, which, sleep, withTimeout, track, launch, running, stop, cleanupSync,
+  exitedEarly, waitForPidFile, waitForPort, freePort, cpuSeconds,
+};
