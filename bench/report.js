@@ -12,30 +12,29 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+const FIGURES = ['rps', 'p50', 'p99', 'max', 'slow', 'timeouts', 'cpuPerRequest'];
+
 // One row per contender from its rounds: the median of each figure, every note kept once.
 function summarise(name, rounds) {
-  return {
-    name,
-    rps: median(rounds.map((r) => r.rps)),
-    p99: median(rounds.map((r) => r.p99)),
-    cpuPerRequest: median(rounds.map((r) => r.cpuPerRequest)),
-    failed: rounds.some((r) => r.failed),
-    notes: [...new Set(rounds.flatMap((r) => r.notes))],
-  };
+  const row = { name, failed: rounds.some((r) => r.failed), notes: [...new Set(rounds.flatMap((r) => r.notes))] };
+  for (const figure of FIGURES) row[figure] = median(rounds.map((r) => r[figure]));
+  return row;
 }
 
-function printTable(title, rows) {
+function ms(n) {
+  return Number.isFinite(n) ? `${fmt(n, 2)} ms` : 'n/a';
+}
+
+function ratio(a, b) {
+  return fmt(a / b, 2);
+}
+
+// Prints rows as a table of aligned columns; `columns` are [header, (row, pen) => cell] pairs,
+// where pen is Debian pen's row (undefined when it has none).
+function printColumns(title, rows, columns) {
   const pen = rows.find((r) => r.name === 'pen (Debian)');
-  const table = rows.map((r) => [
-    r.name,
-    fmt(r.rps, 0),
-    Number.isFinite(r.p99) ? `${fmt(r.p99, 2)} ms` : 'n/a',
-    fmt(r.cpuPerRequest, 1),
-    pen ? fmt(r.rps / pen.rps, 2) : 'n/a',
-    pen ? fmt(r.p99 / pen.p99, 2) : 'n/a',
-    r.failed ? 'FAILED' : r.notes.length ? 'see notes' : 'ok',
-  ]);
-  const header = ['contender', 'req/s', 'p99', 'CPU us/req', 'req/s vs pen', 'p99 vs pen', 'status'];
+  const table = rows.map((r) => columns.map(([, cell]) => (cell(r, pen) ?? 'n/a')));
+  const header = columns.map(([h]) => h);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
   const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   console.log(`\n== ${title} ==`);
@@ -43,6 +42,31 @@ function printTable(title, rows) {
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   table.forEach((row) => console.log(line(row)));
   for (const r of rows) for (const note of r.notes) console.log(`  note: ${r.name}: ${note}`);
+}
+
+function status(r) {
+  return r.failed ? 'FAILED' : r.notes.length ? 'see notes' : 'ok';
+}
+
+// A wrk scenario's table. `per` names what CPU time is divided by (req or conn); `tail` adds
+// the max latency, the requests over 1 s and the timeouts.
+function printTable(title, rows, { per = 'req', tail = false } = {}) {
+  printColumns(title, rows, [
+    ['contender', (r) => r.name],
+    ['req/s', (r) => fmt(r.rps, 0)],
+    ['p50', (r) => ms(r.p50)],
+    ['p99', (r) => ms(r.p99)],
+    ...(tail ? [
+      ['max', (r) => ms(r.max)],
+      ['>1 s', (r) => fmt(r.slow, 0)],
+      ['timeouts', (r) => fmt(r.timeouts, 0)],
+    ] : []),
+    [`CPU us/${per}`, (r) => fmt(r.cpuPerRequest, 1)],
+    ['req/s vs pen', (r, pen) => pen && ratio(r.rps, pen.rps)],
+    ['p99 vs pen', (r, pen) => pen && ratio(r.p99, pen.p99)],
+    ['CPU vs pen', (r, pen) => pen && ratio(r.cpuPerRequest, pen.cpuPerRequest)],
+    ['status', status],
+  ]);
 }
 
 module.exports = { summarise, printTable };
