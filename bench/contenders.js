@@ -5,12 +5,13 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { HOST, freePort, launch, tempDir, waitForPidFile, waitForPort } = require('./processes');
 
-async function startPen(name, bin, scenario, { backends, tls }) {
+// ctx.onBalancerCpus(cmd, args) gives the command line that runs cmd where the balancers run.
+async function startPen(name, bin, scenario, { backends, tls, onBalancerCpus }) {
   const port = await freePort();
   const pidFile = path.join(tempDir(), `${name.replace(/\W+/g, '_')}.pid`);
   const args = ['-f', ...scenario.penFlags, ...(scenario.tls ? ['-E', tls.cert, '-K', tls.key] : []),
-    '-p', pidFile, `${HOST}:${port}`, ...backends.map((b) => `${HOST}:${b}`)];
-  const child = launch(name, bin, args);
+    '-p', pidFile, `${HOST}:${port}`, ...backends.ports.map((b) => `${HOST}:${b}`)];
+  const child = launch(name, ...onBalancerCpus(bin, args));
   await waitForPidFile(pidFile, child);
   return { name, port, child };
 }
@@ -29,7 +30,7 @@ function haproxyConfig(scenario, port, { backends, tls }) {
     '  default_backend be',
     'backend be',
     '  balance roundrobin',
-    ...backends.map((b, i) => `  server s${i + 1} ${HOST}:${b}`),
+    ...backends.ports.map((b, i) => `  server s${i + 1} ${HOST}:${b}`),
     '',
   ].join('\n');
 }
@@ -38,7 +39,7 @@ async function startHaproxy(bin, scenario, ctx) {
   const port = await freePort();
   const cfg = path.join(tempDir(), 'haproxy.cfg');
   fs.writeFileSync(cfg, haproxyConfig(scenario, port, ctx));
-  const child = launch('haproxy', bin, ['-db', '-f', cfg]); // -db: stay in foreground
+  const child = launch('haproxy', ...ctx.onBalancerCpus(bin, ['-db', '-f', cfg])); // -db: stay in foreground
   await waitForPort(port, child);
   return { name: 'haproxy', port, child };
 }

@@ -3,14 +3,15 @@
 // Side-by-side throughput/latency benchmark: pen-edge (bin/pen) vs Debian pen vs haproxy,
 // all balancing the same two local HTTP/1.1 keep-alive backends, measured with wrk.
 // Usage: npm run bench   (env: BENCH_SECONDS=10 BENCH_ROUNDS=3 BENCH_CONNECTIONS=64 BENCH_THREADS=2
-//                          BENCH_SCENARIOS='tcp keep-alive,tls handshakes')
+//                          BENCH_SCENARIOS='tcp keep-alive,tls handshakes' BENCH_PIN=0 BENCH_BACKENDS=node)
 
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { startNodeBackend } = require('./backends');
+const { startBackends } = require('./backends');
 const { makeCertificate } = require('./certificates');
 const { startHaproxy, startPen } = require('./contenders');
+const { describe, moveToCpus, onCpus, planPinning } = require('./pinning');
 const { HOST, cleanupSync, cpuSeconds, running, stop, tempDir, which } = require('./processes');
 const { printTable, summarise } = require('./report');
 const { selectScenarios } = require('./scenarios');
@@ -28,10 +29,13 @@ function positiveInt(value, fallback) {
 }
 
 // One wrk run against one target, with the CPU time its balancer used per request.
-async function measure(tools, scenario, target) {
+async function measure(ctx, scenario, target) {
   const { child } = target;
   const cpuBefore = child ? cpuSeconds(child.pid) : NaN;
-  const run = { bin: tools.wrk, threads: THREADS, connections: CONNECTIONS, seconds: SECONDS, args: scenario.wrkArgs ?? [] };
+  const run = {
+    bin: ctx.tools.wrk, threads: THREADS, connections: CONNECTIONS, seconds: SECONDS, args: scenario.wrkArgs ?? [],
+    onCpus: ctx.onLoadCpus,
+  };
   let row;
   try {
     row = await runWrk(run, `${target.scheme}://${HOST}:${target.port}/`);
@@ -46,8 +50,26 @@ async function measure(tools, scenario, target) {
   return row;
 }
 
-async function runScenario(scenario, ctx) {
-  const { tools, backends } = ctx;
+// Where a scenario's processes run: the balancers on their CPU and wrk and the backends on
+// the others, as planned; anywhere when pinning is off. The backends, started once, are moved.
+function placeProcesses(plan, backends) {
+  const pinned = plan.on;
+  if (plan.on) {
+    for (const child of backends.children) {
+      const err = moveToCpus(plan, child.pid, pinned ? plan.load : plan.all);
+      if (err) throw new Error(err);
+    }
+  }
+  return {
+    onBalancerCpus: (cmd, args) => onCpus(plan, pinned ? plan.balancers : null, cmd, args),
+    onLoadCpus: (cmd, args) => onCpus(plan, pinned ? plan.load : null, cmd, args),
+  };
+}
+
+async function runScenario(scenario, base) {
+  const ctx = { ...base, ...placeProcesses(base.pinning, base.backends) };
+  const { tools } = ctx;
+  const backends = ctx.backends.ports;
   // Start every contender up front so they run side by side; wrk then hits one at a time
   // so they don't compete for CPU during measurement.
   const started = [];
@@ -73,7 +95,7 @@ async function runScenario(scenario, ctx) {
     for (let round = 1; round <= ROUNDS; round++) {
       for (const t of targets) {
         process.stderr.write(`  ${scenario.name}: round ${round}/${ROUNDS}: ${t.name} ...\n`);
-        rounds.get(t.name).push(await measure(tools, scenario, t));
+        rounds.get(t.name).push(await measure(ctx, scenario, t));
       }
     }
   } finally {
@@ -91,6 +113,8 @@ async function main() {
     pen: which('pen', ['/usr/bin/pen', '/usr/sbin/pen']),
     haproxy: which('haproxy', ['/usr/sbin/haproxy', '/usr/bin/haproxy']),
     openssl: which('openssl', ['/usr/bin/openssl']),
+    nginx: which('nginx', ['/usr/sbin/nginx']),
+    taskset: which('taskset', ['/usr/bin/taskset']),
   };
   let scenarios;
   try {
@@ -116,10 +140,13 @@ async function main() {
     console.log(`${tls}; skipping the TLS scenarios`);
     scenarios = scenarios.filter((s) => !s.tls);
   }
-  const backends = await Promise.all([startNodeBackend(), startNodeBackend()]);
-  const ctx = { tools, tls, backends: backends.map((b) => b.port) };
+  const pinning = planPinning(process.env.BENCH_PIN, tools.taskset);
+  const backends = await startBackends(tools.nginx, process.env.BENCH_BACKENDS);
+  console.log(`backends: ${backends.kind}`);
+  console.log(`pinning: ${describe(pinning)}`);
+  const ctx = { tools, tls, pinning, backends };
   for (const scenario of scenarios) await runScenario(scenario, ctx);
-  await Promise.all(backends.map((b) => stop(b.child)));
+  await Promise.all(backends.children.map(stop));
 }
 
 process.on('exit', cleanupSync); // also on errors/Ctrl-C: never leave our children or temp files behind

@@ -31,12 +31,13 @@ function parseWrk(out) {
   };
 }
 
-// `run` holds bin, threads, connections, seconds and extra args.
+// `run` holds bin, threads, connections, seconds, extra args, and onCpus(cmd, args), which gives
+// the command line that runs wrk where the load runs.
 function runWrk(run, url) {
   const { bin, threads, connections, seconds } = run;
   const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--timeout', TIMEOUT, '-s', LATENCY_SCRIPT,
     ...run.args, url];
-  const child = track(spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] }), 'wrk');
+  const child = track(spawn(...run.onCpus(bin, args), { stdio: ['ignore', 'pipe', 'pipe'] }), 'wrk');
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
   const done = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
