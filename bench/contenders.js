@@ -5,21 +5,28 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { HOST, freePort, launch, tempDir, waitForPidFile, waitForPort } = require('./processes');
 
-// ctx.onBalancerCpus(cmd, args) gives the command line that runs cmd where the balancers run.
-async function startPen(name, bin, scenario, { backends, tls, onBalancerCpus }) {
+const PEN_EDGE = path.resolve(__dirname, '..', 'bin', 'pen');
+const PEN_CONN_MAX = 500; // pen's default -x
+const HAPROXY_MAXCONN = 4096;
+
+// ctx: backends, tls (the certificate for scenario.tls), connMax (simultaneous connections the
+// scenario needs), onBalancerCpus(cmd, args) (the command line that runs cmd where the balancers run).
+async function startPen(name, bin, scenario, ctx) {
+  const { backends, tls, connMax, onBalancerCpus } = ctx;
   const port = await freePort();
   const pidFile = path.join(tempDir(), `${name.replace(/\W+/g, '_')}.pid`);
-  const args = ['-f', ...scenario.penFlags, ...(scenario.tls ? ['-E', tls.cert, '-K', tls.key] : []),
+  const args = ['-f', ...scenario.penFlags, ...(connMax > PEN_CONN_MAX ? ['-x', String(connMax)] : []),
+    ...(scenario.tls ? ['-E', tls.cert, '-K', tls.key] : []),
     '-p', pidFile, `${HOST}:${port}`, ...backends.ports.map((b) => `${HOST}:${b}`)];
   const child = launch(name, ...onBalancerCpus(bin, args));
   await waitForPidFile(pidFile, child);
   return { name, port, child };
 }
 
-function haproxyConfig(scenario, port, { backends, tls }) {
+function haproxyConfig(scenario, port, { backends, tls, connMax }) {
   return [
     'global',
-    '  maxconn 4096',
+    `  maxconn ${Math.max(HAPROXY_MAXCONN, connMax)}`,
     'defaults',
     ...scenario.haproxy.map((line) => `  ${line}`),
     '  timeout connect 5s',
@@ -44,4 +51,24 @@ async function startHaproxy(bin, scenario, ctx) {
   return { name: 'haproxy', port, child };
 }
 
-module.exports = { startPen, startHaproxy };
+// Starts every contender there is, side by side. Returns the started ones ({ name, port, child })
+// and a FAILED row for each that did not start.
+async function startContenders(tools, scenario, ctx) {
+  const starts = [
+    ['pen-edge', () => startPen('pen-edge', PEN_EDGE, scenario, ctx)],
+    ...(tools.pen ? [['pen (Debian)', () => startPen('pen (Debian)', tools.pen, scenario, ctx)]] : []),
+    ...(tools.haproxy ? [['haproxy', () => startHaproxy(tools.haproxy, scenario, ctx)]] : []),
+  ];
+  const started = [];
+  const failed = [];
+  for (const [name, start] of starts) {
+    try {
+      started.push(await start());
+    } catch (err) {
+      failed.push({ name, failed: true, notes: [`failed to start: ${err.message}`] });
+    }
+  }
+  return { started, failed };
+}
+
+module.exports = { startContenders };

@@ -2,7 +2,7 @@
 'use strict';
 // Side-by-side throughput/latency benchmark: pen-edge (bin/pen) vs Debian pen vs haproxy,
 // all balancing the same two local HTTP/1.1 keep-alive backends, measured with wrk.
-// Usage: npm run bench   (env: BENCH_SECONDS=10 BENCH_ROUNDS=3 BENCH_CONNECTIONS=64 BENCH_THREADS=2
+// Usage: npm run bench   (env: BENCH_SECONDS=10 BENCH_ROUNDS=3 BENCH_CONNECTIONS=64,256 BENCH_THREADS=2
 //                          BENCH_SCENARIOS='tcp keep-alive,tls handshakes' BENCH_PIN=0 BENCH_BACKENDS=node)
 
 const { spawnSync } = require('node:child_process');
@@ -10,18 +10,17 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { startBackends } = require('./backends');
 const { makeCertificate } = require('./certificates');
-const { startHaproxy, startPen } = require('./contenders');
+const { startContenders } = require('./contenders');
 const { describe, moveToCpus, onCpus, planPinning } = require('./pinning');
 const { HOST, cleanupSync, cpuSeconds, running, stop, tempDir, which } = require('./processes');
 const { printTable, summarise } = require('./report');
-const { selectScenarios } = require('./scenarios');
+const { connectionCounts, parseConnections, selectScenarios } = require('./scenarios');
 const { runWrk } = require('./wrk');
 
 const ROOT = path.resolve(__dirname, '..');
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 10);
 const ROUNDS = positiveInt(process.env.BENCH_ROUNDS, 3); // contenders take turns, round after round; medians are reported
-const CONNECTIONS = positiveInt(process.env.BENCH_CONNECTIONS, 64);
-const THREADS = Math.min(positiveInt(process.env.BENCH_THREADS, 2), CONNECTIONS); // wrk needs c >= t
+const THREADS = positiveInt(process.env.BENCH_THREADS, 2);
 
 function positiveInt(value, fallback) {
   const n = Number.parseInt(value ?? '', 10);
@@ -29,12 +28,12 @@ function positiveInt(value, fallback) {
 }
 
 // One wrk run against one target, with the CPU time its balancer used per request.
-async function measure(ctx, scenario, target) {
+async function measure(ctx, scenario, target, connections) {
   const { child } = target;
   const cpuBefore = child ? cpuSeconds(child.pid) : NaN;
   const run = {
-    bin: ctx.tools.wrk, threads: THREADS, connections: CONNECTIONS, seconds: SECONDS, args: scenario.wrkArgs ?? [],
-    onCpus: ctx.onLoadCpus,
+    bin: ctx.tools.wrk, threads: Math.min(THREADS, connections), connections, seconds: SECONDS,
+    args: scenario.wrkArgs ?? [], onCpus: ctx.onLoadCpus,
   };
   let row;
   try {
@@ -66,45 +65,36 @@ function placeProcesses(plan, backends) {
   };
 }
 
+// All contenders run side by side for the whole scenario; wrk hits one at a time so they
+// don't compete for CPU during a measurement. One table per wrk connection count.
 async function runScenario(scenario, base) {
-  const ctx = { ...base, ...placeProcesses(base.pinning, base.backends) };
-  const { tools } = ctx;
-  const backends = ctx.backends.ports;
-  // Start every contender up front so they run side by side; wrk then hits one at a time
-  // so they don't compete for CPU during measurement.
-  const started = [];
-  const rows = [];
-  const attempt = async (name, start) => {
-    try {
-      started.push(await start());
-    } catch (err) {
-      rows.push({ name, failed: true, notes: [`failed to start: ${err.message}`] });
-    }
-  };
-  await attempt('pen-edge', () => startPen('pen-edge', path.join(ROOT, 'bin', 'pen'), scenario, ctx));
-  if (tools.pen) await attempt('pen (Debian)', () => startPen('pen (Debian)', tools.pen, scenario, ctx));
-  if (tools.haproxy) await attempt('haproxy', () => startHaproxy(tools.haproxy, scenario, ctx));
-
+  const counts = connectionCounts(scenario, base.connections);
+  // twice the clients: room for connections still closing when new ones arrive
+  const ctx = { ...base, ...placeProcesses(base.pinning, base.backends), connMax: 2 * Math.max(...counts) };
+  const { started, failed } = await startContenders(ctx.tools, scenario, ctx);
   const scheme = scenario.tls ? 'https' : 'http';
   const targets = [
-    { name: `direct (1 backend${scenario.tls ? ', plain http' : ''})`, port: backends[0], scheme: 'http' },
+    { name: `direct (1 backend${scenario.tls ? ', plain http' : ''})`, port: ctx.backends.ports[0], scheme: 'http' },
     ...started.map((s) => ({ ...s, scheme })),
   ];
-  const rounds = new Map(targets.map((t) => [t.name, []]));
+  const order = ['direct', 'pen-edge', 'pen (Debian)', 'haproxy'];
+  const place = (row) => order.findIndex((name) => row.name.startsWith(name));
   try {
-    for (let round = 1; round <= ROUNDS; round++) {
-      for (const t of targets) {
-        process.stderr.write(`  ${scenario.name}: round ${round}/${ROUNDS}: ${t.name} ...\n`);
-        rounds.get(t.name).push(await measure(ctx, scenario, t));
+    for (const connections of counts) {
+      const rounds = new Map(targets.map((t) => [t.name, []]));
+      for (let round = 1; round <= ROUNDS; round++) {
+        for (const t of targets) {
+          process.stderr.write(`  ${scenario.name} (-c${connections}): round ${round}/${ROUNDS}: ${t.name} ...\n`);
+          rounds.get(t.name).push(await measure(ctx, scenario, t, connections));
+        }
       }
+      const rows = [...targets.map((t) => summarise(t.name, rounds.get(t.name))), ...failed].sort((a, b) => place(a) - place(b));
+      const threads = Math.min(THREADS, connections);
+      printTable(`${scenario.name} (wrk -t${threads} -c${connections} -d${SECONDS}s, median of ${ROUNDS} rounds)`, rows, scenario);
     }
   } finally {
     await Promise.all(started.map((s) => stop(s.child)));
   }
-  rows.push(...targets.map((t) => summarise(t.name, rounds.get(t.name))));
-  const order = targets.map((t) => t.name);
-  rows.sort((a, b) => (order.indexOf(a.name) + 1 || 99) - (order.indexOf(b.name) + 1 || 99));
-  printTable(`${scenario.name} (wrk -t${THREADS} -c${CONNECTIONS} -d${SECONDS}s, median of ${ROUNDS} rounds)`, rows);
 }
 
 async function main() {
@@ -117,8 +107,10 @@ async function main() {
     taskset: which('taskset', ['/usr/bin/taskset']),
   };
   let scenarios;
+  let connections;
   try {
     scenarios = selectScenarios(process.env.BENCH_SCENARIOS);
+    connections = parseConnections(process.env.BENCH_CONNECTIONS);
   } catch (err) {
     console.error(err.message);
     process.exit(2);
@@ -144,7 +136,7 @@ async function main() {
   const backends = await startBackends(tools.nginx, process.env.BENCH_BACKENDS);
   console.log(`backends: ${backends.kind}`);
   console.log(`pinning: ${describe(pinning)}`);
-  const ctx = { tools, tls, pinning, backends };
+  const ctx = { tools, tls, pinning, backends, connections };
   for (const scenario of scenarios) await runScenario(scenario, ctx);
   await Promise.all(backends.children.map(stop));
 }

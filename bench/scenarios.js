@@ -2,18 +2,25 @@
 // What the bench measures, and which of it BENCH_SCENARIOS picks.
 
 // Each scenario decides how its balancers are launched and how wrk reaches them:
-//   penFlags  flags for both pens (besides -f, -p and the addresses)
-//   haproxy   lines for the `defaults` section of haproxy's config
-//   tls       terminate TLS in the balancers: pens get -E cert -K key, haproxy's bind gets
-//             `ssl crt`, and wrk uses https (the direct baseline stays plain http)
-//   wrkArgs   extra wrk arguments
+//   penFlags     flags for both pens (besides -f, -p, -x and the addresses)
+//   haproxy      lines for the `defaults` section of haproxy's config
+//   tls          terminate TLS in the balancers: pens get -E cert -K key, haproxy's bind gets
+//                `ssl crt`, and wrk uses https (the direct baseline stays plain http)
+//   wrkArgs      extra wrk arguments
+//   connections  wrk connection counts, one table each (default [64]; BENCH_CONNECTIONS overrides)
+//   per          what CPU time is divided by in the table: 'req' (default) or 'conn'
+//   tail         the table also shows the max latency, the requests over 1 s and the timeouts
 const SCENARIOS = [
   { name: 'tcp keep-alive', penFlags: ['-r'], haproxy: ['mode tcp'] },
   { name: 'http-xff', penFlags: ['-r', '-H'], haproxy: ['mode http', 'option forwardfor', 'http-reuse never'] },
   { name: 'tls keep-alive', tls: true, penFlags: ['-r'], haproxy: ['mode tcp'] },
   // A new TLS connection, so a full handshake, for every request.
   { name: 'tls handshakes', tls: true, penFlags: ['-r'], haproxy: ['mode tcp'], wrkArgs: ['-H', 'Connection: close'] },
+  // tcp keep-alive again, with many more clients at once: how the tail grows.
+  { name: 'many connections', penFlags: ['-r'], haproxy: ['mode tcp'], connections: [64, 256, 1000], tail: true },
 ];
+
+const DEFAULT_CONNECTIONS = [64];
 
 // BENCH_SCENARIOS: comma-separated scenario names (case-insensitive); unset = all of them.
 // Returns the scenarios, or throws naming the unknown ones.
@@ -28,4 +35,18 @@ function selectScenarios(env) {
   return SCENARIOS.filter((s) => wanted.includes(s.name.toLowerCase()));
 }
 
-module.exports = { selectScenarios };
+// BENCH_CONNECTIONS: one wrk connection count or a comma-separated list of them; when set it
+// replaces every scenario's own counts. Returns the list, or null when unset; throws when malformed.
+function parseConnections(env) {
+  if (!env?.trim()) return null;
+  const counts = env.split(',').map((s) => s.trim());
+  const bad = counts.filter((c) => !/^[1-9]\d*$/.test(c));
+  if (bad.length) throw new Error(`BENCH_CONNECTIONS takes positive whole numbers separated by commas, not ${bad.join(', ')}`);
+  return counts.map(Number);
+}
+
+function connectionCounts(scenario, override) {
+  return override ?? scenario.connections ?? DEFAULT_CONNECTIONS;
+}
+
+module.exports = { selectScenarios, parseConnections, connectionCounts };
