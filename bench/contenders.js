@@ -9,10 +9,11 @@ const PEN_EDGE = path.resolve(__dirname, '..', 'bin', 'pen');
 const PEN_CONN_MAX = 500; // pen's default -x
 const HAPROXY_MAXCONN = 4096;
 
-// ctx: backends, tls (the certificate for scenario.tls), connMax (simultaneous connections the
+// ctx: backends, certificates (by key type, for scenario.tls), connMax (simultaneous connections the
 // scenario needs), onBalancerCpus(cmd, args) (the command line that runs cmd where the balancers run).
 async function startPen(name, bin, scenario, ctx) {
-  const { backends, tls, connMax, onBalancerCpus } = ctx;
+  const { backends, certificates, connMax, onBalancerCpus } = ctx;
+  const tls = certificates[scenario.tls];
   const port = await freePort();
   const pidFile = path.join(tempDir(), `${name.replace(/\W+/g, '_')}.pid`);
   const args = ['-f', ...scenario.penFlags, ...(connMax > PEN_CONN_MAX ? ['-x', String(connMax)] : []),
@@ -23,7 +24,7 @@ async function startPen(name, bin, scenario, ctx) {
   return { name, port, child };
 }
 
-function haproxyConfig(scenario, port, { backends, tls, connMax }) {
+function haproxyConfig(scenario, port, { backends, certificates, connMax }) {
   return [
     'global',
     `  maxconn ${Math.max(HAPROXY_MAXCONN, connMax)}`,
@@ -33,7 +34,7 @@ function haproxyConfig(scenario, port, { backends, tls, connMax }) {
     '  timeout client 60s',
     '  timeout server 60s',
     'frontend fe',
-    `  bind ${HOST}:${port}${scenario.tls ? ` ssl crt ${tls.combined}` : ''}`,
+    `  bind ${HOST}:${port}${scenario.tls ? ` ssl crt ${certificates[scenario.tls].combined}` : ''}`,
     '  default_backend be',
     'backend be',
     '  balance roundrobin',

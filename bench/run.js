@@ -3,7 +3,7 @@
 // Side-by-side throughput/latency benchmark: pen-edge (bin/pen) vs Debian pen vs haproxy,
 // all balancing the same two local HTTP/1.1 keep-alive backends, measured with wrk.
 // Usage: npm run bench   (env: BENCH_SECONDS=10 BENCH_ROUNDS=3 BENCH_CONNECTIONS=64,256 BENCH_THREADS=2
-//                          BENCH_SCENARIOS='tcp keep-alive,tls handshakes' BENCH_PIN=0 BENCH_BACKENDS=node)
+//                          BENCH_SCENARIOS='tcp keep-alive,conn per request' BENCH_PIN=0 BENCH_BACKENDS=node)
 
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -15,7 +15,7 @@ const { describe, moveToCpus, onCpus, planPinning } = require('./pinning');
 const { HOST, cleanupSync, cpuSeconds, running, stop, tempDir, which } = require('./processes');
 const { printTable, summarise } = require('./report');
 const { connectionCounts, parseConnections, selectScenarios } = require('./scenarios');
-const { runWrk } = require('./wrk');
+const { buildFullHandshakes, runWrk } = require('./wrk');
 
 const ROOT = path.resolve(__dirname, '..');
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 10);
@@ -34,6 +34,7 @@ async function measure(ctx, scenario, target, connections) {
   const run = {
     bin: ctx.tools.wrk, threads: Math.min(THREADS, connections), connections, seconds: SECONDS,
     args: scenario.wrkArgs ?? [], onCpus: ctx.onLoadCpus,
+    preload: scenario.fullHandshakes && target.scheme === 'https' ? ctx.fullHandshakes?.path : null,
   };
   let row;
   try {
@@ -127,16 +128,29 @@ async function main() {
     if (!tools[tool]) console.log(`${tool} not found, skipping it (apt-get install pen wrk haproxy)`);
   }
 
-  const tls = scenarios.some((s) => s.tls) ? makeCertificate(tools.openssl, tempDir()) : null;
-  if (typeof tls === 'string') {
-    console.log(`${tls}; skipping the TLS scenarios`);
-    scenarios = scenarios.filter((s) => !s.tls);
+  const certificates = {};
+  for (const kind of new Set(scenarios.map((s) => s.tls).filter(Boolean))) {
+    const made = makeCertificate(tools.openssl, tempDir(), kind);
+    if (typeof made === 'string') {
+      console.log(`${made}; skipping the ${kind} TLS scenarios`);
+      scenarios = scenarios.filter((s) => s.tls !== kind);
+    } else {
+      certificates[kind] = made;
+    }
+  }
+  let fullHandshakes = null;
+  if (scenarios.some((s) => s.fullHandshakes)) {
+    fullHandshakes = buildFullHandshakes(tempDir());
+    if (typeof fullHandshakes === 'string') {
+      console.log(`${fullHandshakes}; wrk may resume TLS sessions in the handshake scenarios`);
+      fullHandshakes = null;
+    }
   }
   const pinning = planPinning(process.env.BENCH_PIN, tools.taskset);
   const backends = await startBackends(tools.nginx, process.env.BENCH_BACKENDS);
   console.log(`backends: ${backends.kind}`);
   console.log(`pinning: ${describe(pinning)}`);
-  const ctx = { tools, tls, pinning, backends, connections };
+  const ctx = { tools, certificates, fullHandshakes, pinning, backends, connections };
   for (const scenario of scenarios) await runScenario(scenario, ctx);
   await Promise.all(backends.children.map(stop));
 }

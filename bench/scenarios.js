@@ -4,18 +4,24 @@
 // Each scenario decides how its balancers are launched and how wrk reaches them:
 //   penFlags     flags for both pens (besides -f, -p, -x and the addresses)
 //   haproxy      lines for the `defaults` section of haproxy's config
-//   tls          terminate TLS in the balancers: pens get -E cert -K key, haproxy's bind gets
-//                `ssl crt`, and wrk uses https (the direct baseline stays plain http)
+//   tls          the key type ('p-256' or 'rsa-2048') of a certificate to terminate TLS with in
+//                the balancers: pens get -E cert -K key, haproxy's bind gets `ssl crt`, and wrk
+//                uses https (the direct baseline stays plain http)
 //   wrkArgs      extra wrk arguments
+//   fullHandshakes  preload full-handshakes.c into wrk, so that it never resumes a TLS session
 //   connections  wrk connection counts, one table each (default [64]; BENCH_CONNECTIONS overrides)
 //   per          what CPU time is divided by in the table: 'req' (default) or 'conn'
 //   tail         the table also shows the max latency, the requests over 1 s and the timeouts
+const CLOSE = ['-H', 'Connection: close']; // a new client connection (and backend connection) per request
+
 const SCENARIOS = [
   { name: 'tcp keep-alive', penFlags: ['-r'], haproxy: ['mode tcp'] },
   { name: 'http-xff', penFlags: ['-r', '-H'], haproxy: ['mode http', 'option forwardfor', 'http-reuse never'] },
-  { name: 'tls keep-alive', tls: true, penFlags: ['-r'], haproxy: ['mode tcp'] },
-  // A new TLS connection, so a full handshake, for every request.
-  { name: 'tls handshakes', tls: true, penFlags: ['-r'], haproxy: ['mode tcp'], wrkArgs: ['-H', 'Connection: close'] },
+  { name: 'tls keep-alive', tls: 'p-256', penFlags: ['-r'], haproxy: ['mode tcp'] },
+  { name: 'conn per request', penFlags: ['-r'], haproxy: ['mode tcp'], wrkArgs: CLOSE, per: 'conn' },
+  // A new TLS connection, so a full handshake, for every request; RSA signs far slower than P-256.
+  { name: 'tls handshakes rsa-2048', tls: 'rsa-2048', penFlags: ['-r'], haproxy: ['mode tcp'], wrkArgs: CLOSE, per: 'conn', fullHandshakes: true },
+  { name: 'tls handshakes p-256', tls: 'p-256', penFlags: ['-r'], haproxy: ['mode tcp'], wrkArgs: CLOSE, per: 'conn', fullHandshakes: true },
   // tcp keep-alive again, with many more clients at once: how the tail grows.
   { name: 'many connections', penFlags: ['-r'], haproxy: ['mode tcp'], connections: [64, 256, 1000], tail: true },
 ];

@@ -1,7 +1,7 @@
 'use strict';
 // Runs wrk against one URL and reads its output.
 
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const path = require('node:path');
 const { stop, track, withTimeout } = require('./processes');
 
@@ -31,26 +31,50 @@ function parseWrk(out) {
   };
 }
 
-// `run` holds bin, threads, connections, seconds, extra args, and onCpus(cmd, args), which gives
-// the command line that runs wrk where the load runs.
+// The full-handshakes.c preload, built into dir with the C compiler. Returns { path }, or a
+// string saying why there is none.
+function buildFullHandshakes(dir) {
+  const so = path.join(dir, 'full-handshakes.so');
+  const r = spawnSync('cc', ['-shared', '-fPIC', '-O2', '-o', so, path.join(__dirname, 'full-handshakes.c'), '-ldl'],
+    { encoding: 'utf8', timeout: 30_000 });
+  return r.status === 0 ? { path: so } : `cc failed: ${(r.error?.message ?? r.stderr).trim().split('\n')[0]}`;
+}
+
+// What the preload printed: a note unless every handshake was full.
+function handshakeNote(stderr) {
+  const counts = stderr.match(/^bench-tls full=(\d+) resumed=(\d+)$/m);
+  if (!counts) return 'no handshake counts from full-handshakes.so';
+  return Number(counts[2]) > 0 ? `${counts[2]} of ${Number(counts[1]) + Number(counts[2])} handshakes resumed` : null;
+}
+
+// `run` holds bin, threads, connections, seconds, extra args, onCpus(cmd, args), which gives
+// the command line that runs wrk where the load runs, and preload (a library for LD_PRELOAD, or null).
 function runWrk(run, url) {
-  const { bin, threads, connections, seconds } = run;
+  const { bin, threads, connections, seconds, preload } = run;
   const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--timeout', TIMEOUT, '-s', LATENCY_SCRIPT,
     ...run.args, url];
-  const child = track(spawn(...run.onCpus(bin, args), { stdio: ['ignore', 'pipe', 'pipe'] }), 'wrk');
+  const env = preload ? { ...process.env, LD_PRELOAD: preload } : process.env;
+  const child = track(spawn(...run.onCpus(bin, args), { stdio: ['ignore', 'pipe', 'pipe'], env }), 'wrk');
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
-  const done = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': the output may still be in the pipes when the process has exited
+  const done = new Promise((resolve) => child.once('close', (code) => resolve(code)));
   return withTimeout(done, (seconds + 30) * 1000, 'wrk')
     .catch(async (err) => { await stop(child); throw err; })
     .then((code) => {
       const result = parseWrk(out);
+      const stderr = child.stderrTail;
+      if (preload) {
+        const note = handshakeNote(stderr);
+        if (note) result.notes.push(note);
+      }
       if (code !== 0 || Number.isNaN(result.rps)) {
         result.failed = true;
-        result.notes.push(`wrk exit ${code}: ${child.stderrTail.trim() || out.trim().split('\n').pop()}`);
+        const why = stderr.replace(/^bench-tls .*$/m, '').trim() || out.trim().split('\n').pop();
+        result.notes.push(`wrk exit ${code}: ${why}`);
       }
       return result;
     });
 }
 
-module.exports = { runWrk };
+module.exports = { buildFullHandshakes, runWrk };
