@@ -12,13 +12,18 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-const FIGURES = ['rps', 'p50', 'p99', 'max', 'slow', 'timeouts', 'cpuPerRequest'];
+const WRK_FIGURES = ['rps', 'p50', 'p99', 'max', 'slow', 'timeouts', 'cpuPerRequest'];
+const IDLE_FIGURES = ['before', 'after', 'perConnection'];
 
 // One row per contender from its rounds: the median of each figure, every note kept once.
-function summarise(name, rounds) {
+function summarise(name, rounds, figures = WRK_FIGURES) {
   const row = { name, failed: rounds.some((r) => r.failed), notes: [...new Set(rounds.flatMap((r) => r.notes))] };
-  for (const figure of FIGURES) row[figure] = median(rounds.map((r) => r[figure]));
+  for (const figure of figures) row[figure] = median(rounds.map((r) => r[figure]));
   return row;
+}
+
+function summariseIdle(name, rounds) {
+  return summarise(name, rounds, IDLE_FIGURES);
 }
 
 function ms(n) {
@@ -69,4 +74,22 @@ function printTable(title, rows, { per = 'req', tail = false } = {}) {
   ]);
 }
 
-module.exports = { summarise, printTable };
+function mib(kib) {
+  return Number.isFinite(kib) ? `${fmt(kib / 1024, 1)} MiB` : 'n/a';
+}
+
+// The idle-connection scenario's table: the balancer's RSS before and after, and the growth per
+// connection.
+function printIdleTable(title, rows) {
+  printColumns(title, rows, [
+    ['contender', (r) => r.name],
+    ['RSS before', (r) => mib(r.before)],
+    ['RSS after', (r) => mib(r.after)],
+    ['KiB/conn', (r) => fmt(r.perConnection, 2)],
+    // a difference, not a ratio: pen's own figure is close to nothing
+    ['KiB/conn more than pen', (r, pen) => pen && fmt(r.perConnection - pen.perConnection, 2)],
+    ['status', status],
+  ]);
+}
+
+module.exports = { summarise, summariseIdle, printTable, printIdleTable };

@@ -13,7 +13,8 @@ const { makeCertificate } = require('./certificates');
 const { startContenders } = require('./contenders');
 const { describe, moveToCpus, onCpus, planPinning } = require('./pinning');
 const { HOST, cleanupSync, cpuSeconds, running, stop, tempDir, which } = require('./processes');
-const { printTable, summarise } = require('./report');
+const { measureIdle } = require('./idle');
+const { printIdleTable, printTable, summarise, summariseIdle } = require('./report');
 const { connectionCounts, parseConnections, selectScenarios } = require('./scenarios');
 const { buildFullHandshakes, runWrk } = require('./wrk');
 
@@ -66,9 +67,16 @@ function placeProcesses(plan, backends) {
   };
 }
 
+const ORDER = ['direct', 'pen-edge', 'pen (Debian)', 'haproxy'];
+
+function byContender(a, b) {
+  const place = (row) => ORDER.findIndex((name) => row.name.startsWith(name));
+  return place(a) - place(b);
+}
+
 // All contenders run side by side for the whole scenario; wrk hits one at a time so they
 // don't compete for CPU during a measurement. One table per wrk connection count.
-async function runScenario(scenario, base) {
+async function runWrkScenario(scenario, base) {
   const counts = connectionCounts(scenario, base.connections);
   // twice the clients: room for connections still closing when new ones arrive
   const ctx = { ...base, ...placeProcesses(base.pinning, base.backends), connMax: 2 * Math.max(...counts) };
@@ -78,8 +86,6 @@ async function runScenario(scenario, base) {
     { name: `direct (1 backend${scenario.tls ? ', plain http' : ''})`, port: ctx.backends.ports[0], scheme: 'http' },
     ...started.map((s) => ({ ...s, scheme })),
   ];
-  const order = ['direct', 'pen-edge', 'pen (Debian)', 'haproxy'];
-  const place = (row) => order.findIndex((name) => row.name.startsWith(name));
   try {
     for (const connections of counts) {
       const rounds = new Map(targets.map((t) => [t.name, []]));
@@ -89,13 +95,35 @@ async function runScenario(scenario, base) {
           rounds.get(t.name).push(await measure(ctx, scenario, t, connections));
         }
       }
-      const rows = [...targets.map((t) => summarise(t.name, rounds.get(t.name))), ...failed].sort((a, b) => place(a) - place(b));
+      const rows = [...targets.map((t) => summarise(t.name, rounds.get(t.name))), ...failed].sort(byContender);
       const threads = Math.min(THREADS, connections);
       printTable(`${scenario.name} (wrk -t${threads} -c${connections} -d${SECONDS}s, median of ${ROUNDS} rounds)`, rows, scenario);
     }
   } finally {
     await Promise.all(started.map((s) => stop(s.child)));
   }
+}
+
+// Fresh contenders every round, so each starts from the same memory; measured one at a time.
+async function runIdleScenario(scenario, base) {
+  const ctx = { ...base, ...placeProcesses(base.pinning, base.backends), connMax: scenario.idle + 1000 };
+  const rounds = new Map();
+  let failed = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const contenders = await startContenders(ctx.tools, scenario, ctx);
+    failed = contenders.failed;
+    try {
+      for (const c of contenders.started) {
+        process.stderr.write(`  ${scenario.name}: round ${round}/${ROUNDS}: ${c.name} ...\n`);
+        if (!rounds.has(c.name)) rounds.set(c.name, []);
+        rounds.get(c.name).push(await measureIdle(c, scenario.idle));
+      }
+    } finally {
+      await Promise.all(contenders.started.map((s) => stop(s.child)));
+    }
+  }
+  const rows = [...[...rounds].map(([name, r]) => summariseIdle(name, r)), ...failed].sort(byContender);
+  printIdleTable(`${scenario.name} (${scenario.idle} idle connections through each balancer, median of ${ROUNDS} rounds)`, rows);
 }
 
 async function main() {
@@ -151,7 +179,7 @@ async function main() {
   console.log(`backends: ${backends.kind}`);
   console.log(`pinning: ${describe(pinning)}`);
   const ctx = { tools, certificates, fullHandshakes, pinning, backends, connections };
-  for (const scenario of scenarios) await runScenario(scenario, ctx);
+  for (const scenario of scenarios) await (scenario.idle ? runIdleScenario : runWrkScenario)(scenario, ctx);
   await Promise.all(backends.children.map(stop));
 }
 

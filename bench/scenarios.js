@@ -12,6 +12,8 @@
 //   connections  wrk connection counts, one table each (default [64]; BENCH_CONNECTIONS overrides)
 //   per          what CPU time is divided by in the table: 'req' (default) or 'conn'
 //   tail         the table also shows the max latency, the requests over 1 s and the timeouts
+//   idle         no wrk: hold this many idle connections through each balancer and compare its
+//                memory (VmRSS) before and after
 const CLOSE = ['-H', 'Connection: close']; // a new client connection (and backend connection) per request
 
 const SCENARIOS = [
@@ -24,6 +26,8 @@ const SCENARIOS = [
   { name: 'tls handshakes p-256', tls: 'p-256', penFlags: ['-r'], haproxy: ['mode tcp'], wrkArgs: CLOSE, per: 'conn', fullHandshakes: true },
   // tcp keep-alive again, with many more clients at once: how the tail grows.
   { name: 'many connections', penFlags: ['-r'], haproxy: ['mode tcp'], connections: [64, 256, 1000], tail: true },
+  // A client table as big as the connections, as an operator holding this many would set it.
+  { name: 'idle connections', penFlags: ['-r', '-c', '6000'], haproxy: ['mode tcp'], idle: 5000 },
 ];
 
 const DEFAULT_CONNECTIONS = [64];
