@@ -11,13 +11,14 @@ const HAPROXY_MAXCONN = 4096;
 
 // ctx: backends, certificates (by key type, for scenario.tls), connMax (simultaneous connections the
 // scenario needs), onBalancerCpus(cmd, args) (the command line that runs cmd where the balancers run).
-async function startPen(name, bin, scenario, ctx) {
+// extraArgs: arguments for this pen only (scenario.penEdgeArgs for pen-edge).
+async function startPen(name, bin, scenario, ctx, extraArgs = []) {
   const { backends, certificates, connMax, onBalancerCpus } = ctx;
   const tls = certificates[scenario.tls];
   const port = await freePort();
   const pidFile = path.join(tempDir(), `${name.replace(/\W+/g, '_')}.pid`);
   const args = ['-f', ...scenario.penFlags, ...(connMax > PEN_CONN_MAX ? ['-x', String(connMax)] : []),
-    ...(scenario.tls ? ['-E', tls.cert, '-K', tls.key] : []),
+    ...(scenario.tls ? ['-E', tls.cert, '-K', tls.key] : []), ...extraArgs,
     '-p', pidFile, `${HOST}:${port}`, ...backends.ports.map((b) => `${HOST}:${b}`)];
   const child = launch(name, ...onBalancerCpus(bin, args));
   await waitForPidFile(pidFile, child);
@@ -56,7 +57,7 @@ async function startHaproxy(bin, scenario, ctx) {
 // and a FAILED row for each that did not start.
 async function startContenders(tools, scenario, ctx) {
   const starts = [
-    ['pen-edge', () => startPen('pen-edge', PEN_EDGE, scenario, ctx)],
+    ['pen-edge', () => startPen('pen-edge', PEN_EDGE, scenario, ctx, scenario.penEdgeArgs)],
     ...(tools.pen ? [['pen (Debian)', () => startPen('pen (Debian)', tools.pen, scenario, ctx)]] : []),
     ...(tools.haproxy ? [['haproxy', () => startHaproxy(tools.haproxy, scenario, ctx)]] : []),
   ];

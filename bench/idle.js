@@ -3,23 +3,13 @@
 // and silent. The client is this process: each connection makes one request, so it is relayed
 // all the way to a backend (which keeps it alive), then stays quiet.
 
-const fs = require('node:fs');
 const net = require('node:net');
-const { HOST, withTimeout } = require('./processes');
+const { HOST, rssKiB, withTimeout } = require('./processes');
 
 const REQUEST = 'GET / HTTP/1.1\r\nHost: bench\r\n\r\n';
 const WARM = 100; // opened first and kept open: code paths compiled, pools made, before RSS is read
 const IN_FLIGHT = 200; // connections being opened at once
 const OPEN_MS = 60_000; // for all of one contender's connections
-
-// Resident memory of a process in KiB (VmRSS, Linux /proc), or NaN where unknown.
-function rssKiB(pid) {
-  try {
-    return Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s*(\d+) kB/m)[1]);
-  } catch {
-    return NaN;
-  }
-}
 
 // One connection through the balancer with one request on it; resolves once the answer is in.
 function openRelayed(port, sockets, run) {

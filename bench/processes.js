@@ -135,8 +135,29 @@ function freePort() {
 
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
+// A process and all its descendants (a balancer with worker processes counts as all of them).
+function processTree(pid) {
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    let tasks = [];
+    try { tasks = fs.readdirSync(`/proc/${tree[i]}/task`); } catch { continue; /* gone */ }
+    for (const tid of tasks) {
+      let children = '';
+      try { children = fs.readFileSync(`/proc/${tree[i]}/task/${tid}/children`, 'utf8'); } catch { /* gone */ }
+      tree.push(...children.split(' ').filter(Boolean).map(Number));
+    }
+  }
+  return tree;
+}
+
+// Sums a figure over a process tree; NaN when the process itself cannot be read.
+function sumOverTree(pid, figure) {
+  const [own, ...rest] = processTree(pid).map(figure);
+  return rest.reduce((sum, n) => sum + (Number.isFinite(n) ? n : 0), own);
+}
+
 // User + system CPU seconds a process has used so far (Linux /proc), or NaN where unknown.
-function cpuSeconds(pid) {
+function ownCpuSeconds(pid) {
   try {
     const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
@@ -145,7 +166,25 @@ function cpuSeconds(pid) {
   }
 }
 
+// Resident memory of a process in KiB (VmRSS), or NaN where unknown.
+function ownRssKiB(pid) {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s*(\d+) kB/m)[1]);
+  } catch {
+    return NaN;
+  }
+}
+
+// The same for a process with its descendants.
+function cpuSeconds(pid) {
+  return sumOverTree(pid, ownCpuSeconds);
+}
+
+function rssKiB(pid) {
+  return sumOverTree(pid, ownRssKiB);
+}
+
 module.exports = {
   HOST, READY_MS, tempDir, which, sleep, withTimeout, track, launch, running, stop, cleanupSync,
-  exitedEarly, waitForPidFile, waitForPort, freePort, cpuSeconds,
+  exitedEarly, waitForPidFile, waitForPort, freePort, cpuSeconds, rssKiB,
 };

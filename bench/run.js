@@ -52,9 +52,10 @@ async function measure(ctx, scenario, target, connections) {
 }
 
 // Where a scenario's processes run: the balancers on their CPU and wrk and the backends on
-// the others, as planned; anywhere when pinning is off. The backends, started once, are moved.
-function placeProcesses(plan, backends) {
-  const pinned = plan.on;
+// the others, as planned; anywhere when pinning is off or the scenario is `unpinned`. The
+// backends, started once, are moved.
+function placeProcesses(plan, backends, scenario) {
+  const pinned = plan.on && !scenario.unpinned;
   if (plan.on) {
     for (const child of backends.children) {
       const err = moveToCpus(plan, child.pid, pinned ? plan.load : plan.all);
@@ -79,7 +80,7 @@ function byContender(a, b) {
 async function runWrkScenario(scenario, base) {
   const counts = connectionCounts(scenario, base.connections);
   // twice the clients: room for connections still closing when new ones arrive
-  const ctx = { ...base, ...placeProcesses(base.pinning, base.backends), connMax: 2 * Math.max(...counts) };
+  const ctx = { ...base, ...placeProcesses(base.pinning, base.backends, scenario), connMax: 2 * Math.max(...counts) };
   const { started, failed } = await startContenders(ctx.tools, scenario, ctx);
   const scheme = scenario.tls ? 'https' : 'http';
   const targets = [
@@ -97,7 +98,8 @@ async function runWrkScenario(scenario, base) {
       }
       const rows = [...targets.map((t) => summarise(t.name, rounds.get(t.name))), ...failed].sort(byContender);
       const threads = Math.min(THREADS, connections);
-      printTable(`${scenario.name} (wrk -t${threads} -c${connections} -d${SECONDS}s, median of ${ROUNDS} rounds)`, rows, scenario);
+      const unpinned = scenario.unpinned && ctx.pinning.on ? ', unpinned' : '';
+      printTable(`${scenario.name} (wrk -t${threads} -c${connections} -d${SECONDS}s, median of ${ROUNDS} rounds${unpinned})`, rows, scenario);
     }
   } finally {
     await Promise.all(started.map((s) => stop(s.child)));
@@ -106,7 +108,7 @@ async function runWrkScenario(scenario, base) {
 
 // Fresh contenders every round, so each starts from the same memory; measured one at a time.
 async function runIdleScenario(scenario, base) {
-  const ctx = { ...base, ...placeProcesses(base.pinning, base.backends), connMax: scenario.idle + 1000 };
+  const ctx = { ...base, ...placeProcesses(base.pinning, base.backends, scenario), connMax: scenario.idle + 1000 };
   const rounds = new Map();
   let failed = [];
   for (let round = 1; round <= ROUNDS; round++) {

@@ -12,6 +12,9 @@
 //   connections  wrk connection counts, one table each (default [64]; BENCH_CONNECTIONS overrides)
 //   per          what CPU time is divided by in the table: 'req' (default) or 'conn'
 //   tail         the table also shows the max latency, the requests over 1 s and the timeouts
+//   penEdgeArgs  extra arguments for pen-edge only, e.g. ['-o', 'workers 2'] once it has workers
+//   unpinned     run every process of the scenario on any CPU, even where pinning is on (for
+//                balancers that use more than one core)
 //   idle         no wrk: hold this many idle connections through each balancer and compare its
 //                memory (VmRSS) before and after
 const CLOSE = ['-H', 'Connection: close']; // a new client connection (and backend connection) per request
