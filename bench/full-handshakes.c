@@ -31,12 +31,12 @@ __attribute__((constructor)) static void init(void) {
 
 /* wrk calls SSL_clear when it closes a connection, to reuse the SSL object for the next one. */
 int SSL_clear(SSL *ssl) {
-  set_session(ssl, NULL); /* forget the session, so the next handshake cannot resume it */
-  return real_clear(ssl);
+  if (set_session) set_session(ssl, NULL); /* forget the session, so the next handshake cannot resume it */
+  return real_clear ? real_clear(ssl) : 0;
 }
 
 int SSL_connect(SSL *ssl) {
-  int r = real_connect(ssl);
-  if (r == 1) __sync_fetch_and_add(session_reused(ssl) ? &resumed : &full, 1);
+  int r = real_connect ? real_connect(ssl) : -1;
+  if (r == 1 && session_reused) __sync_fetch_and_add(session_reused(ssl) ? &resumed : &full, 1);
   return r;
 }

@@ -109,22 +109,21 @@ async function runWrkScenario(scenario, base) {
 // Fresh contenders every round, so each starts from the same memory; measured one at a time.
 async function runIdleScenario(scenario, base) {
   const ctx = { ...base, ...placeProcesses(base.pinning, base.backends, scenario), connMax: scenario.idle + 1000 };
-  const rounds = new Map();
-  let failed = [];
+  const rounds = new Map(); // contender name -> its rounds, a failed start counting as a failed round
+  const record = (name, result) => rounds.set(name, [...(rounds.get(name) ?? []), result]);
   for (let round = 1; round <= ROUNDS; round++) {
-    const contenders = await startContenders(ctx.tools, scenario, ctx);
-    failed = contenders.failed;
+    const { started, failed } = await startContenders(ctx.tools, scenario, ctx);
+    for (const f of failed) record(f.name, f);
     try {
-      for (const c of contenders.started) {
+      for (const c of started) {
         process.stderr.write(`  ${scenario.name}: round ${round}/${ROUNDS}: ${c.name} ...\n`);
-        if (!rounds.has(c.name)) rounds.set(c.name, []);
-        rounds.get(c.name).push(await measureIdle(c, scenario.idle));
+        record(c.name, await measureIdle(c, scenario.idle));
       }
     } finally {
-      await Promise.all(contenders.started.map((s) => stop(s.child)));
+      await Promise.all(started.map((s) => stop(s.child)));
     }
   }
-  const rows = [...[...rounds].map(([name, r]) => summariseIdle(name, r)), ...failed].sort(byContender);
+  const rows = [...rounds].map(([name, r]) => summariseIdle(name, r)).sort(byContender);
   printIdleTable(`${scenario.name} (${scenario.idle} idle connections through each balancer, median of ${ROUNDS} rounds)`, rows);
 }
 
