@@ -1,14 +1,14 @@
 // The connection table: numbered slots (pen's conns[]) bounded by -x / conn_max.
-import type { Socket } from 'node:net';
+import type { Endpoint } from '../pipelines/endpoint';
 import type { Client } from './client-table';
 import type { Server } from './server-table';
 
 export interface Connection {
   id: number;
-  /** the client's socket */
-  down: Socket;
-  /** the server's socket, once connecting */
-  up: Socket | undefined;
+  /** the client */
+  down: Endpoint;
+  /** the server, once connecting */
+  up: Endpoint | undefined;
   client: Client;
   /** the client's port (from a PROXY header when one was given) */
   port: number;
@@ -33,7 +33,7 @@ export class ConnectionTable {
   }
 
   /** A free slot for a new connection, or undefined when -x connections are open. */
-  open(down: Socket, client: Client, port: number, seen: string): Connection | undefined {
+  open(down: Endpoint, client: Client, port: number, seen: string): Connection | undefined {
     if (this.used >= this.max) return undefined;
     let id = this.free.pop();
     if (id === undefined || id >= this.max) id = this.slots.length;
@@ -62,10 +62,4 @@ export class ConnectionTable {
   grow(max: number): void {
     if (max > this.max) this.max = max;
   }
-}
-
-/** The file descriptor behind a socket, as pen's reports show it (-1 when there is none). */
-export function fdOf(socket: Socket | undefined): number {
-  const handle = (socket as unknown as { _handle?: { fd?: number } } | undefined)?._handle;
-  return typeof handle?.fd === 'number' ? handle.fd : -1;
 }

@@ -11,20 +11,30 @@ import { httpPipeline, lastForwardedFor } from '../pipelines/http';
 import { errorResponse } from '../pipelines/http-errors';
 import { proxyHeader, type ProxiedAddress } from '../pipelines/proxy-protocol';
 import { readAhead, readProxyHeader } from './read-ahead';
-import { relayRaw, type HttpPipeline } from '../pipelines/raw';
+import { SocketEndpoint, type Endpoint } from '../pipelines/endpoint';
+import { HandleEndpoint, handlesUsable } from '../pipelines/handle-endpoint';
+import { relay, type HttpPipeline } from '../pipelines/raw';
 import { debug, debugLevel, diag, dump } from '../reports/diag';
 import type { RequestLog } from '../reports/request-log';
 import type { Connection, ConnectionTable } from '../balancer/connection-table';
 
 const DUMMY_BODY = 'pen-edge dummy target\n';
-const DUMMY_REPLY = `HTTP/1.1 200 OK\r\nContent-Length: ${DUMMY_BODY.length}\r\nContent-Type: text/plain\r\n\r\n${DUMMY_BODY}`;
+const DUMMY_REPLY = Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${DUMMY_BODY.length}\r\nContent-Type: text/plain\r\n\r\n${DUMMY_BODY}`);
 
 /** `dummy`: pen as a test target — every chunk from the client gets a small HTTP 200, no server is used. */
-function answerAsDummy(down: Socket): void {
-  down.on('data', () => down.write(DUMMY_REPLY));
-  down.on('end', () => down.end());
+function answerAsDummy(down: Endpoint): void {
+  down.onchunk = () => down.write(DUMMY_REPLY, 0, DUMMY_REPLY.length);
+  down.onend = () => down.end();
   down.resume();
 }
+
+/** Reads and drops what the client sends, so that closing sends no reset. */
+function drain(down: Endpoint): void {
+  down.onchunk = () => true;
+  down.resume();
+}
+
+const nothing = () => {};
 
 const dn = (name: Record<string, string | string[]> | undefined) =>
   Object.entries(name ?? {}).map(([k, v]) => `${k}=${([] as string[]).concat(v).join('+')}`).join(',').replace(/[^\x20-\x7e]/g, '?');
@@ -56,17 +66,18 @@ export class Forwarder {
    * A new client connection. `origin` is the client a PROXY header named, when the listener read
    * one itself (TLS listeners read it before the handshake).
    */
-  readonly accept = (down: Socket, origin?: ProxiedAddress): void => {
-    const peer = peerAddress(down);
+  readonly accept = (down: Endpoint, origin?: ProxiedAddress): void => {
+    const { address, port } = down.remote();
+    const peer = peerAddress({ remoteAddress: address });
     const trusted = this.settings.trustedProxiesAcl;
     if (origin !== undefined) {
-      this.admitProxied(down, peer, origin);
-    } else if (!(down as TLSSocket).encrypted && down.remoteAddress !== undefined && this.trustsProxyHeader(peer)) {
-      readProxyHeader(down, peer, (header) => this.admitProxied(down, peer, header));
+      this.admitProxied(down, peer, port, origin);
+    } else if (down.tls === undefined && address !== undefined && this.trustsProxyHeader(peer)) {
+      readProxyHeader(down, peer, (header) => this.admitProxied(down, peer, port, header));
     } else if (trusted !== undefined && this.settings.http && this.balancer.acls.permits(trusted, peer)) {
-      this.readForwardedFor(down, peer);
+      this.readForwardedFor(down, peer, port);
     } else {
-      this.admit(down, peer, down.remotePort ?? 0);
+      this.admit(down, peer, port);
     }
   };
 
@@ -76,12 +87,12 @@ export class Forwarder {
     return acl !== undefined && this.balancer.acls.permits(acl, peer);
   };
 
-  private admitProxied(down: Socket, peer: string, header: ProxiedAddress): void {
-    this.admit(down, header.address ? unmappedAddress(header.address) : peer, header.port ?? down.remotePort ?? 0);
+  private admitProxied(down: Endpoint, peer: string, port: number, header: ProxiedAddress): void {
+    this.admit(down, header.address ? unmappedAddress(header.address) : peer, header.port ?? port);
   }
 
   /** trusted_proxies: the real client is the last X-Forwarded-For entry of the first request. */
-  private readForwardedFor(down: Socket, peer: string): void {
+  private readForwardedFor(down: Endpoint, peer: string, port: number): void {
     const limit = this.settings.httpHeadMax;
     readAhead(down, peer, (bytes) => {
       if (bytes.indexOf('\r\n\r\n') >= 0 || bytes.length > limit) return 0; // give everything back
@@ -89,12 +100,12 @@ export class Forwarder {
     }, (bytes) => {
       const head = bytes.toString('latin1', 0, Math.max(0, bytes.indexOf('\r\n\r\n')));
       const real = lastForwardedFor(head);
-      this.admit(down, real && isIP(real) ? unmappedAddress(real) : peer, down.remotePort ?? 0, peer);
+      this.admit(down, real && isIP(real) ? unmappedAddress(real) : peer, port, peer);
     });
   }
 
   /** `address` is the client as routing knows it; `seen` the address added to X-Forwarded-For. */
-  private admit(down: Socket, address: string, port: number, seen = address): void {
+  private admit(down: Endpoint, address: string, port: number, seen = address): void {
     const now = Math.floor(Date.now() / 1000);
     const route = this.balancer.route(address, port, now);
     const conn = this.connections.open(down, route.client, port, seen);
@@ -103,77 +114,91 @@ export class Forwarder {
       down.destroy();
       return;
     }
-    down.on('error', () => {}); // errors end in 'close', handled below
-    const abort = () => this.finish(conn);
-    down.once('close', abort);
+    down.onclose = () => this.finish(conn); // until the relay takes over
+    down.onend = nothing; // a client that half-closes still gets its answer
     if (this.settings.dummy) return answerAsDummy(down);
-    this.tryNext(conn, route.candidates, 0, now, abort, 503);
+    this.tryNext(conn, route.candidates, 0, now, 503);
   }
 
   /** Tries candidates from `from`; `failure` is the HTTP status to answer with when none is left. */
-  private tryNext(conn: Connection, candidates: Server[], from: number, now: number, abort: () => void, failure: number): void {
+  private tryNext(conn: Connection, candidates: Server[], from: number, now: number, failure: number): void {
     const { balancer, settings } = this;
     for (let i = from; i < candidates.length; i++) {
       const server = candidates[i]!;
       if (!balancer.canTry(server, conn.client, now)) continue;
-      const up = this.connectTo(server);
-      conn.up = up;
-      conn.server = server;
-      const connectedEvent = server.tls ? 'secureConnect' : 'connect';
-      const onError = (err: NodeJS.ErrnoException) => fail(`connect error ${err.code ?? err.message}`, 502);
-      const onConnected = () => {
-        clearTimeout(timer);
-        up.off('error', onError);
-        conn.down.off('close', abort);
-        this.established(conn, server);
-      };
+      const timer = setTimeout(() => fail('connect timeout', 504), settings.timeout * 1000);
       const fail = (why: string, status: number) => {
         clearTimeout(timer);
         if (conn.up !== up) return; // the client left first: not the server's fault
-        up.off(connectedEvent, onConnected);
-        up.off('error', onError);
-        up.on('error', () => {}); // late errors of a socket we gave up on
         up.destroy();
         debug(1, () => `blacklisting server ${server.index} because of ${why}`);
-        balancer.servers.blacklist(server, Math.floor(Date.now() / 1000));
+        const later = Math.floor(Date.now() / 1000);
+        balancer.servers.blacklist(server, later);
         conn.up = undefined;
         conn.server = undefined;
         if (conn.down.destroyed) return;
-        this.tryNext(conn, candidates, settings.stubborn ? candidates.length : i + 1, Math.floor(Date.now() / 1000), abort, status);
+        this.tryNext(conn, candidates, settings.stubborn ? candidates.length : i + 1, later, status);
       };
-      const timer = setTimeout(() => fail('connect timeout', 504), settings.timeout * 1000);
-      up.once('error', onError);
-      up.once(connectedEvent, onConnected);
+      const up: Endpoint = this.connectTo(server, (error) => {
+        if (error !== undefined) return fail(`connect error ${error}`, 502);
+        clearTimeout(timer);
+        this.established(conn, server);
+      });
+      conn.up = up;
+      conn.server = server;
       return;
     }
     if (settings.http) {
       diag(`HTTP ${failure} to ${conn.client.address}: no server could take the request`);
-      conn.down.resume(); // read (and drop) the request so closing sends no reset
-      conn.down.end(errorResponse(failure));
+      drain(conn.down);
+      const response = errorResponse(failure);
+      conn.down.write(response, 0, response.length);
+      conn.down.end();
     } else {
       conn.down.destroy();
     }
   }
 
-  /** A socket to the server: unix, TCP, or TLS verified against the server's CA. */
-  private connectTo(server: Server): Socket {
+  /** Connects to the server (unix, TCP, or TLS verified against the server's CA); `done` gets
+   *  undefined once connected, or what went wrong. */
+  private connectTo(server: Server, done: (error: string | undefined) => void): Endpoint {
     const s = this.settings;
-    if (server.family === 0) return connect({ path: server.host, allowHalfOpen: true });
-    const options = { host: server.host, port: server.port, allowHalfOpen: true, noDelay: true, keepAlive: s.keepalive, localAddress: s.source };
-    if (!server.tls) return connect(options);
-    const servername = server.tls.servername ?? (isIP(server.host) ? undefined : server.host);
-    return tlsConnect({ ...options, servername, ca: server.tls.ca, rejectUnauthorized: true });
+    if (handlesUsable && !server.tls) {
+      return HandleEndpoint.connect(server.host, server.port, server.family, { source: s.source, keepAlive: s.keepalive }, done);
+    }
+    let socket: Socket;
+    if (server.family === 0) {
+      socket = connect({ path: server.host, allowHalfOpen: true });
+    } else {
+      const options = { host: server.host, port: server.port, allowHalfOpen: true, noDelay: true, keepAlive: s.keepalive, localAddress: s.source };
+      const servername = server.tls?.servername ?? (isIP(server.host) ? undefined : server.host);
+      socket = server.tls ? tlsConnect({ ...options, servername, ca: server.tls.ca, rejectUnauthorized: true }) : connect(options);
+    }
+    const connectedEvent = server.tls ? 'secureConnect' : 'connect';
+    const onError = (err: NodeJS.ErrnoException) => {
+      socket.off(connectedEvent, onConnected);
+      done(err.code ?? err.message);
+    };
+    const onConnected = () => {
+      socket.off('error', onError);
+      done(undefined);
+    };
+    socket.once('error', onError);
+    socket.once(connectedEvent, onConnected);
+    return new SocketEndpoint(socket);
   }
 
   private established(conn: Connection, server: Server): void {
-    const { down, up } = conn as Connection & { up: Socket };
+    const { down, up } = conn as Connection & { up: Endpoint };
     this.balancer.connected(server, conn.client);
     conn.counted = true;
     if (server.proxyProtocol) {
-      up.write(proxyHeader(server.proxyProtocol, conn.client.address, conn.port, unmappedAddress(down.localAddress ?? '0.0.0.0'), down.localPort ?? 0));
+      const local = down.local();
+      const header = proxyHeader(server.proxyProtocol, conn.client.address, conn.port, unmappedAddress(local.address), local.port);
+      up.write(header, 0, header.length);
     }
     if (server.index >= 0) this.current = server.index;
-    relayRaw(down, up, { server, client: conn.client }, {
+    relay(down, up, { server, client: conn.client }, {
       fastClose: this.settings.tcpFastclose,
       idleMs: this.settings.idleTimeout * 1000,
       onClientChunk: this.chunkObserver(conn.client, server),
@@ -182,13 +207,13 @@ export class Forwarder {
     });
   }
 
-  private httpPipeline(down: Socket, up: Socket, seen: string): HttpPipeline {
+  private httpPipeline(down: Endpoint, up: Endpoint, seen: string): HttpPipeline {
     const s = this.settings;
-    const encrypted = (down as TLSSocket).encrypted === true;
+    const tls = down.tls;
     return httpPipeline(down, up, {
       forwarded: s.forwarded, headMax: s.httpHeadMax, lineMax: Math.min(8192, s.httpHeadMax), headTimeoutMs: s.httpHeadTimeout * 1000,
-      clientAddress: seen, rfc7239: s.forwardedRfc7239, tlsPort: encrypted ? down.localPort : undefined,
-      identity: encrypted ? clientCertificateHeaders(down as TLSSocket) : [],
+      clientAddress: seen, rfc7239: s.forwardedRfc7239, tlsPort: tls?.localPort,
+      identity: tls ? clientCertificateHeaders(tls) : [],
     }, (status, reason) => diag(`HTTP ${status} to ${seen}: ${reason}`));
   }
 
@@ -208,6 +233,7 @@ export class Forwarder {
       conn.server!.c--;
       conn.counted = false;
     }
+    conn.down.destroy();
     conn.up?.destroy();
     conn.up = undefined;
     this.connections.close(conn);

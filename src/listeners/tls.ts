@@ -12,7 +12,7 @@ import type { TlsSettings } from '../config/settings';
 import { ConfigError, messageOf } from '../errors';
 import { diag } from '../reports/diag';
 import { listen } from './listen';
-import { readProxyHeader } from './read-ahead';
+import { readProxyHeaderFromSocket } from './read-ahead';
 import type { ProxiedAddress } from '../pipelines/proxy-protocol';
 import { buildTlsOptions, loadKeyPair } from './tls-options';
 
@@ -66,7 +66,7 @@ export class TlsFrontEnd {
         server.emit('connection', raw);
         return;
       }
-      readProxyHeader(raw, peer, (header) => {
+      readProxyHeaderFromSocket(raw, peer, (header) => {
         const key = peerKey(raw);
         origins.set(key, header);
         raw.once('close', () => origins.delete(key)); // a failed handshake never reaches onSocket

@@ -1,6 +1,6 @@
 // The HTTP-aware client→server direction (-H): every request head gets X-Forwarded-For and
 // X-Forwarded-Proto (and X-Forwarded-Port behind TLS); bad requests get an HTTP error, not the server.
-import type { Socket } from 'node:net';
+import type { Endpoint } from './endpoint';
 import { errorResponse } from './http-errors';
 import { RequestFramer, type HttpLimits, type RequestHead } from './http-request';
 import type { HttpPipeline, ToServer } from './raw';
@@ -86,11 +86,13 @@ export function lastForwardedFor(head: string): string | undefined {
 export interface HttpPipe {
   fromClient: (chunk: Buffer) => boolean;
   fromServer: (chunk: Buffer) => void;
+  /** both sides are closed */
+  closed: () => void;
 }
 
-/** Returns what builds the HTTP pipeline around plain writes to the server. */
-export function httpPipeline(down: Socket, up: Socket, options: HttpOptions, onRefuse: (status: number, reason: string) => void): HttpPipeline {
-  return ({ toServer, resumeClient, flushClient }) => {
+/** Returns what builds the HTTP pipeline between client (down) and server (up) around plain writes to the server. */
+export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions, onRefuse: (status: number, reason: string) => void): HttpPipeline {
+  return (toServer) => {
     const tracker = new ResponseTracker(options.headMax, (switched) => framer.answered(switched));
     const framer: RequestFramer = new RequestFramer({
       forward: toServer,
@@ -98,13 +100,13 @@ export function httpPipeline(down: Socket, up: Socket, options: HttpOptions, onR
       sent: (expecting) => tracker.sent(expecting),
       refuse: (status, reason) => {
         onRefuse(status, reason);
-        flushClient(); // answers to earlier requests go first
-        down.end(errorResponse(status), () => up.destroy()); // the server never sees the refused bytes
+        const response = errorResponse(status); // after the answers to earlier requests, already written
+        down.write(response, 0, response.length);
+        down.end(() => up.destroy()); // the server never sees the refused bytes
       },
-      resume: resumeClient,
+      resume: () => down.resume(),
     }, options);
     let headTimer: NodeJS.Timeout | undefined; // runs while a request head is incomplete
-    down.once('close', () => clearTimeout(headTimer));
     return {
       fromClient(chunk) {
         const ok = framer.push(chunk);
@@ -117,6 +119,7 @@ export function httpPipeline(down: Socket, up: Socket, options: HttpOptions, onR
         return ok;
       },
       fromServer: (chunk) => tracker.observe(chunk),
+      closed: () => clearTimeout(headTimer),
     };
   };
 }

@@ -1,9 +1,8 @@
 // The relay: bytes both ways with backpressure, half-close passed on, counters updated. Client
 // bytes go to the server as they are, or through the HTTP pipeline when one is given.
-import type { Socket } from 'node:net';
 import type { FastClose } from '../config/settings';
+import type { Endpoint } from './endpoint';
 import type { HttpPipe } from './http';
-import { readerFor, writerFor } from './socket-io';
 
 /** What the relay updates and reports; plain data owned by the balancer. */
 export interface RelayEnds {
@@ -16,78 +15,63 @@ export interface RelayEnds {
 /** Writes bytes[from, to) to the server; false when the server socket is full. */
 export type ToServer = (bytes: Buffer, from: number, to: number) => boolean;
 
-/** What the relay gives the HTTP pipeline of a connection. */
-export interface RelayHooks {
-  /** plain writes to the server */
-  toServer: ToServer;
-  /** reads the client again after the pipeline paused it */
-  resumeClient(): void;
-  /** hands what was relayed to the client so far to its socket, before the pipeline writes to it */
-  flushClient(): void;
-}
-
-/** Builds the HTTP pipeline of a connection. */
-export type HttpPipeline = (relay: RelayHooks) => HttpPipe;
+/** Builds the HTTP pipeline of a connection around plain writes to the server. */
+export type HttpPipeline = (toServer: ToServer) => HttpPipe;
 
 export interface RelayOptions {
   fastClose: FastClose;
-  /** closes both sockets after this long without a byte either way; 0 = never */
+  /** closes both sides after this long without a byte either way; 0 = never */
   idleMs: number;
   /** called with each chunk read from the client (request logging); undefined = off */
   onClientChunk: ((chunk: Buffer) => void) | undefined;
   /** the HTTP pipeline, which client bytes go through instead of straight to the server */
   http: HttpPipeline | undefined;
-  /** called once when both sockets are gone */
+  /** called once when both sides are closed */
   onClose: () => void;
 }
 
-/** Relays between an accepted client socket (down) and a connected server socket (up). */
-export function relayRaw(down: Socket, up: Socket, ends: RelayEnds, options: RelayOptions): void {
+/** Relays between a client (down) and a connected server (up). */
+export function relay(down: Endpoint, up: Endpoint, ends: RelayEnds, options: RelayOptions): void {
   const { server, client } = ends;
   const { onClientChunk, fastClose } = options;
   let closed = 0;
   const closeBoth = () => {
-    clientWriter.flush(); // what was read before the close still goes out
-    serverWriter.flush();
+    down.flush(); // what was read before the close still goes out
+    up.flush();
     down.destroy();
     up.destroy();
   };
   const onClose = () => {
-    if (++closed === 2) {
-      clearTimeout(idle);
-      fromClient.release();
-      fromServer.release();
-      options.onClose();
-    } else {
-      closeBoth();
-    }
+    if (++closed < 2) return closeBoth();
+    clearTimeout(idle);
+    http?.closed();
+    options.onClose();
   };
-  down.on('end', () => (fastClose === 'down' || fastClose === 'both' ? closeBoth() : serverWriter.end()));
-  up.on('end', () => (fastClose === 'up' || fastClose === 'both' ? closeBoth() : clientWriter.end()));
-  down.on('error', closeBoth);
-  up.on('error', closeBoth);
-  down.on('close', onClose);
-  up.on('close', onClose);
+  down.onend = fastClose === 'down' || fastClose === 'both' ? closeBoth : () => up.end();
+  up.onend = fastClose === 'up' || fastClose === 'both' ? closeBoth : () => down.end();
+  down.onclose = onClose;
+  up.onclose = onClose;
+  down.ondrain = () => up.resume();
+  up.ondrain = () => down.resume();
   const idle = options.idleMs > 0 ? setTimeout(closeBoth, options.idleMs) : undefined;
 
-  const serverWriter = writerFor(up, () => fromClient.resume());
-  const clientWriter = writerFor(down, () => fromServer.resume());
-  const plain: ToServer = (bytes, from, to) => serverWriter.write(bytes, from, to);
-  const http = options.http?.({ toServer: plain, resumeClient: () => fromClient.resume(), flushClient: () => clientWriter.flush() });
-  const toServer = http?.fromClient ?? ((chunk: Buffer) => plain(chunk, 0, chunk.length));
+  const http = options.http?.((bytes, from, to) => up.write(bytes, from, to));
+  const toServer = http?.fromClient ?? ((chunk: Buffer) => up.write(chunk, 0, chunk.length));
   const watchServer = http?.fromServer;
-  const fromClient = readerFor(down, (chunk) => {
+  down.onchunk = (chunk) => {
     server.sx += chunk.length;
     client.crx += chunk.length;
     idle?.refresh();
     if (onClientChunk !== undefined) onClientChunk(chunk);
     return toServer(chunk);
-  });
-  const fromServer = readerFor(up, (chunk) => {
+  };
+  up.onchunk = (chunk) => {
     server.rx += chunk.length;
     client.csx += chunk.length;
     idle?.refresh();
     if (watchServer !== undefined) watchServer(chunk);
-    return clientWriter.write(chunk, 0, chunk.length);
-  });
+    return down.write(chunk, 0, chunk.length);
+  };
+  down.resume();
+  up.resume();
 }

@@ -11,11 +11,12 @@ import { runCommand, runScript, type CommandContext, type Effects } from '../con
 import type { Settings } from '../config/settings';
 import { ConfigError, messageOf } from '../errors';
 import { HealthChecker } from '../health/checker';
-import { ConnectionTable, fdOf } from '../balancer/connection-table';
+import { ConnectionTable } from '../balancer/connection-table';
 import { ControlPort } from '../listeners/control';
 import { Forwarder } from '../listeners/forward';
 import { defaultCertificate } from '../listeners/default-certificate';
-import { listen } from '../listeners/listen';
+import { listenForClients } from '../listeners/listen';
+import { SocketEndpoint } from '../pipelines/endpoint';
 import { TlsFrontEnd, type TlsFiles } from '../listeners/tls';
 import { UdpListener } from '../listeners/udp';
 import { diag, setDebugLevel } from '../reports/diag';
@@ -113,8 +114,9 @@ export class Pen {
   private async openListener(address: string): Promise<NetServer> {
     const s = this.settings;
     const files = await this.tlsFiles();
-    if (!files) return listen(address, 'listen', s.listenQueue, this.forwarder.accept);
-    const front = await TlsFrontEnd.open(address, s.listenQueue, s.tls, files, s.http, this.forwarder.accept, this.forwarder.trustsProxyHeader);
+    if (!files) return listenForClients(address, 'listen', s.listenQueue, this.forwarder.accept);
+    const front = await TlsFrontEnd.open(address, s.listenQueue, s.tls, files, s.http,
+      (socket, origin) => this.forwarder.accept(new SocketEndpoint(socket), origin), this.forwarder.trustsProxyHeader);
     this.tls?.close();
     this.tls = front;
     return front.listener!;
@@ -237,7 +239,7 @@ export class Pen {
       connectionReport: (id) => {
         if (id < 0 || id >= this.connections.max) return undefined;
         const c = this.connections.get(id);
-        return `Connection ${id}:\nstate = ${c ? 1 : 0}\ndownfd = ${fdOf(c?.down)}, upfd = ${fdOf(c?.up)}\n` +
+        return `Connection ${id}:\nstate = ${c ? 1 : 0}\ndownfd = ${c?.down.fd ?? -1}, upfd = ${c?.up?.fd ?? -1}\n` +
           `client = ${c?.client.slot ?? 0}, server = ${c?.server?.index ?? 0}\npend = 0\n`;
       },
       closeConnection: (id) => {
@@ -245,7 +247,7 @@ export class Pen {
         c?.down.destroy();
         c?.up?.destroy();
       },
-      socketOwner: (fd) => this.connections.list().find((c) => fdOf(c.down) === fd || fdOf(c.up) === fd)?.id ?? -1,
+      socketOwner: (fd) => this.connections.list().find((c) => c.down.fd === fd || c.up?.fd === fd)?.id ?? -1,
       exit: () => setImmediate(this.onExit),
       readFile: (path) => {
         try {

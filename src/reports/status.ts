@@ -1,7 +1,6 @@
 // pen's reports: the HTML status page (-w, `status`) and the USR1 text statistics.
 import type { Balancer } from '../balancer/balancer';
 import type { ConnectionTable } from '../balancer/connection-table';
-import { fdOf } from '../balancer/connection-table';
 import { localTimestamp } from './diag';
 
 export interface ReportSources {
@@ -38,7 +37,7 @@ export function statusPage({ balancer, connections, current, now }: ReportSource
   html += `Number of connections: ${connections.max} max, ${connections.count} used, ${connections.last} last<p>`;
   html += header(['connection', 'downfd', 'upfd', 'pending data down', 'pending data up', 'client', 'server']);
   for (const c of connections.list()) {
-    html += row([c.id, fdOf(c.down), fdOf(c.up), c.down.writableLength, c.up?.writableLength ?? 0, c.client.slot, c.server?.index ?? -1]);
+    html += row([c.id, c.down.fd, (c.up?.fd ?? -1), c.down.pending, c.up?.pending ?? 0, c.client.slot, c.server?.index ?? -1]);
   }
   return html + '</table>\n</body>\n</html>\n';
 }
@@ -58,8 +57,8 @@ export function textStats({ balancer, connections, current, now }: ReportSources
   }
   lines.push(`Max number of connections: ${connections.max}`, 'Active connections:');
   for (const c of connections.list()) {
-    lines.push(`Connection ${c.id} status: downfd = ${fdOf(c.down)}, upfd = ${fdOf(c.up)}, ` +
-      `pending data ${c.down.writableLength} down, ${c.up?.writableLength ?? 0} up, client ${c.client.slot}, server ${c.server?.index ?? -1}`);
+    lines.push(`Connection ${c.id} status: downfd = ${c.down.fd}, upfd = ${(c.up?.fd ?? -1)}, ` +
+      `pending data ${c.down.pending} down, ${c.up?.pending ?? 0} up, client ${c.client.slot}, server ${c.server?.index ?? -1}`);
   }
   return lines;
 }
