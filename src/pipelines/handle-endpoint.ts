@@ -131,14 +131,17 @@ const GATHER_MAX = 16 * 1024; // bigger chunks (bulk transfers) go out at once
 let slab = Buffer.allocUnsafe(bindings ? SLAB_SIZE : 0);
 let slabUsed = 0;
 let slabHeld = false; // a write the kernel did not take at once still points into the slab
-/** endpoints with gathered bytes: gathering[0, gatheringCount); the array keeps its storage */
-const gathering: HandleEndpoint[] = [];
+/** endpoints with gathered bytes: gathering[0, gatheringCount); the array keeps its storage, not them */
+const gathering: (HandleEndpoint | undefined)[] = [];
 let gatheringCount = 0;
 let flushScheduled = false;
 
 function flushGathered(): void {
   flushScheduled = false;
-  for (let k = 0; k < gatheringCount; k++) gathering[k]!.batchDone();
+  for (let k = 0; k < gatheringCount; k++) {
+    gathering[k]!.batchDone();
+    gathering[k] = undefined;
+  }
   gatheringCount = 0;
   if (slabHeld) {
     slab = Buffer.allocUnsafe(SLAB_SIZE); // the old one lives on in its write request

@@ -4,6 +4,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const path = require('node:path');
 const net = require('node:net');
 const { once } = require('node:events');
 const {
@@ -125,63 +126,102 @@ test('-t 1: a server whose connect does not complete is given up after the timeo
   assert.deepEqual((await serversJson(pen)).map((s) => s.blacklisted), [false, true]);
 });
 
-test('no descriptor is leaked: 200 connections ending in different ways leave pen with the descriptors it had', async (t) => {
+/** Runs fn(i) for i in [0, count), at most `width` at a time. */
+async function inWaves(count, width, fn) {
+  let next = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < count) await fn(next++);
+  }));
+}
+
+/** How many objects pen's heap holds, from a heap snapshot (taken after a full collection). */
+async function heapObjects(pen, ctl, dir) {
+  const before = new Set(fs.readdirSync(dir));
+  process.kill(pen.pid, 'SIGUSR2');
+  await ctl('pid'); // answered once the snapshot is written: the event loop waits for it
+  const file = fs.readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+  return JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')).snapshot.node_count;
+}
+
+test('nothing is left behind: 10,000 connections ending every way leave pen with its descriptors and no more memory', async (t) => {
   const echo = await echoBackend(t);
   // never answers; closes when the client's end reaches it, as a server reading its request would
   const silent = await onLoopback(t, net.createServer((sock) => sock.on('error', () => {}).resume()));
+  // answers, then resets the connection
+  const resetting = await onLoopback(t, net.createServer((sock) => sock.on('error', () => {}).once('data', () => {
+    sock.write('bye\n');
+    sock.resetAndDestroy();
+  })));
   const dead = await freePort();
   // -b 0: the dead server is tried (and refuses) on every connection
-  const pen = await startPen(t, ['-b', '0', spec(echo)], { control: true });
+  const snapshots = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'pen-heap-'));
+  t.after(() => fs.rmSync(snapshots, { recursive: true, force: true }));
+  const pen = await startPen(t, ['-b', '0', '-x', '2000', spec(echo)],
+    { control: true, env: { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshots}` } });
   const ctl = controlOf(pen);
   const fds = () => fs.readdirSync(`/proc/${pen.pid}/fd`).length;
-  const client = (i) => ({ port: pen.port, host: '127.0.0.1', localAddress: `127.0.0.${2 + i}` });
-  const ROUNDS = 50;
+  const client = (i) => ({ port: pen.port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (i % 200)}` });
+  const WAYS = 6;
+  const EACH = 10_000 / WAYS | 0;
+  const WIDTH = 50;
+  const server = (b) => ctl('server', '0', 'address', '127.0.0.1', 'port', String(b.port ?? b));
 
+  /** Every way a connection can end, EACH times. */
+  const allWays = async () => {
+    await server(echo);
+    // 1. normal: request, echo, the client half-closes, both close
+    await inWaves(EACH, WIDTH, async (i) => assert.equal(await exchange(pen.port, { end: true, localAddress: client(i).localAddress }), 'hello\n'));
+    // 2. the client resets the connection in the middle of the relay
+    await inWaves(EACH, WIDTH, async (i) => {
+      const s = net.connect(client(i));
+      s.on('error', () => {});
+      s.write('x');
+      await once(s, 'data');
+      s.resetAndDestroy();
+      await once(s, 'close');
+    });
+    // 3. the server answers and resets
+    await server(resetting);
+    await inWaves(EACH, WIDTH, async (i) => assert.match(await exchange(pen.port, { localAddress: client(i).localAddress }), /^(bye\n)?$/));
+    // 4. the client leaves before the server answers, before or after pen reached the server,
+    // closing or resetting, with or without a request
+    await server(silent);
+    await inWaves(EACH * 2, WIDTH, async (i) => {
+      const s = net.connect(client(i));
+      s.on('error', () => {});
+      await once(s, 'connect');
+      if (i % 2) s.write('request\n');
+      if (i % 3 === 0) s.resetAndDestroy();
+      else s.destroy();
+      await once(s, 'close');
+    });
+    // 5. the server refuses: pen closes the client
+    await server(dead);
+    await inWaves(EACH, WIDTH, async (i) => assert.equal(await exchange(pen.port, { localAddress: client(i).localAddress }), ''));
+  };
+
+  await server(echo);
   assert.equal(await exchange(pen.port, { end: true }), 'hello\n'); // warm up
   let baseline = Infinity;
   for (let i = 0; i < 5; i++) { // quiet value: control connections come and go between readings
     await ctl('servers');
     baseline = Math.min(baseline, fds());
   }
-
-  // 1. normal: request, echo, close
-  await Promise.all(Array.from({ length: ROUNDS }, (_, i) => exchange(pen.port, { end: true, localAddress: client(i).localAddress })
-    .then((reply) => assert.equal(reply, 'hello\n'))));
-  // 2. the client resets the connection in the middle of the relay
-  await Promise.all(Array.from({ length: ROUNDS }, async (_, i) => {
-    const s = net.connect(client(i));
-    s.on('error', () => {});
-    s.write('x');
-    await once(s, 'data');
-    s.resetAndDestroy();
-    await once(s, 'close');
-  }));
-  // 3. the client leaves before the server answers: at once, or closing or resetting once the
-  // server has the connection
-  assert.equal(await ctl('server', '0', 'address', '127.0.0.1', 'port', String(silent.port)), '');
-  for (let i = 0; i < ROUNDS; i++) {
-    const s = net.connect(client(i));
-    s.on('error', () => {});
-    if (i % 3 === 0) {
-      await once(s, 'connect');
-    } else {
-      s.write('request\n');
-      await once(silent, 'connection');
+  await allWays();
+  const settled = async () => {
+    let now = fds();
+    for (let tries = 0; now !== baseline && tries < 200; tries++) { // pen closes its ends after ours: wait one reply at a time
+      await ctl('servers');
+      now = fds();
     }
-    if (i % 3 === 2) s.resetAndDestroy();
-    else s.destroy();
-    await once(s, 'close');
-  }
-  // 4. the server refuses: pen closes the client
-  assert.equal(await ctl('server', '0', 'address', '127.0.0.1', 'port', String(dead)), '');
-  await Promise.all(Array.from({ length: ROUNDS }, (_, i) => exchange(pen.port, { localAddress: client(i).localAddress })
-    .then((reply) => assert.equal(reply, ''))));
-
-  let now = fds();
-  for (let tries = 0; now !== baseline && tries < 100; tries++) { // pen closes its ends after ours: wait one reply at a time
-    await ctl('servers');
-    now = fds();
-  }
-  assert.equal(now, baseline, `pen holds ${now} descriptors, ${baseline} before the connections`);
-  assert.match(await ctl('servers'), /^0 .* conn 0 /);
+    assert.equal(now, baseline, `pen holds ${now} descriptors, ${baseline} before the connections`);
+    assert.match(await ctl('servers'), /^0 .* conn 0 /);
+  };
+  await settled();
+  // the first 10,000 made whatever is made once; another 10,000 must leave no object behind
+  const objects = await heapObjects(pen, ctl, snapshots);
+  await allWays();
+  await settled();
+  const grown = await heapObjects(pen, ctl, snapshots) - objects;
+  assert.ok(grown < 1000, `pen's heap holds ${grown} more objects after 10,000 more connections`);
 });

@@ -144,8 +144,8 @@ function withListen(args, listen) {
  * Spawns a pen (ours or another) whose arguments make it write pidFile once it serves, and resolves
  * with the child then (at once when waitFor is false). Stopped with TERM after the test.
  */
-async function spawnServing(t, command, args, pidFile, { cwd, waitFor = true } = {}) {
-  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+async function spawnServing(t, command, args, pidFile, { cwd, waitFor = true, env } = {}) {
+  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: env && { ...process.env, ...env } });
   child.stderrText = '';
   child.stderr.on('data', (d) => { child.stderrText += d; });
   child.exited = once(child, 'exit');
@@ -162,7 +162,7 @@ async function spawnServing(t, command, args, pidFile, { cwd, waitFor = true } =
   return child;
 }
 
-async function startPen(t, args, { control = false, waitFor = true, worldWritable = false } = {}) {
+async function startPen(t, args, { control = false, waitFor = true, worldWritable = false, env } = {}) {
   const port = await freePort();
   const ctl = control ? await freePort() : undefined;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-test-'));
@@ -173,7 +173,7 @@ async function startPen(t, args, { control = false, waitFor = true, worldWritabl
   if (control) full.push('-C', `127.0.0.1:${ctl}`);
   if (control && IS_ROOT && !args.includes('-u')) full.push('-u', 'root');
   full.push(...withListen(args, `127.0.0.1:${port}`));
-  const child = await spawnServing(t, PEN, full, pidFile, { waitFor });
+  const child = await spawnServing(t, PEN, full, pidFile, { waitFor, env });
   return { child, port, ctl, pid: child.pid, dir };
 }
 
