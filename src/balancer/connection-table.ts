@@ -17,6 +17,8 @@ export interface Connection {
   server: Server | undefined;
   /** true once the backend connection is established and counted in server.c */
   counted: boolean;
+  /** runs while a backend connection is being made */
+  connectTimer: NodeJS.Timeout | undefined;
 }
 
 export class ConnectionTable {
@@ -37,7 +39,7 @@ export class ConnectionTable {
     if (this.used >= this.max) return undefined;
     let id = this.free.pop();
     if (id === undefined || id >= this.max) id = this.slots.length;
-    const conn: Connection = { id, down, up: undefined, client, port, seen, server: undefined, counted: false };
+    const conn: Connection = { id, down, up: undefined, client, port, seen, server: undefined, counted: false, connectTimer: undefined };
     this.slots[id] = conn;
     this.used++;
     if (id > this.last) this.last = id;

@@ -126,9 +126,8 @@ export class Forwarder {
     for (let i = from; i < candidates.length; i++) {
       const server = candidates[i]!;
       if (!balancer.canTry(server, conn.client, now)) continue;
-      const timer = setTimeout(() => fail('connect timeout', 504), settings.timeout * 1000);
       const fail = (why: string, status: number) => {
-        clearTimeout(timer);
+        clearTimeout(conn.connectTimer);
         if (conn.up !== up) return; // the client left first: not the server's fault
         up.destroy();
         debug(1, () => `blacklisting server ${server.index} because of ${why}`);
@@ -141,11 +140,12 @@ export class Forwarder {
       };
       const up: Endpoint = this.connectTo(server, (error) => {
         if (error !== undefined) return fail(`connect error ${error}`, 502);
-        clearTimeout(timer);
+        clearTimeout(conn.connectTimer);
         this.established(conn, server);
       });
       conn.up = up;
       conn.server = server;
+      conn.connectTimer = setTimeout(() => fail('connect timeout', 504), settings.timeout * 1000);
       return;
     }
     if (settings.http) {
@@ -229,6 +229,7 @@ export class Forwarder {
   }
 
   private finish(conn: Connection): void {
+    clearTimeout(conn.connectTimer);
     if (conn.counted) {
       conn.server!.c--;
       conn.counted = false;

@@ -306,6 +306,12 @@ export class HandleEndpoint extends Endpoint {
     if (this.shut || this.closing) return;
     this.flush();
     this.shut = true;
+    if (this.inputDone && this.queued === 0) {
+      // nothing more to read or to wait for: closing sends our FIN after what was written
+      sent?.();
+      this.destroy();
+      return;
+    }
     this.sent = sent;
     const request = new bindings!.ShutdownWrap();
     request.owner = this;
