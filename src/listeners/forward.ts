@@ -39,10 +39,12 @@ const nothing = () => {};
 const dn = (name: Record<string, string | string[]> | undefined) =>
   Object.entries(name ?? {}).map(([k, v]) => `${k}=${([] as string[]).concat(v).join('+')}`).join(',').replace(/[^\x20-\x7e]/g, '?');
 
+const NO_CLIENT_CERTIFICATE = ['X-Client-Verify: NONE'];
+
 /** What the TLS handshake proved about the client, as header lines for the backend. */
 function clientCertificateHeaders(socket: TLSSocket): string[] {
   const cert = socket.getPeerCertificate();
-  if (!cert || !cert.raw) return ['X-Client-Verify: NONE'];
+  if (!cert || !cert.raw) return NO_CLIENT_CERTIFICATE;
   return [
     `X-Client-Verify: ${socket.authorized ? 'SUCCESS' : `FAILED:${socket.authorizationError}`}`,
     `X-Client-Subject-DN: ${dn(cert.subject as unknown as Record<string, string>)}`,
@@ -213,7 +215,8 @@ export class Forwarder {
     return httpPipeline(down, up, {
       forwarded: s.forwarded, headMax: s.httpHeadMax, lineMax: Math.min(8192, s.httpHeadMax), headTimeoutMs: s.httpHeadTimeout * 1000,
       clientAddress: seen, rfc7239: s.forwardedRfc7239, tlsPort: tls?.localPort,
-      identity: tls ? clientCertificateHeaders(tls) : [],
+      // a client is asked for a certificate only with -G or -A: without them there is none to read
+      identity: tls === undefined ? [] : s.tls.caFile || s.tls.caDir ? clientCertificateHeaders(tls) : NO_CLIENT_CERTIFICATE,
     }, (status, reason) => diag(`HTTP ${status} to ${seen}: ${reason}`));
   }
 
