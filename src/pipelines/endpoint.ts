@@ -13,7 +13,6 @@ export type OnChunk = (chunk: Buffer) => boolean;
 
 const nothing = () => {};
 const accept: OnChunk = () => true;
-const uncork = (endpoint: Endpoint) => endpoint.flush();
 
 export abstract class Endpoint {
   /** chunks read, from resume() on */
@@ -69,8 +68,6 @@ export class SocketEndpoint extends Endpoint {
     close: () => this.onclose(),
   };
 
-  private corked = false;
-
   constructor(readonly socket: Socket) {
     super();
     socket.pause(); // attaching 'data' must not start the flow before resume()
@@ -119,24 +116,17 @@ export class SocketEndpoint extends Endpoint {
     this.socket.unshift(bytes);
   }
 
-  // Writes made in one callback (a request head and our headers) go out together: the socket is
-  // corked until the next tick, and as it keeps what it is given until then, it gets a copy.
+  // A stream that is not busy hands the bytes to its handle at once (TLS encrypts them there), so
+  // a borrowed chunk may be written as it is; a busy one keeps it queued, so it gets a copy.
+  // (Corking writes together cost TLS keep-alive a third of its speed.)
   write(bytes: Buffer, from: number, to: number): boolean {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(uncork, this);
-    }
-    return this.socket.write(Buffer.from(range(bytes, from, to)));
+    const chunk = range(bytes, from, to);
+    return this.socket.write(this.socket.writableLength === 0 ? chunk : Buffer.from(chunk));
   }
 
-  flush(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
-  }
+  flush(): void {}
+
   end(sent?: () => void): void {
-    this.flush();
     this.socket.end(sent);
   }
 
