@@ -23,19 +23,26 @@ export interface TlsFiles {
   keyFile: string;
 }
 
+type OnSocket = (s: Socket, origin?: ProxiedAddress) => void;
+
+const peerKey = (s: Socket) => `${s.remoteAddress} ${s.remotePort}`;
+
 export class TlsFrontEnd {
   /** the plain listening socket; TLS starts on each connection it accepts */
   listener: Server | undefined;
+  /** rebuilt on every reload: which per-handshake hooks it has is fixed when it is made */
+  private server: tls.Server;
   private sniCache = new Map<string, tls.SecureContext | null>();
   private ocsp: Buffer | undefined;
   private readonly rotation: NodeJS.Timeout;
+  /** PROXY headers read before the handshake, by the peer's address and port */
+  private readonly origins = new Map<string, ProxiedAddress>();
 
-  private constructor(private readonly server: tls.Server, private readonly settings: TlsSettings, private readonly files: TlsFiles) {
-    this.rotation = setInterval(() => server.setTicketKeys(randomBytes(48)), TICKET_KEY_ROTATION_MS).unref();
-    server.on('tlsClientError', (err, socket) => {
-      diag(`TLS handshake with ${socket.remoteAddress ?? 'unix client'} failed: ${err.message}`);
-    });
-    server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => done(null, this.ocsp));
+  private constructor(options: tls.TlsOptions, private readonly settings: TlsSettings, private readonly files: TlsFiles,
+    private readonly http: boolean, private readonly onSocket: OnSocket) {
+    this.loadExtras();
+    this.server = this.createServer(options);
+    this.rotation = setInterval(() => this.server.setTicketKeys(randomBytes(48)), TICKET_KEY_ROTATION_MS).unref();
   }
 
   /**
@@ -43,37 +50,46 @@ export class TlsFrontEnd {
    * the plain connection before the handshake; the client it names goes to onSocket with the socket.
    */
   static async open(address: string, backlog: number, settings: TlsSettings, files: TlsFiles, http: boolean,
-    onSocket: (s: Socket, origin?: ProxiedAddress) => void, trustsProxyHeader: (peer: string) => boolean): Promise<TlsFrontEnd> {
-    const options = buildTlsOptions(settings, files.certFile, files.keyFile);
-    const origins = new Map<string, ProxiedAddress>(); // by the peer's address and port
-    const peerKey = (s: Socket) => `${s.remoteAddress} ${s.remotePort}`;
-    let front: TlsFrontEnd | undefined;
-    const server = tls.createServer({
-      ...options,
-      allowHalfOpen: true,
-      ALPNProtocols: http ? ['http/1.1'] : undefined, // advertised only when we speak HTTP to the client
-      SNICallback: (name, done) => done(null, front?.sniContext(name)),
-    }, (s) => {
-      const origin = origins.get(peerKey(s));
-      origins.delete(peerKey(s));
-      onSocket(s, origin);
-    });
-    front = new TlsFrontEnd(server, settings, files);
-    front.loadExtras();
+    onSocket: OnSocket, trustsProxyHeader: (peer: string) => boolean): Promise<TlsFrontEnd> {
+    const front = new TlsFrontEnd(buildTlsOptions(settings, files.certFile, files.keyFile), settings, files, http, onSocket);
     front.listener = await listen(address, 'listen', backlog, (raw) => {
       const peer = peerAddress(raw);
       if (raw.remoteAddress === undefined || !trustsProxyHeader(peer)) {
-        server.emit('connection', raw);
+        front.server.emit('connection', raw);
         return;
       }
       readProxyHeader(raw, peer, (header) => {
         const key = peerKey(raw);
-        origins.set(key, header);
-        raw.once('close', () => origins.delete(key)); // a failed handshake never reaches onSocket
-        server.emit('connection', raw);
+        front.origins.set(key, header);
+        raw.once('close', () => front.origins.delete(key)); // a failed handshake never reaches onSocket
+        front.server.emit('connection', raw);
       });
     });
     return front;
+  }
+
+  private createServer(options: tls.TlsOptions): tls.Server {
+    const server = tls.createServer({
+      ...options,
+      allowHalfOpen: true,
+      ALPNProtocols: this.http ? ['http/1.1'] : undefined, // advertised only when we speak HTTP to the client
+      // each of these hooks stops every handshake for a call into JavaScript: only when needed
+      SNICallback: this.settings.sniPath ? (name, done) => done(null, this.sniContext(name)) : undefined,
+    }, (s) => this.onSecure(s));
+    server.on('tlsClientError', (err, socket) => {
+      diag(`TLS handshake with ${socket.remoteAddress ?? 'unix client'} failed: ${err.message}`);
+    });
+    const ocsp = this.ocsp;
+    if (ocsp) server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => done(null, ocsp));
+    return server;
+  }
+
+  private onSecure(s: tls.TLSSocket): void {
+    if (this.origins.size === 0) return this.onSocket(s); // no PROXY header pending: no key to build
+    const key = peerKey(s);
+    const origin = this.origins.get(key);
+    this.origins.delete(key);
+    this.onSocket(s, origin);
   }
 
   /** Re-reads every file; on any error the running configuration stays and the error is returned. */
@@ -81,7 +97,7 @@ export class TlsFrontEnd {
     try {
       const options = buildTlsOptions(this.settings, this.files.certFile, this.files.keyFile);
       this.loadExtras();
-      this.server.setSecureContext(options);
+      this.server = this.createServer(options);
       this.sniCache = new Map();
       return undefined;
     } catch (err) {
