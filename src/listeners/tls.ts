@@ -2,7 +2,6 @@
 // Certificates, keys, CA files and the SNI directory are re-read on reload; open connections stay.
 // A plain listener accepts each connection (reading a trusted peer's PROXY header first) and
 // hands it to the TLS server.
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
@@ -15,8 +14,7 @@ import { listen } from './listen';
 import { readProxyHeader } from './read-ahead';
 import type { ProxiedAddress } from '../pipelines/proxy-protocol';
 import { buildTlsOptions, loadKeyPair } from './tls-options';
-
-const TICKET_KEY_ROTATION_MS = 6 * 3600 * 1000;
+import { MemorySessionStore, resumableById, type TlsSessionStore } from './tls-sessions';
 
 export interface TlsFiles {
   certFile: string;
@@ -34,7 +32,8 @@ export class TlsFrontEnd {
   private server: tls.Server;
   private sniCache = new Map<string, tls.SecureContext | null>();
   private ocsp: Buffer | undefined;
-  private readonly rotation: NodeJS.Timeout;
+  private ticketKeys: Buffer | undefined;
+  private readonly sessions: TlsSessionStore = new MemorySessionStore();
   /** PROXY headers read before the handshake, by the peer's address and port */
   private readonly origins = new Map<string, ProxiedAddress>();
 
@@ -42,7 +41,10 @@ export class TlsFrontEnd {
     private readonly http: boolean, private readonly onSocket: OnSocket) {
     this.loadExtras();
     this.server = this.createServer(options);
-    this.rotation = setInterval(() => this.server.setTicketKeys(randomBytes(48)), TICKET_KEY_ROTATION_MS).unref();
+    this.sessions.watchTicketKeys((keys) => {
+      this.ticketKeys = keys;
+      this.server.setTicketKeys(keys);
+    });
   }
 
   /**
@@ -73,6 +75,7 @@ export class TlsFrontEnd {
       ...options,
       allowHalfOpen: true,
       ALPNProtocols: this.http ? ['http/1.1'] : undefined, // advertised only when we speak HTTP to the client
+      sessionTimeout: this.sessions.lifetime,
       // each of these hooks stops every handshake for a call into JavaScript: only when needed
       SNICallback: this.settings.sniPath ? (name, done) => done(null, this.sniContext(name)) : undefined,
     }, (s) => this.onSecure(s));
@@ -81,6 +84,12 @@ export class TlsFrontEnd {
     });
     const ocsp = this.ocsp;
     if (ocsp) server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => done(null, ocsp));
+    server.on('newSession', (id, session, done) => {
+      if (resumableById(session)) this.sessions.set(id, session, done);
+      else done();
+    });
+    server.on('resumeSession', (id, done) => this.sessions.get(id, (session) => done(null, session ?? null)));
+    if (this.ticketKeys) server.setTicketKeys(this.ticketKeys);
     return server;
   }
 
@@ -144,7 +153,7 @@ export class TlsFrontEnd {
   }
 
   close(): void {
-    clearInterval(this.rotation);
+    this.sessions.close();
     this.listener?.close();
   }
 }
