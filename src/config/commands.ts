@@ -118,6 +118,10 @@ const aclNumber = (text: string | undefined) => integer(text, 'acl number', 0, 9
 
 const settingsChanged = (ctx: CommandContext) => ctx.effects.settingsChanged();
 
+/** Whose cipher order counts: the server's (the default) or the client's. */
+const CIPHER_ORDER = ['cipher_server_preference', 'prefer_client_ciphers'];
+const SSL_OPTIONS = ['no_sslv2', 'no_sslv3', 'no_tlsv1', 'no_tlsv1.1', 'no_tlsv1.2', ...CIPHER_ORDER];
+
 const commands: Record<string, Command> = {
   abort_on_error: flag('abortOnError'),
   acl: {
@@ -376,12 +380,13 @@ const commands: Record<string, Command> = {
     },
   },
   ssl_option: {
-    usage: 'no_sslv2|no_sslv3|no_tlsv1|no_tlsv1.1|no_tlsv1.2|cipher_server_preference',
+    usage: SSL_OPTIONS.join('|'),
     run(ctx, [option]) {
-      const known = ['no_sslv2', 'no_sslv3', 'no_tlsv1', 'no_tlsv1.1', 'no_tlsv1.2', 'cipher_server_preference'];
       if (option === undefined) throw new ConfigError('ssl_option: Missing option');
-      if (!known.includes(option)) throw new ConfigError(`ssl_option: unknown option '${option}'`);
-      if (!ctx.settings.tls.options.includes(option)) ctx.settings.tls.options.push(option);
+      if (!SSL_OPTIONS.includes(option)) throw new ConfigError(`ssl_option: unknown option '${option}'`);
+      const tls = ctx.settings.tls;
+      if (CIPHER_ORDER.includes(option)) tls.options = tls.options.filter((o) => !CIPHER_ORDER.includes(o)); // the later one counts
+      if (!tls.options.includes(option)) tls.options.push(option);
       return '';
     },
   },

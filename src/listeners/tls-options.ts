@@ -113,7 +113,7 @@ export function buildTlsOptions(tls: TlsSettings, certFile: string, keyFile: str
   const ciphers = tls.ciphers ?? (legacy ? 'DEFAULT:@SECLEVEL=0' : undefined);
   const options: TlsOptions = {
     cert, key, minVersion, maxVersion, ciphers,
-    honorCipherOrder: tls.options.includes('cipher_server_preference'),
+    honorCipherOrder: !tls.options.includes('prefer_client_ciphers'),
     requestCert: cas.length > 0 || tls.requireClientCert,
     rejectUnauthorized: tls.requireClientCert,
     ca: cas.length > 0 ? cas : undefined,
