@@ -4,7 +4,8 @@ import { isIP } from 'node:net';
 import type { Balancer } from '../balancer/balancer';
 import type { Server } from '../balancer/server-table';
 import type { HealthCheck } from '../health/checker';
-import { ConfigError } from '../errors';
+import { ConfigError, messageOf } from '../errors';
+import { loadKeyPair } from '../listeners/tls-options';
 import { parsePort, resolveHost } from './address';
 import type { FastClose, ForwardedMode, Settings } from './settings';
 import { configText } from './write-config';
@@ -350,6 +351,21 @@ const commands: Record<string, Command> = {
       return '';
     },
   },
+  ssl_certificate: {
+    usage: 'CERT [KEY]',
+    run(ctx, [certFile, keyFile = certFile]) {
+      const tls = ctx.settings.tls;
+      if (certFile === undefined) throw new ConfigError('ssl_certificate: expected CERT [KEY]');
+      if (!tls.certFile && !tls.auto) throw new ConfigError('ssl_certificate: serves beside the -E or ssl_auto certificate: give one of those first');
+      try {
+        loadKeyPair(certFile, keyFile); // checked now; served from the start or the next ssl_reload
+      } catch (err) {
+        throw new ConfigError(`ssl_certificate: ${messageOf(err)}`);
+      }
+      tls.extraCertificates = [...tls.extraCertificates.filter((c) => c.certFile !== certFile), { certFile, keyFile }];
+      return '';
+    },
+  },
   ssl_reload: {
     usage: '',
     run(ctx) {
@@ -480,6 +496,13 @@ const noCommands: Record<string, Command> = {
   prio: unflag('prio'),
   proxy_protocol: aclSettingOff('proxyProtocolAcl'),
   roundrobin: unflag('roundrobin'),
+  ssl_certificate: {
+    usage: '',
+    run(ctx) {
+      ctx.settings.tls.extraCertificates = [];
+      return '';
+    },
+  },
   stubborn: unflag('stubborn'),
   tcp_nodelay: unflag('tcpNodelay'),
   transparent: unflag('transparent'),

@@ -27,6 +27,8 @@ function commandLine(s: Settings, file: string): string {
 function tlsCommands(tls: TlsSettings): string[] {
   return [
     ...(tls.auto ? [`ssl_auto ${tls.auto.join(',')}`] : []),
+    'no ssl_certificate',
+    ...tls.extraCertificates.map((c) => `ssl_certificate ${c.certFile} ${c.keyFile}`),
     ...(tls.ciphers ? [`ssl_ciphers ${tls.ciphers}`] : []),
     ...tls.options.map((o) => `ssl_option ${o}`),
     ...(tls.sniPath ? [`ssl_sni_path ${tls.sniPath}`] : []),
