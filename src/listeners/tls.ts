@@ -1,5 +1,6 @@
 // The TLS front end: terminates TLS (node:tls, OpenSSL) and hands the clear-text socket on.
 // Certificates, keys, CA files and the SNI directory are re-read on reload; open connections stay.
+// Sessions kept for resumption and the ticket keys live in a TlsSessionStore (tls-sessions.ts).
 // A plain listener accepts each connection (reading a trusted peer's PROXY header first) and
 // hands it to the TLS server.
 import { existsSync, readFileSync } from 'node:fs';
@@ -76,7 +77,7 @@ export class TlsFrontEnd {
       allowHalfOpen: true,
       ALPNProtocols: this.http ? ['http/1.1'] : undefined, // advertised only when we speak HTTP to the client
       sessionTimeout: this.sessions.lifetime,
-      // each of these hooks stops every handshake for a call into JavaScript: only when needed
+      // the SNI callback, like the OCSP listener below, stops every handshake for a call into JavaScript
       SNICallback: this.settings.sniPath ? (name, done) => done(null, this.sniContext(name)) : undefined,
     }, (s) => this.onSecure(s));
     server.on('tlsClientError', (err, socket) => {
@@ -84,11 +85,13 @@ export class TlsFrontEnd {
     });
     const ocsp = this.ocsp;
     if (ocsp) server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => done(null, ocsp));
-    server.on('newSession', (id, session, done) => {
-      if (resumableById(session)) this.sessions.set(id, session, done);
-      else done();
-    });
-    server.on('resumeSession', (id, done) => this.sessions.get(id, (session) => done(null, session ?? null)));
+    if (options.minVersion !== 'TLSv1.3') { // TLS 1.3 resumes by ticket only: no calls per handshake for a cache
+      server.on('newSession', (id, session, done) => {
+        if (resumableById(session)) this.sessions.set(id, session, done);
+        else done();
+      });
+      server.on('resumeSession', (id, done) => this.sessions.get(id, (session) => done(null, session ?? null)));
+    }
     if (this.ticketKeys) server.setTicketKeys(this.ticketKeys);
     return server;
   }

@@ -40,6 +40,16 @@ test('sessions resume by session ID (TLS 1.2) and by ticket (TLS 1.2 and 1.3)', 
   }
 });
 
+test('-L tls1.3: sessions resume by ticket', { skip: noOpenssl }, async (t) => {
+  const certs = await certificateSet(t);
+  const be = await namedBackend('pong', t);
+  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, '-L', 'tls1.3', `127.0.0.1:${be.port}`]);
+  const kind = KINDS.find((k) => k.version === 'TLSv1.3');
+  const file = path.join(certs.dir, 'session.pem');
+  await saveSession(pen.port, kind, file);
+  assert.match(await offerSession(pen.port, kind, file), /^Reused, TLSv1\.3/);
+});
+
 test('sessions saved before ssl_reload still resume after it', { skip: noOpenssl }, async (t) => {
   const certs = await certificateSet(t);
   const be = await namedBackend('pong', t);
