@@ -4,7 +4,8 @@ import { isIP } from 'node:net';
 import type { Balancer } from '../balancer/balancer';
 import type { Server } from '../balancer/server-table';
 import type { HealthCheck } from '../health/checker';
-import { ConfigError } from '../errors';
+import { ConfigError, messageOf } from '../errors';
+import { loadKeyPair } from '../listeners/tls-options';
 import { parsePort, resolveHost } from './address';
 import type { FastClose, ForwardedMode, Settings } from './settings';
 import { configText } from './write-config';
@@ -117,6 +118,10 @@ const accepted: Command = { usage: '', run: () => '' };
 const aclNumber = (text: string | undefined) => integer(text, 'acl number', 0, 9);
 
 const settingsChanged = (ctx: CommandContext) => ctx.effects.settingsChanged();
+
+/** Whose cipher order counts: the server's (the default) or the client's. */
+const CIPHER_ORDER = ['cipher_server_preference', 'prefer_client_ciphers'];
+const SSL_OPTIONS = ['no_sslv2', 'no_sslv3', 'no_tlsv1', 'no_tlsv1.1', 'no_tlsv1.2', ...CIPHER_ORDER];
 
 const commands: Record<string, Command> = {
   abort_on_error: flag('abortOnError'),
@@ -346,6 +351,21 @@ const commands: Record<string, Command> = {
       return '';
     },
   },
+  ssl_certificate: {
+    usage: 'CERT [KEY]',
+    run(ctx, [certFile, keyFile = certFile]) {
+      const tls = ctx.settings.tls;
+      if (certFile === undefined) throw new ConfigError('ssl_certificate: expected CERT [KEY]');
+      if (!tls.certFile && !tls.auto) throw new ConfigError('ssl_certificate: serves beside the -E or ssl_auto certificate: give one of those first');
+      try {
+        loadKeyPair(certFile, keyFile); // checked now; served from the start or the next ssl_reload
+      } catch (err) {
+        throw new ConfigError(`ssl_certificate: ${messageOf(err)}`);
+      }
+      tls.extraCertificates = [...tls.extraCertificates.filter((c) => c.certFile !== certFile), { certFile, keyFile }];
+      return '';
+    },
+  },
   ssl_reload: {
     usage: '',
     run(ctx) {
@@ -376,12 +396,13 @@ const commands: Record<string, Command> = {
     },
   },
   ssl_option: {
-    usage: 'no_sslv2|no_sslv3|no_tlsv1|no_tlsv1.1|no_tlsv1.2|cipher_server_preference',
+    usage: SSL_OPTIONS.join('|'),
     run(ctx, [option]) {
-      const known = ['no_sslv2', 'no_sslv3', 'no_tlsv1', 'no_tlsv1.1', 'no_tlsv1.2', 'cipher_server_preference'];
       if (option === undefined) throw new ConfigError('ssl_option: Missing option');
-      if (!known.includes(option)) throw new ConfigError(`ssl_option: unknown option '${option}'`);
-      if (!ctx.settings.tls.options.includes(option)) ctx.settings.tls.options.push(option);
+      if (!SSL_OPTIONS.includes(option)) throw new ConfigError(`ssl_option: unknown option '${option}'`);
+      const tls = ctx.settings.tls;
+      if (CIPHER_ORDER.includes(option)) tls.options = tls.options.filter((o) => !CIPHER_ORDER.includes(o)); // the later one counts
+      if (!tls.options.includes(option)) tls.options.push(option);
       return '';
     },
   },
@@ -475,6 +496,13 @@ const noCommands: Record<string, Command> = {
   prio: unflag('prio'),
   proxy_protocol: aclSettingOff('proxyProtocolAcl'),
   roundrobin: unflag('roundrobin'),
+  ssl_certificate: {
+    usage: '',
+    run(ctx) {
+      ctx.settings.tls.extraCertificates = [];
+      return '';
+    },
+  },
   stubborn: unflag('stubborn'),
   tcp_nodelay: unflag('tcpNodelay'),
   transparent: unflag('transparent'),

@@ -8,6 +8,8 @@ export type TlsProtocol = 'ssl23' | 'tls1' | 'tls1.1' | 'tls1.2' | 'tls1.3';
 export interface TlsSettings {
   certFile?: string;
   keyFile?: string;
+  /** `ssl_certificate CERT KEY`: chains served beside the -E one, for clients that cannot take it */
+  extraCertificates: Array<{ certFile: string; keyFile: string }>;
   caFile?: string;
   caDir?: string;
   compat: boolean;
@@ -102,6 +104,6 @@ export function defaultSettings(): Settings {
     http: false, forwarded: 'append', httpHeadMax: 16384, httpHeadTimeout: 60, healthInterval: 5, geoRouting: false, forwardedRfc7239: false, udp: false, exitEnabled: false, ascii: false, debug: 0, foreground: false,
     abortOnError: false, dummy: false, keepalive: false, transparent: false, tcpNodelay: false,
     tcpFastclose: 'off',
-    tls: { compat: false, requireClientCert: false, protocol: 'ssl23', options: [], renegotiationInterval: 0 },
+    tls: { extraCertificates: [], compat: false, requireClientCert: false, protocol: 'ssl23', options: [], renegotiationInterval: 0 },
   };
 }

@@ -1,7 +1,7 @@
 // `write`: the running configuration as a penctl script that starts an identical balancer.
 import type { Balancer } from '../balancer/balancer';
 import { localTimestamp } from '../reports/diag';
-import type { Settings } from './settings';
+import type { Settings, TlsSettings } from './settings';
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -21,6 +21,20 @@ function commandLine(s: Settings, file: string): string {
   if (s.control) words.push('-C', s.control);
   words.push(s.listen ?? '');
   return words.join(' ');
+}
+
+/** The ssl_* commands; -E, -K and the other TLS options stay on the command line. */
+function tlsCommands(tls: TlsSettings): string[] {
+  return [
+    ...(tls.auto ? [`ssl_auto ${tls.auto.join(',')}`] : []),
+    'no ssl_certificate',
+    ...tls.extraCertificates.map((c) => `ssl_certificate ${c.certFile} ${c.keyFile}`),
+    ...(tls.ciphers ? [`ssl_ciphers ${tls.ciphers}`] : []),
+    ...tls.options.map((o) => `ssl_option ${o}`),
+    ...(tls.sniPath ? [`ssl_sni_path ${tls.sniPath}`] : []),
+    ...(tls.ocspResponse ? [`ssl_ocsp_response ${tls.ocspResponse}`] : []),
+    ...(tls.renegotiationInterval > 0 ? [`ssl_client_renegotiation_interval ${tls.renegotiationInterval}`] : []),
+  ];
 }
 
 export function configText(s: Settings, balancer: Balancer, file: string): string {
@@ -65,6 +79,7 @@ export function configText(s: Settings, balancer: Balancer, file: string): strin
     on(s.prio, 'prio'),
     `idle_timeout ${s.idleTimeout}`,
     on(s.keepalive, 'keepalive'),
+    ...tlsCommands(s.tls),
   ];
   return lines.join('\n') + '\n';
 }

@@ -1,8 +1,8 @@
 // The TLS front end: terminates TLS (node:tls, OpenSSL) and hands the clear-text socket on.
 // Certificates, keys, CA files and the SNI directory are re-read on reload; open connections stay.
+// Sessions kept for resumption and the ticket keys live in a TlsSessionStore (tls-sessions.ts).
 // A plain listener accepts each connection (reading a trusted peer's PROXY header first) and
 // hands it to the TLS server.
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
@@ -15,27 +15,37 @@ import { listen } from './listen';
 import { readProxyHeaderFromSocket } from './read-ahead';
 import type { ProxiedAddress } from '../pipelines/proxy-protocol';
 import { buildTlsOptions, loadKeyPair } from './tls-options';
-
-const TICKET_KEY_ROTATION_MS = 6 * 3600 * 1000;
+import { MemorySessionStore, resumableById, type TlsSessionStore } from './tls-sessions';
 
 export interface TlsFiles {
   certFile: string;
   keyFile: string;
 }
 
+type OnSocket = (s: Socket, origin?: ProxiedAddress) => void;
+
+const peerKey = (s: Socket) => `${s.remoteAddress} ${s.remotePort}`;
+
 export class TlsFrontEnd {
   /** the plain listening socket; TLS starts on each connection it accepts */
   listener: Server | undefined;
+  /** rebuilt on every reload: which per-handshake hooks it has is fixed when it is made */
+  private server: tls.Server;
   private sniCache = new Map<string, tls.SecureContext | null>();
   private ocsp: Buffer | undefined;
-  private readonly rotation: NodeJS.Timeout;
+  private ticketKeys: Buffer | undefined;
+  private readonly sessions: TlsSessionStore = new MemorySessionStore();
+  /** PROXY headers read before the handshake, by the peer's address and port */
+  private readonly origins = new Map<string, ProxiedAddress>();
 
-  private constructor(private readonly server: tls.Server, private readonly settings: TlsSettings, private readonly files: TlsFiles) {
-    this.rotation = setInterval(() => server.setTicketKeys(randomBytes(48)), TICKET_KEY_ROTATION_MS).unref();
-    server.on('tlsClientError', (err, socket) => {
-      diag(`TLS handshake with ${socket.remoteAddress ?? 'unix client'} failed: ${err.message}`);
+  private constructor(options: tls.TlsOptions, private readonly settings: TlsSettings, private readonly files: TlsFiles,
+    private readonly http: boolean, private readonly onSocket: OnSocket) {
+    this.loadExtras();
+    this.server = this.createServer(options);
+    this.sessions.watchTicketKeys((keys) => {
+      this.ticketKeys = keys;
+      this.server.setTicketKeys(keys);
     });
-    server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => done(null, this.ocsp));
   }
 
   /**
@@ -43,37 +53,55 @@ export class TlsFrontEnd {
    * the plain connection before the handshake; the client it names goes to onSocket with the socket.
    */
   static async open(address: string, backlog: number, settings: TlsSettings, files: TlsFiles, http: boolean,
-    onSocket: (s: Socket, origin?: ProxiedAddress) => void, trustsProxyHeader: (peer: string) => boolean): Promise<TlsFrontEnd> {
-    const options = buildTlsOptions(settings, files.certFile, files.keyFile);
-    const origins = new Map<string, ProxiedAddress>(); // by the peer's address and port
-    const peerKey = (s: Socket) => `${s.remoteAddress} ${s.remotePort}`;
-    let front: TlsFrontEnd | undefined;
-    const server = tls.createServer({
-      ...options,
-      allowHalfOpen: true,
-      ALPNProtocols: http ? ['http/1.1'] : undefined, // advertised only when we speak HTTP to the client
-      SNICallback: (name, done) => done(null, front?.sniContext(name)),
-    }, (s) => {
-      const origin = origins.get(peerKey(s));
-      origins.delete(peerKey(s));
-      onSocket(s, origin);
-    });
-    front = new TlsFrontEnd(server, settings, files);
-    front.loadExtras();
+    onSocket: OnSocket, trustsProxyHeader: (peer: string) => boolean): Promise<TlsFrontEnd> {
+    const front = new TlsFrontEnd(buildTlsOptions(settings, files.certFile, files.keyFile), settings, files, http, onSocket);
     front.listener = await listen(address, 'listen', backlog, (raw) => {
       const peer = peerAddress(raw);
       if (raw.remoteAddress === undefined || !trustsProxyHeader(peer)) {
-        server.emit('connection', raw);
+        front.server.emit('connection', raw);
         return;
       }
       readProxyHeaderFromSocket(raw, peer, (header) => {
         const key = peerKey(raw);
-        origins.set(key, header);
-        raw.once('close', () => origins.delete(key)); // a failed handshake never reaches onSocket
-        server.emit('connection', raw);
+        front.origins.set(key, header);
+        raw.once('close', () => front.origins.delete(key)); // a failed handshake never reaches onSocket
+        front.server.emit('connection', raw);
       });
     });
     return front;
+  }
+
+  private createServer(options: tls.TlsOptions): tls.Server {
+    const server = tls.createServer({
+      ...options,
+      allowHalfOpen: true,
+      ALPNProtocols: this.http ? ['http/1.1'] : undefined, // advertised only when we speak HTTP to the client
+      sessionTimeout: this.sessions.lifetime,
+      // the SNI callback, like the OCSP listener below, stops every handshake for a call into JavaScript
+      SNICallback: this.settings.sniPath ? (name, done) => done(null, this.sniContext(name)) : undefined,
+    }, (s) => this.onSecure(s));
+    server.on('tlsClientError', (err, socket) => {
+      diag(`TLS handshake with ${socket.remoteAddress ?? 'unix client'} failed: ${err.message}`);
+    });
+    const ocsp = this.ocsp;
+    if (ocsp) server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => done(null, ocsp));
+    if (options.minVersion !== 'TLSv1.3') { // TLS 1.3 resumes by ticket only: no calls per handshake for a cache
+      server.on('newSession', (id, session, done) => {
+        if (resumableById(session)) this.sessions.set(id, session, done);
+        else done();
+      });
+      server.on('resumeSession', (id, done) => this.sessions.get(id, (session) => done(null, session ?? null)));
+    }
+    if (this.ticketKeys) server.setTicketKeys(this.ticketKeys);
+    return server;
+  }
+
+  private onSecure(s: tls.TLSSocket): void {
+    if (this.origins.size === 0) return this.onSocket(s); // no PROXY header pending: no key to build
+    const key = peerKey(s);
+    const origin = this.origins.get(key);
+    this.origins.delete(key);
+    this.onSocket(s, origin);
   }
 
   /** Re-reads every file; on any error the running configuration stays and the error is returned. */
@@ -81,7 +109,7 @@ export class TlsFrontEnd {
     try {
       const options = buildTlsOptions(this.settings, this.files.certFile, this.files.keyFile);
       this.loadExtras();
-      this.server.setSecureContext(options);
+      this.server = this.createServer(options);
       this.sniCache = new Map();
       return undefined;
     } catch (err) {
@@ -128,7 +156,7 @@ export class TlsFrontEnd {
   }
 
   close(): void {
-    clearInterval(this.rotation);
+    this.sessions.close();
     this.listener?.close();
   }
 }

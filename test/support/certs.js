@@ -14,6 +14,14 @@ async function makeCa(name) {
   });
 }
 
+/** An RSA-2048 server certificate, self-signed: selfsigned signs only with a CA key of the leaf's type. */
+async function makeRsa(name) {
+  return generate([{ name: 'commonName', value: name }], {
+    keyType: 'rsa', keySize: 2048, algorithm: 'sha256', notAfterDate: days(30),
+    extensions: [{ name: 'basicConstraints', cA: false }, { name: 'subjectAltName', altNames: [{ type: 2, value: name }] }],
+  });
+}
+
 async function makeLeaf(name, ca, { client = false, notBefore, notAfter = days(30), altNames } = {}) {
   return generate([{ name: 'commonName', value: name }], {
     ...EC, ca: { key: ca.private, cert: ca.cert }, notBeforeDate: notBefore, notAfterDate: notAfter,
@@ -52,6 +60,7 @@ async function certificateSet(t) {
     expiredKey: write('expired.key', expired.private),
     garbage: write('garbage.crt', '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n'),
     makeLeaf: (name, opts) => makeLeaf(name, ca, opts),
+    makeRsa,
     write,
   };
 }

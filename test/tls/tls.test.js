@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const tls = require('node:tls');
 const { once } = require('node:events');
-const { echoBackend, readSlowly, sendingBackend, startPen, runPen, freePort, penctl, stderrMatching } = require('../support/harness');
+const { echoBackend, readSlowly, sendingBackend, startPen, runPen, freePort, penctl, controlOf, stderrMatching } = require('../support/harness');
 const { certificateSet } = require('../support/certs');
 
 /** Opens a TLS connection, sends data, resolves with { reply, protocol, cert } or rejects with the handshake error. */
@@ -122,6 +122,32 @@ test('SNI: ssl_sni_path serves each name its own certificate', async (t) => {
     assert.equal(r.cert.subject.CN, name);
   }
   assert.equal((await tlsExchange(pen.port, { ca: certs.ca.cert, servername: 'localhost' })).cert.subject.CN, 'localhost');
+});
+
+test('SNI and OCSP stapling set on the control port are served after ssl_reload', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoBackend(t);
+  const sni = path.join(certs.dir, 'sni');
+  fs.mkdirSync(sni);
+  const leaf = await certs.makeLeaf('a.example', { altNames: [{ type: 2, value: 'a.example' }] });
+  fs.writeFileSync(path.join(sni, 'a.example.crt'), leaf.cert);
+  fs.writeFileSync(path.join(sni, 'a.example.key'), leaf.private);
+  const ocsp = certs.write('ocsp.der', 'pretend-DER-ocsp-response');
+  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, `127.0.0.1:${be.port}`], { control: true });
+  const control = controlOf(pen);
+  assert.equal((await tlsExchange(pen.port, { ca: certs.ca.cert, servername: 'a.example', rejectUnauthorized: false })).cert.subject.CN, 'localhost');
+  assert.equal(await control(`ssl_sni_path ${sni}`), '');
+  assert.equal(await control(`ssl_ocsp_response ${ocsp}`), '');
+  assert.equal(await control('ssl_reload'), '');
+  const stapled = await new Promise((resolve, reject) => {
+    const s = tls.connect({ port: pen.port, host: '127.0.0.1', servername: 'a.example', ca: certs.ca.cert, requestOCSP: true });
+    let response;
+    s.on('OCSPResponse', (r) => { response = r; });
+    s.on('secureConnect', () => { resolve({ response, cn: s.getPeerCertificate().subject.CN }); s.end(); });
+    s.on('error', reject);
+  });
+  assert.equal(stapled.cn, 'a.example');
+  assert.equal(stapled.response?.toString(), 'pretend-DER-ocsp-response');
 });
 
 test('HUP reloads the certificate; an open connection stays; a broken new file keeps the old one', async (t) => {

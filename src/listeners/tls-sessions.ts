@@ -1,0 +1,92 @@
+// TLS session resumption: whole sessions kept by ID (TLS 1.2 clients without tickets) and the keys
+// that seal session tickets (TLS 1.2 and 1.3). One callback interface, so that worker processes
+// can later share a store kept in another process.
+import { randomBytes } from 'node:crypto';
+
+export interface TlsSessionStore {
+  /** seconds a session stays resumable; also the lifetime of the tickets issued */
+  readonly lifetime: number;
+  /** Calls done with the session saved under id, or with undefined (unknown or expired). */
+  get(id: Buffer, done: (session: Buffer | undefined) => void): void;
+  /** Saves a session (OpenSSL's DER, as Node hands it out) under id; calls done once it is kept. */
+  set(id: Buffer, session: Buffer, done: () => void): void;
+  /** Calls use with the 48 bytes of ticket keys in force, as soon as they are known and after every rotation. */
+  watchTicketKeys(use: (keys: Buffer) => void): void;
+  close(): void;
+}
+
+/** HAProxy's tune.ssl.cachesize */
+export const SESSION_CACHE_SIZE = 20_000;
+/** OpenSSL's default session timeout, HAProxy's tune.ssl.lifetime and Node's sessionTimeout */
+export const SESSION_LIFETIME_S = 300;
+const TICKET_KEY_ROTATION_MS = 6 * 3600 * 1000;
+const TICKET_KEYS_BYTES = 48; // Node's ticket key name, HMAC secret and AES key
+
+interface StoreOptions {
+  capacity?: number;
+  lifetime?: number;
+  /** the clock, in milliseconds */
+  now?: () => number;
+}
+
+/** The store of one process: a map in least-recently-used order, and ticket keys rotated on a timer. */
+export class MemorySessionStore implements TlsSessionStore {
+  readonly lifetime: number;
+  private readonly capacity: number;
+  private readonly now: () => number;
+  private readonly sessions = new Map<string, { session: Buffer; expires: number }>();
+  private keys = randomBytes(TICKET_KEYS_BYTES);
+  private readonly keyUsers: Array<(keys: Buffer) => void> = [];
+  private readonly rotation = setInterval(() => this.rotateTicketKeys(), TICKET_KEY_ROTATION_MS).unref();
+
+  constructor({ capacity = SESSION_CACHE_SIZE, lifetime = SESSION_LIFETIME_S, now = Date.now }: StoreOptions = {}) {
+    this.capacity = capacity;
+    this.lifetime = lifetime;
+    this.now = now;
+  }
+
+  get(id: Buffer, done: (session: Buffer | undefined) => void): void {
+    const key = id.toString('hex');
+    const entry = this.sessions.get(key);
+    if (entry === undefined) return done(undefined);
+    this.sessions.delete(key);
+    if (entry.expires <= this.now()) return done(undefined);
+    this.sessions.set(key, entry); // now the most recently used
+    done(entry.session);
+  }
+
+  set(id: Buffer, session: Buffer, done: () => void): void {
+    const key = id.toString('hex');
+    this.sessions.delete(key);
+    this.sessions.set(key, { session, expires: this.now() + this.lifetime * 1000 });
+    if (this.sessions.size > this.capacity) this.sessions.delete(this.sessions.keys().next().value!);
+    done();
+  }
+
+  watchTicketKeys(use: (keys: Buffer) => void): void {
+    this.keyUsers.push(use);
+    use(this.keys);
+  }
+
+  /** New ticket keys for every user: tickets sealed with the old ones no longer resume. */
+  rotateTicketKeys(): void {
+    this.keys = randomBytes(TICKET_KEYS_BYTES);
+    for (const use of this.keyUsers) use(this.keys);
+  }
+
+  close(): void {
+    clearInterval(this.rotation);
+  }
+}
+
+/**
+ * Whether a session handed to Node's 'newSession' can be resumed by its ID. A TLS 1.3 one cannot:
+ * OpenSSL gives each stateless ticket a placeholder ID that no client ever sends back. The
+ * version is the second INTEGER of OpenSSL's encoding (SSL_SESSION_ASN1): 02 01 01, 02 02 03 04.
+ */
+export function resumableById(session: Buffer): boolean {
+  const lengthBytes = session[1]! & 0x80 ? session[1]! & 0x7f : 0; // of the outer SEQUENCE
+  const version = 2 + lengthBytes + 3;
+  if (session.length < version + 4 || session[version] !== 0x02 || session[version + 1] !== 0x02) return true;
+  return session.readUInt16BE(version + 2) !== 0x0304;
+}
