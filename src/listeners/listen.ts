@@ -1,4 +1,5 @@
 // Opening a listening socket on [host:]port, [v6]:port or a unix socket path.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { parseListenAddress } from '../config/address';
@@ -36,11 +37,61 @@ export function listen(address: string, what: string, backlog: number, onSocket:
 export async function listenForClients(address: string, what: string, backlog: number, onClient: (client: Endpoint) => void): Promise<Server> {
   const server = await listen(address, what, backlog, (socket) => onClient(new SocketEndpoint(socket)));
   if (handlesUsable) {
-    const handle = (server as unknown as { _handle: ListeningHandle })._handle;
+    const handle = (server as unknown as { _handle: AcceptingHandle })._handle;
     handle.onconnection = (status, client) => {
       if (status < 0 || client === undefined) debug(1, () => `accept failed (${status})`); // EMFILE and such: the client waits in the backlog
       else onClient(HandleEndpoint.accepted(client));
     };
+    await addAcceptors(server, handle, backlog);
   }
   return server;
+}
+
+/** A listening handle as Node's tcp_wrap and pipe_wrap make it. */
+interface AcceptingHandle extends ListeningHandle {
+  listen(backlog: number): number;
+  close(): void;
+}
+
+// libuv (1.45 on) accepts one connection per listening handle per turn of the event loop. With
+// hundreds of busy connections a turn takes milliseconds, so a crowd of new clients waits in the
+// backlog for seconds and overflows it (the kernel then drops handshakes, resent after a timeout).
+// More handles on copies of the listening socket's descriptor accept one each per turn.
+const EXTRA_ACCEPTORS = 31;
+const COPIES_WAIT_MS = 5000;
+// Node has no dup(): a helper process gets the listening handle over IPC and sends it back, each
+// time as a new descriptor (SCM_RIGHTS), then leaves.
+const COPIER = "process.on('message', (n, h) => { for (let i = 0; i < n; i++) process.send(i, h); process.disconnect(); });";
+
+/** Has EXTRA_ACCEPTORS copies of the listening socket accept too, until the server closes; with
+ *  fewer (or none) when the helper fails or is slow. */
+async function addAcceptors(server: Server, handle: AcceptingHandle, backlog: number): Promise<void> {
+  const copies: AcceptingHandle[] = [];
+  let open = true;
+  server.once('close', () => {
+    open = false;
+    for (const copy of copies) copy.close();
+  });
+  let copier: ChildProcess;
+  try {
+    copier = spawn(process.execPath, ['-e', COPIER], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env: {} });
+  } catch {
+    return; // no copies: the one handle accepts alone
+  }
+  copier.on('message', (_: unknown, copy: AcceptingHandle | undefined) => {
+    if (copy === undefined) return;
+    copy.onconnection = handle.onconnection;
+    if (open && copy.listen(backlog) === 0) copies.push(copy);
+    else copy.close();
+  });
+  copier.send(EXTRA_ACCEPTORS, handle as unknown as Server, () => {}); // a raw handle goes as one
+  await new Promise<void>((resolve) => {
+    const giveUp = setTimeout(() => copier.kill(), COPIES_WAIT_MS);
+    const done = () => {
+      clearTimeout(giveUp);
+      resolve();
+    };
+    copier.once('error', done);
+    copier.once('close', done);
+  });
 }

@@ -8,7 +8,7 @@ const os = require('node:os');
 const path = require('node:path');
 const net = require('node:net');
 const { once } = require('node:events');
-const { PEN, echoBackend, exchange, freePort, spawnServing } = require('../support/harness');
+const { PEN, controlOf, echoBackend, exchange, freePort, spawnServing, startPen, waitForPort } = require('../support/harness');
 
 /** A fresh temporary directory, removed after the test. */
 function tempDir(t) {
@@ -112,3 +112,37 @@ test('bin/pen works from another working directory and through a symlink; relati
   await serve(t, [`127.0.0.1:${port}`, `127.0.0.1:${be.port}`], { command: link, cwd, pidFile });
   assert.equal(await exchange(port, { end: true }), 'hello\n');
 });
+
+/** The inode of the socket listening on 127.0.0.1:port, from /proc/net/tcp; undefined if none. */
+function listeningInode(port) {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const row = fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').map((l) => l.trim().split(/\s+/))
+    .find((f) => f[1] === local && f[3] === '0A'); // 0A: LISTEN
+  return row?.[9];
+}
+
+/** How many of pid's descriptors are the socket with this inode. */
+function descriptorsOf(pid, inode) {
+  return fs.readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+    try { return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`; } catch { return false; }
+  }).length;
+}
+
+test('clients are accepted through several descriptors of the listening socket (libuv takes one connection per handle per turn); moving the listener closes them all',
+  { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+    const be = await echoBackend(t);
+    const pen = await startPen(t, [`127.0.0.1:${be.port}`], { control: true });
+    const inode = listeningInode(pen.port);
+    assert.ok(inode, 'listening socket found');
+    assert.ok(descriptorsOf(pen.pid, inode) > 1, `${descriptorsOf(pen.pid, inode)} descriptor(s) on the listening socket`);
+    const replies = await Promise.all(Array.from({ length: 100 }, () => exchange(pen.port, { end: true })));
+    assert.deepEqual(new Set(replies), new Set(['hello\n']));
+
+    const moved = await freePort();
+    await controlOf(pen)('listen', `127.0.0.1:${moved}`);
+    await waitForPort(moved);
+    for (let i = 0; i < 200 && listeningInode(pen.port) !== undefined; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(listeningInode(pen.port), undefined, 'the old port no longer listens');
+    assert.equal(descriptorsOf(pen.pid, inode), 0);
+    assert.equal(await exchange(moved, { end: true }), 'hello\n');
+  });
