@@ -33,18 +33,29 @@ export function listen(address: string, what: string, backlog: number, onSocket:
   return bind(server, address, what, backlog);
 }
 
+/** A listener for clients as net.Sockets (the TLS front end), accepting through several descriptors. */
+export async function listenForSockets(address: string, what: string, backlog: number, onSocket: (s: Socket) => void): Promise<Server> {
+  const server = await listen(address, what, backlog, onSocket);
+  await addAcceptors(server, handleOf(server), backlog);
+  return server;
+}
+
 /** A listener for plain clients: accepted as bare handles where they can be, else as sockets. */
 export async function listenForClients(address: string, what: string, backlog: number, onClient: (client: Endpoint) => void): Promise<Server> {
   const server = await listen(address, what, backlog, (socket) => onClient(new SocketEndpoint(socket)));
+  const handle = handleOf(server);
   if (handlesUsable) {
-    const handle = (server as unknown as { _handle: AcceptingHandle })._handle;
     handle.onconnection = (status, client) => {
       if (status < 0 || client === undefined) debug(1, () => `accept failed (${status})`); // EMFILE and such: the client waits in the backlog
       else onClient(HandleEndpoint.accepted(client));
     };
-    await addAcceptors(server, handle, backlog);
   }
+  await addAcceptors(server, handle, backlog);
   return server;
+}
+
+function handleOf(server: Server): AcceptingHandle {
+  return (server as unknown as { _handle: AcceptingHandle })._handle;
 }
 
 /** A listening handle as Node's tcp_wrap and pipe_wrap make it. */
@@ -80,7 +91,8 @@ async function addAcceptors(server: Server, handle: AcceptingHandle, backlog: nu
   }
   copier.on('message', (_: unknown, copy: AcceptingHandle | undefined) => {
     if (copy === undefined) return;
-    copy.onconnection = handle.onconnection;
+    const accept = handle.onconnection;
+    copy.onconnection = (status, client) => accept.call(handle, status, client); // net's finds its server through `this`
     if (open && copy.listen(backlog) === 0) copies.push(copy);
     else copy.close();
   });

@@ -11,7 +11,7 @@ import { peerAddress } from '../config/address';
 import type { TlsSettings } from '../config/settings';
 import { ConfigError, messageOf } from '../errors';
 import { diag } from '../reports/diag';
-import { listen } from './listen';
+import { listenForSockets } from './listen';
 import { readProxyHeaderFromSocket } from './read-ahead';
 import type { ProxiedAddress } from '../pipelines/proxy-protocol';
 import { buildTlsOptions, loadKeyPair } from './tls-options';
@@ -55,7 +55,7 @@ export class TlsFrontEnd {
   static async open(address: string, backlog: number, settings: TlsSettings, files: TlsFiles, http: boolean,
     onSocket: OnSocket, trustsProxyHeader: (peer: string) => boolean): Promise<TlsFrontEnd> {
     const front = new TlsFrontEnd(buildTlsOptions(settings, files.certFile, files.keyFile), settings, files, http, onSocket);
-    front.listener = await listen(address, 'listen', backlog, (raw) => {
+    front.listener = await listenForSockets(address, 'listen', backlog, (raw) => {
       const peer = peerAddress(raw);
       if (raw.remoteAddress === undefined || !trustsProxyHeader(peer)) {
         front.server.emit('connection', raw);
