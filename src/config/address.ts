@@ -127,7 +127,7 @@ export function unmappedAddress(a: string): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
-/** A connected socket's peer as pen prints it; unix socket clients are all one client, 0.0.0.0. */
-export function peerAddress(socket: { remoteAddress?: string | undefined }): string {
-  return socket.remoteAddress === undefined ? '0.0.0.0' : unmappedAddress(socket.remoteAddress);
+/** A connected peer's address as pen prints it; unix socket clients (no address) are all one client, 0.0.0.0. */
+export function peerAddress(remoteAddress: string | undefined): string {
+  return remoteAddress === undefined ? '0.0.0.0' : unmappedAddress(remoteAddress);
 }

@@ -14,7 +14,7 @@ export class ControlPort {
 
   static async open(address: string, acls: AclLists, aclNumber: () => number, run: (line: string) => string): Promise<ControlPort> {
     const onSocket = (socket: Socket) => {
-      const client = peerAddress(socket);
+      const client = peerAddress(socket.remoteAddress);
       socket.on('error', () => {});
       if (socket.remoteAddress !== undefined && !acls.permits(aclNumber(), client)) {
         debug(1, () => `do_ctrl: control connection from ${client} refused by control_acl`);

@@ -70,7 +70,7 @@ export class Forwarder {
    */
   readonly accept = (down: Endpoint, origin?: ProxiedAddress): void => {
     const { address, port } = down.remote();
-    const peer = peerAddress({ remoteAddress: address });
+    const peer = peerAddress(address);
     const trusted = this.settings.trustedProxiesAcl;
     if (origin !== undefined) {
       this.admitProxied(down, peer, port, origin);

@@ -56,7 +56,7 @@ export class TlsFrontEnd {
     onSocket: OnSocket, trustsProxyHeader: (peer: string) => boolean): Promise<TlsFrontEnd> {
     const front = new TlsFrontEnd(buildTlsOptions(settings, files.certFile, files.keyFile), settings, files, http, onSocket);
     front.listener = await listenForSockets(address, 'listen', backlog, (raw) => {
-      const peer = peerAddress(raw);
+      const peer = peerAddress(raw.remoteAddress);
       if (raw.remoteAddress === undefined || !trustsProxyHeader(peer)) {
         front.server.emit('connection', raw);
         return;
