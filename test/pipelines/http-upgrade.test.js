@@ -80,10 +80,17 @@ test('a WebSocket handshake through TLS: after the 101 the frames pass both ways
 
 test('CONNECT: after a 2xx from the server the connection is a tunnel', async (t) => {
   const be = await onLoopback(t, net.createServer((sock) => {
-    sock.once('data', () => {
+    let head = Buffer.alloc(0);
+    const readHead = (d) => { // the head and our headers may come in separate writes
+      head = Buffer.concat([head, d]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      sock.off('data', readHead);
       sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      sock.write(head.subarray(end + 4));
       sock.pipe(sock);
-    });
+    };
+    sock.on('data', readHead);
   }));
   const pen = await startPen(t, ['-H', `127.0.0.1:${be.port}`]);
   const s = net.connect(pen.port, '127.0.0.1');
