@@ -1,7 +1,8 @@
 // The balancer: from a client address to the ordered list of servers to try (pen's server.c).
 import type { Settings } from '../config/settings';
 import { AclLists } from './acl';
-import { ClientTable, type Client } from './client-table';
+import { ClientTable, type Client, type ClientTableMemory } from './client-table';
+import { Scoreboard, type ScoreboardMemory } from './scoreboard';
 import { NO_SERVER, ServerTable, type Server } from './server-table';
 import { Hash } from './selectors/hash';
 import { Prio } from './selectors/prio';
@@ -15,12 +16,13 @@ import { Geo } from '../geo/database';
  * configured selector's order holds: lowest prio first with `prio`, least loaded first with
  * `weight`, else starting from the selector's own pick (hash, round robin).
  */
-function geoTiers(table: Server[], client: Client, first: number, s: Settings): Server[] {
+function geoTiers(servers: ServerTable, client: Client, first: number, s: Settings): Server[] {
+  const table = servers.servers;
   const start = first === NO_SERVER ? 0 : first;
   const ordered = table.map((_, i) => table[(start + i) % table.length]!);
   if (s.prio) ordered.sort((a, b) => a.prio - b.prio);
   else if (s.weight) {
-    const load = (v: Server) => (v.weight > 0 ? v.c / v.weight : Infinity); // weight 0: only as a last resort
+    const load = (v: Server) => (v.weight > 0 ? servers.connections(v) / v.weight : Infinity); // weight 0: only as a last resort
     ordered.sort((a, b) => load(a) - load(b));
   }
   const [inCountry, inContinent, elsewhere]: Server[][] = [[], [], []];
@@ -38,8 +40,14 @@ export interface Route {
   candidates: Server[];
 }
 
+/** The shared memory behind the balancer's tables, made once and handed to every thread. */
+export interface BalancerMemory {
+  board: ScoreboardMemory;
+  clients: ClientTableMemory;
+}
+
 export class Balancer {
-  readonly servers = new ServerTable();
+  readonly servers: ServerTable;
   readonly clients: ClientTable;
   readonly acls = new AclLists();
   readonly geo = new Geo();
@@ -47,11 +55,24 @@ export class Balancer {
   private readonly hash = new Hash(() => this.settings.roundrobin);
   private readonly weight = new Weight();
   private readonly prio = new Prio();
-  private readonly choice: Choice = { table: this.servers, address: '', port: 0, now: 0 };
+  private readonly choice: Choice;
 
-  constructor(readonly settings: Settings) {
-    this.clients = new ClientTable(settings.clientsMax, settings.trackingTime);
+  static memory(settings: Settings, threads: number): BalancerMemory {
+    return { board: Scoreboard.memory(threads), clients: ClientTable.memory(settings.clientsMax, threads) };
+  }
+
+  /** thread: 0 for the main thread, 1… for workers (each counts bytes in its own row) */
+  constructor(readonly settings: Settings, memory: BalancerMemory, thread: number) {
+    this.servers = new ServerTable(new Scoreboard(memory.board, thread));
+    this.choice = { table: this.servers, address: '', port: 0, now: 0 };
+    this.clients = new ClientTable(memory.clients, thread);
+    this.clients.trackingTime = settings.trackingTime;
     this.acls.geo = this.geo.find;
+  }
+
+  /** the server chosen last (pen's `current`), across threads */
+  get current(): number {
+    return this.servers.board.current;
   }
 
   /** Settings that the tables keep their own copy of, after a change. */
@@ -62,8 +83,8 @@ export class Balancer {
   }
 
   route(address: string, port: number, now: number): Route {
-    const client = this.clients.visit(address, now, NO_SERVER);
-    if (this.geo.active && client.connects === 1) Object.assign(client, this.geo.find(address));
+    const client = this.clients.visit(address, now);
+    if (this.geo.active && client.connects === 1) this.clients.locate(client, this.geo.find(address));
     const candidates: Server[] = [];
     if (!this.acls.permits(this.settings.clientAcl, address)) {
       if (this.servers.abuse) candidates.push(this.servers.abuse);
@@ -72,7 +93,7 @@ export class Balancer {
     const first = this.initialServer(client, address, port, now);
     const table = this.servers.servers;
     if (this.settings.geoRouting && client.country !== undefined && !this.keepsItsServer(client, now)) {
-      candidates.push(...geoTiers(table, client, first, this.settings));
+      candidates.push(...geoTiers(this.servers, client, first, this.settings));
     } else if (first !== NO_SERVER) {
       candidates.push(table[first]!);
       if (this.settings.stubborn) return { client, candidates };
@@ -106,17 +127,18 @@ export class Balancer {
   canTry(server: Server, client: Client, now: number): boolean {
     if (server.port === 0 && server.family !== 0) return false;
     if (this.servers.isBlacklisted(server, now)) return false;
-    if (server.maxc !== 0 && server.c >= server.maxc) {
+    const c = this.servers.connections(server);
+    if (server.maxc !== 0 && c >= server.maxc) {
       const returning = client.server === server.index;
-      if (!returning || server.c >= server.hard) return false;
+      if (!returning || c >= server.hard) return false;
     }
     return this.acls.permits(server.acl, client.address);
   }
 
-  /** A connection to server succeeded: count it and remember it for the client. */
-  connected(server: Server, client: Client): void {
-    server.c++;
-    server.blacklistedAt = 0;
-    if (!this.settings.hashNoSave && server.index >= 0) client.server = server.index;
+  /** A connection to server succeeded: the client returns to it next time (and it is `current`). */
+  remember(server: Server, client: Client): void {
+    if (server.index < 0) return;
+    this.servers.board.current = server.index;
+    if (!this.settings.hashNoSave) this.clients.remember(client, server.index);
   }
 }

@@ -1,71 +1,307 @@
-// pen's client table: which server each client address used last, with LRU eviction.
+// pen's client table: which server each client address used last, with LRU eviction. It lives in
+// shared memory, so a returning client gets its server whichever thread takes the connection:
+// a hash of address keys (open addressing) over numbered slots, guarded by one spin lock.
+import { keyText, writeKey } from './address-key';
+import { NO_SERVER } from './server-table';
+import { growMemory, sharedMemory, SpinLock } from './shared-memory';
 
+/** A connection's view of its client: what the table held when the connection came in. */
 export interface Client {
   address: string;
+  /** position in the table (pen's client number) */
+  slot: number;
+  /** which use of the slot this is: a slot recycled for another address has moved on */
+  generation: number;
   /** second of the last connection */
   last: number;
   /** remembered server index, or NO_SERVER */
   server: number;
   connects: number;
-  /** bytes sent to the client */
-  csx: number;
-  /** bytes received from the client */
-  crx: number;
-  /** position in the table, for reports */
-  slot: number;
   /** where the client is, when a geo map or database knows */
   country?: string;
   continent?: string;
 }
 
-export class ClientTable {
-  // Map iteration order is insertion order; re-inserting on each visit makes it recency order.
-  private readonly clients = new Map<string, Client>();
-  private nextSlot = 0;
+/** A client as the reports show it, bytes summed over every thread. */
+export interface ClientReport extends Client {
+  /** bytes sent to the client */
+  csx: number;
+  /** bytes received from the client */
+  crx: number;
+}
 
-  constructor(public max: number, public trackingTime = 0) {}
+export interface ClientTableMemory {
+  header: SharedArrayBuffer;
+  entries: SharedArrayBuffer;
+  stamps: SharedArrayBuffer;
+  buckets: SharedArrayBuffer;
+  bytes: SharedArrayBuffer;
+  threads: number;
+}
+
+// header words
+const LOCK = 0;
+const CAPACITY = 1;
+const USED = 2;
+const BUCKET_COUNT = 3;
+const HEADER_WORDS = 4;
+/** bytes of the header: its words, then the recency clock (a float64: it never wraps) */
+const HEADER_BYTES = HEADER_WORDS * 4 + 8;
+
+// words of one entry: the address key, then what pen keeps per client
+const KEY = 0;
+const SERVER = 4;
+const LAST = 5;
+const CONNECTS = 6;
+const PLACE = 7;
+const GENERATION = 8;
+const ENTRY_WORDS = 9;
+
+const NO_PLACE = 0;
+/** the largest clients_max: shared memory is reserved for it up front, and committed as it grows */
+export const CLIENTS_LIMIT = 1 << 20;
+
+/** Two letters in 16 bits each, country high, continent low (0 = unknown). */
+const code = (text: string | undefined) => (text && text.length === 2 ? (text.charCodeAt(0) << 8) | text.charCodeAt(1) : 0);
+const letters = (bits: number) => (bits === 0 ? undefined : String.fromCharCode(bits >> 8, bits & 0xff));
+
+function bucketCountFor(capacity: number): number {
+  let n = 16;
+  while (n < capacity * 2) n *= 2;
+  return n;
+}
+
+export class ClientTable {
+  private readonly header: Int32Array;
+  private readonly clock: Float64Array;
+  private readonly entries: Int32Array;
+  private readonly stamps: Float64Array;
+  private readonly buckets: Int32Array;
+  private readonly bytes: Float64Array;
+  private readonly lock: SpinLock;
+  private readonly key = new Int32Array(4);
+  private readonly threads: number;
+  /** this thread's column in the byte counters */
+  private readonly column: number;
+  /** seconds after which a client's server is forgotten (-T); 0 = never */
+  trackingTime = 0;
+
+  static memory(capacity: number, threads: number): ClientTableMemory {
+    const header = sharedMemory(HEADER_BYTES);
+    const words = new Int32Array(header, 0, HEADER_WORDS);
+    words[CAPACITY] = capacity;
+    words[BUCKET_COUNT] = bucketCountFor(capacity);
+    const room = (perEntry: number) => sharedMemory(capacity * perEntry, CLIENTS_LIMIT * perEntry);
+    return {
+      header,
+      entries: room(ENTRY_WORDS * 4),
+      stamps: room(8),
+      buckets: sharedMemory(words[BUCKET_COUNT]! * 4, bucketCountFor(CLIENTS_LIMIT) * 4),
+      bytes: room(threads * 16),
+      threads,
+    };
+  }
+
+  constructor(readonly memory: ClientTableMemory, thread: number) {
+    this.header = new Int32Array(memory.header, 0, HEADER_WORDS);
+    this.clock = new Float64Array(memory.header, HEADER_WORDS * 4, 1);
+    this.entries = new Int32Array(memory.entries);
+    this.stamps = new Float64Array(memory.stamps);
+    this.buckets = new Int32Array(memory.buckets);
+    this.bytes = new Float64Array(memory.bytes);
+    this.threads = memory.threads;
+    this.column = thread * 2;
+    this.lock = new SpinLock(this.header, LOCK, thread);
+  }
+
+  /** the table's size (-c, clients_max) */
+  get max(): number {
+    return Atomics.load(this.header, CAPACITY);
+  }
 
   /** Records a connection from address and returns its entry (new, recycled or remembered). */
-  visit(address: string, now: number, noServer: number): Client {
-    let client = this.clients.get(address);
-    if (client) {
-      this.clients.delete(address);
-      if (this.trackingTime > 0 && client.last + this.trackingTime < now) this.forget(client, noServer);
-    } else {
-      client = this.newEntry(address, noServer, now);
+  visit(address: string, now: number): Client {
+    writeKey(address, this.key, 0);
+    this.lock.lock();
+    try {
+      let slot = this.find();
+      if (slot < 0) slot = this.newEntry();
+      else if (this.trackingTime > 0 && this.entries[slot * ENTRY_WORDS + LAST]! + this.trackingTime < now) this.forget(slot);
+      const at = slot * ENTRY_WORDS;
+      this.entries[at + LAST] = now;
+      this.entries[at + CONNECTS]!++;
+      this.stamps[slot] = this.tick();
+      const place = this.entries[at + PLACE]!;
+      return {
+        address, slot, generation: this.entries[at + GENERATION]!, last: now, server: this.entries[at + SERVER]!,
+        connects: this.entries[at + CONNECTS]!, country: letters(place >>> 16), continent: letters(place & 0xffff),
+      };
+    } finally {
+      this.lock.unlock();
     }
-    this.clients.set(address, client);
-    client.last = now;
-    client.connects++;
-    return client;
   }
 
-  private newEntry(address: string, noServer: number, now: number): Client {
-    const slot = this.clients.size < this.max ? this.nextSlot++ : this.evictOldest();
-    return { address, last: now, server: noServer, connects: 0, csx: 0, crx: 0, slot };
+  /** Remembers the server a client was given, unless its slot went to another address meanwhile. */
+  remember(client: Client, server: number): void {
+    client.server = server;
+    const at = client.slot * ENTRY_WORDS;
+    if (Atomics.load(this.entries, at + GENERATION) === client.generation) Atomics.store(this.entries, at + SERVER, server);
   }
 
-  /** The least recently seen client is first in the map; if any client has expired, it has. */
-  private evictOldest(): number {
-    const victim = this.clients.values().next().value as Client;
-    this.clients.delete(victim.address);
-    return victim.slot;
+  /** Records where a client is (the geo lookup of its first connection). */
+  locate(client: Client, place: { country?: string; continent?: string } | undefined): void {
+    client.country = place?.country;
+    client.continent = place?.continent;
+    const at = client.slot * ENTRY_WORDS;
+    const bits = (code(place?.country) << 16) | code(place?.continent);
+    if (Atomics.load(this.entries, at + GENERATION) === client.generation) Atomics.store(this.entries, at + PLACE, bits);
   }
 
-  private forget(client: Client, noServer: number): void {
-    client.server = noServer;
-    client.connects = 0;
-    client.csx = 0;
-    client.crx = 0;
+  /** Bytes sent to the client, counted in this thread's column. */
+  addSent(client: Client, n: number): void {
+    this.bytes[(client.slot * this.threads) * 2 + this.column] += n;
+  }
+
+  addReceived(client: Client, n: number): void {
+    this.bytes[(client.slot * this.threads) * 2 + this.column + 1] += n;
   }
 
   /** Grows the table (pen never shrinks it). */
   grow(max: number): void {
-    if (max > this.max) this.max = max;
+    if (max <= this.max) return;
+    this.lock.lock();
+    try {
+      const m = this.memory;
+      growMemory(m.entries, max * ENTRY_WORDS * 4);
+      growMemory(m.stamps, max * 8);
+      growMemory(m.bytes, max * this.threads * 16);
+      const buckets = bucketCountFor(max);
+      if (buckets > this.header[BUCKET_COUNT]!) {
+        growMemory(m.buckets, buckets * 4);
+        this.header[BUCKET_COUNT] = buckets;
+        this.rehash();
+      }
+      Atomics.store(this.header, CAPACITY, max);
+    } finally {
+      this.lock.unlock();
+    }
   }
 
   /** Clients in slot order, as pen lists them. */
-  list(): Client[] {
-    return [...this.clients.values()].sort((a, b) => a.slot - b.slot);
+  list(): ClientReport[] {
+    const clients: ClientReport[] = [];
+    this.lock.lock();
+    try {
+      for (let slot = 0; slot < this.header[USED]!; slot++) {
+        const at = slot * ENTRY_WORDS;
+        const place = this.entries[at + PLACE]!;
+        clients.push({
+          address: keyText(this.entries, at + KEY), slot, generation: this.entries[at + GENERATION]!,
+          last: this.entries[at + LAST]!, server: this.entries[at + SERVER]!, connects: this.entries[at + CONNECTS]!,
+          country: letters(place >>> 16), continent: letters(place & 0xffff), csx: this.total(slot, 0), crx: this.total(slot, 1),
+        });
+      }
+    } finally {
+      this.lock.unlock();
+    }
+    return clients;
+  }
+
+  /** Frees the lock if a thread died holding it. */
+  releaseFor(deadThread: number): void {
+    this.lock.release(deadThread);
+  }
+
+  private total(slot: number, which: 0 | 1): number {
+    let sum = 0;
+    for (let t = 0; t < this.threads; t++) sum += this.bytes[(slot * this.threads + t) * 2 + which]!;
+    return sum;
+  }
+
+  /** The slot holding the key, or -1. */
+  private find(): number {
+    const mask = this.header[BUCKET_COUNT]! - 1;
+    for (let b = this.home(this.key, 0) & mask; ; b = (b + 1) & mask) {
+      const held = this.buckets[b]!;
+      if (held === 0) return -1;
+      if (this.sameKey(held - 1)) return held - 1;
+    }
+  }
+
+  private sameKey(slot: number): boolean {
+    const at = slot * ENTRY_WORDS + KEY;
+    const e = this.entries;
+    const k = this.key;
+    return e[at] === k[0] && e[at + 1] === k[1] && e[at + 2] === k[2] && e[at + 3] === k[3];
+  }
+
+  private home(words: Int32Array, at: number): number {
+    let h = Math.imul(words[at + 3]! ^ 0x9e3779b9, 0x85ebca6b);
+    h = Math.imul(h ^ words[at + 2]! ^ (h >>> 15), 0xc2b2ae35);
+    h = Math.imul(h ^ words[at + 1]! ^ (h >>> 13), 0x85ebca6b);
+    h ^= words[at]! ^ (h >>> 16);
+    return h >>> 0;
+  }
+
+  /** The next recency stamp: visits are ordered by it, and the smallest is evicted. */
+  private tick(): number {
+    return ++this.clock[0]!;
+  }
+
+  /** A slot for the key: the next unused one, or the least recently seen client's. */
+  private newEntry(): number {
+    const used = this.header[USED]!;
+    const slot = used < this.header[CAPACITY]! ? (this.header[USED] = used + 1) - 1 : this.evictOldest();
+    const at = slot * ENTRY_WORDS;
+    this.entries.set(this.key, at + KEY);
+    this.entries[at + GENERATION]!++;
+    this.entries[at + CONNECTS] = 0;
+    this.forget(slot);
+    this.insert(slot);
+    return slot;
+  }
+
+  private forget(slot: number): void {
+    const at = slot * ENTRY_WORDS;
+    this.entries[at + SERVER] = NO_SERVER;
+    this.entries[at + CONNECTS] = 0;
+    this.entries[at + PLACE] = NO_PLACE;
+    this.bytes.fill(0, slot * this.threads * 2, (slot + 1) * this.threads * 2);
+  }
+
+  private evictOldest(): number {
+    let oldest = 0;
+    for (let slot = 1; slot < this.header[USED]!; slot++) if (this.stamps[slot]! < this.stamps[oldest]!) oldest = slot;
+    this.remove(oldest);
+    return oldest;
+  }
+
+  private insert(slot: number): void {
+    const mask = this.header[BUCKET_COUNT]! - 1;
+    let b = this.home(this.entries, slot * ENTRY_WORDS + KEY) & mask;
+    while (this.buckets[b] !== 0) b = (b + 1) & mask;
+    this.buckets[b] = slot + 1;
+  }
+
+  /** Takes slot out of the buckets, shifting back the entries that probed past it. */
+  private remove(slot: number): void {
+    const mask = this.header[BUCKET_COUNT]! - 1;
+    let hole = this.home(this.entries, slot * ENTRY_WORDS + KEY) & mask;
+    while (this.buckets[hole] !== slot + 1) hole = (hole + 1) & mask;
+    for (let b = (hole + 1) & mask; this.buckets[b] !== 0; b = (b + 1) & mask) {
+      const home = this.home(this.entries, (this.buckets[b]! - 1) * ENTRY_WORDS + KEY) & mask;
+      // move b into the hole unless its home lies cyclically in (hole, b]
+      const stays = hole <= b ? home > hole && home <= b : home > hole || home <= b;
+      if (!stays) {
+        this.buckets[hole] = this.buckets[b]!;
+        hole = b;
+      }
+    }
+    this.buckets[hole] = 0;
+  }
+
+  private rehash(): void {
+    this.buckets.fill(0);
+    for (let slot = 0; slot < this.header[USED]!; slot++) this.insert(slot);
   }
 }

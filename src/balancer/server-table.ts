@@ -1,11 +1,14 @@
 // The server table: the one place that knows each server's address, limits and counters.
 import type { Endpoint } from '../config/address';
 import type { HealthCheck } from '../health/checker';
+import { serverSlot, type Scoreboard } from './scoreboard';
 
 export const NO_SERVER = -1;
 
+/** What the operator set for a server; its live counters are in the scoreboard, at `slot`. */
 export interface Server extends Endpoint {
   index: number;
+  slot: number;
   /** soft limit on connections for new clients; 0 = none */
   maxc: number;
   /** hard limit for clients returning to this server; 0 = none */
@@ -14,17 +17,8 @@ export interface Server extends Endpoint {
   prio: number;
   /** ACL list a client must pass to use this server (0 = permit all by default) */
   acl: number;
-  /** second at which the server was blacklisted (pen's `status`); 0 = never */
-  blacklistedAt: number;
-  /** open connections */
-  c: number;
-  /** bytes sent to the server */
-  sx: number;
-  /** bytes received from the server */
-  rx: number;
-  /** active health check, and whether it is failing (the server is out of rotation while it is) */
+  /** active health check (the server is out of rotation while it fails) */
   check?: HealthCheck;
-  checkFailed: boolean;
   /** PROXY protocol version to send to this server first (undefined = none) */
   proxyProtocol?: 1 | 2;
   /** countries and continents this server is for (`server N geo …`) */
@@ -35,8 +29,7 @@ export interface Server extends Endpoint {
 
 export function emptyServer(index: number): Server {
   return {
-    index, host: '0.0.0.0', port: 0, family: 4,
-    maxc: 0, hard: 0, weight: 0, prio: 0, acl: 0, blacklistedAt: 0, c: 0, sx: 0, rx: 0, checkFailed: false,
+    index, slot: serverSlot(index), host: '0.0.0.0', port: 0, family: 4, maxc: 0, hard: 0, weight: 0, prio: 0, acl: 0,
   };
 }
 
@@ -49,6 +42,8 @@ export class ServerTable {
   /** seconds a failed server is shunned (-b) */
   blacklistTime = 30;
 
+  constructor(readonly board: Scoreboard) {}
+
   get size(): number {
     return this.servers.length;
   }
@@ -59,8 +54,35 @@ export class ServerTable {
     return this.servers[index]!;
   }
 
+  /** open connections to s, from every thread */
+  connections(s: Server): number {
+    return this.board.connections(s.slot);
+  }
+
+  /** A connection to s was made: count it (and s is no longer blacklisted). */
+  acquire(s: Server): void {
+    this.board.acquire(s.slot);
+  }
+
+  release(s: Server): void {
+    this.board.release(s.slot);
+  }
+
+  /** second at which s was blacklisted (pen's `status`); 0 = never */
+  blacklistedAt(s: Server): number {
+    return this.board.blacklistedAt(s.slot);
+  }
+
+  checkFailed(s: Server): boolean {
+    return this.board.checkFailed(s.slot);
+  }
+
+  setCheckFailed(s: Server, failing: boolean): void {
+    this.board.setCheckFailed(s.slot, failing);
+  }
+
   isBlacklisted(s: Server, now: number): boolean {
-    return s.checkFailed || now - s.blacklistedAt < this.blacklistTime;
+    return this.board.checkFailed(s.slot) || now - this.board.blacklistedAt(s.slot) < this.blacklistTime;
   }
 
   /** An empty slot or a blacklisted server cannot be chosen. */
@@ -68,7 +90,26 @@ export class ServerTable {
     return (s.family === 4 && s.host === '0.0.0.0') || this.isBlacklisted(s, now);
   }
 
-  blacklist(s: Server, now: number): void {
-    s.blacklistedAt = now;
+  /** Blacklists s from second `since` on (pen stores the start, and shuns for blacklistTime). */
+  blacklist(s: Server, since: number): void {
+    this.board.setBlacklistedAt(s.slot, since);
+  }
+
+  /** Counts bytes sent to s and received from it (in this thread's row). */
+  addSent(s: Server, n: number): void {
+    this.board.addSent(s.slot, n);
+  }
+
+  addReceived(s: Server, n: number): void {
+    this.board.addReceived(s.slot, n);
+  }
+
+  /** bytes sent to s and received from it, summed over every thread */
+  sent(s: Server): number {
+    return this.board.totalSent(s.slot);
+  }
+
+  received(s: Server): number {
+    return this.board.totalReceived(s.slot);
   }
 }

@@ -1,5 +1,7 @@
 // pen's command line → settings, with GNU getopt rules (clustered flags, attached arguments,
 // options after operands, `--`). Bad input throws a ConfigError naming the culprit.
+import { CLIENTS_LIMIT } from '../balancer/client-table';
+import { CONNECTIONS_LIMIT } from '../balancer/connection-table';
 import { ConfigError } from '../errors';
 import { defaultSettings, type Settings, type TlsProtocol } from '../config/settings';
 
@@ -25,10 +27,11 @@ const OBSOLETE: Record<string, string> = {
   S: '-S is obsolete: the server table grows as needed',
 };
 
-function count(option: string, text: string, min: number): number {
+function count(option: string, text: string, min: number, max = Infinity): number {
   if (!/^-?\d+$/.test(text)) throw new ConfigError(`-${option}: expected a number, not '${text}'`);
   const n = Number(text);
   if (n < min) throw new ConfigError(`-${option}: ${n} is too small (minimum ${min})`);
+  if (n > max) throw new ConfigError(`-${option}: ${n} is too large (maximum ${max})`);
   return n;
 }
 
@@ -49,7 +52,7 @@ function apply(cl: CommandLine, option: string, arg: string): void {
     case 'O': case 'o': cl.commands.push(arg); break;
     case 'T': s.trackingTime = count(option, arg, 0); break;
     case 'b': s.blacklistTime = count(option, arg, 0); break;
-    case 'c': s.clientsMax = count(option, arg, 1); break;
+    case 'c': s.clientsMax = count(option, arg, 1, CLIENTS_LIMIT); break;
     case 'e': s.emergencyServer = arg; break;
     case 'j': s.chroot = arg; break;
     case 'l': s.logFile = arg; break;
@@ -67,7 +70,7 @@ function apply(cl: CommandLine, option: string, arg: string): void {
     case 't': s.timeout = count(option, arg, 1); break;
     case 'u': s.user = arg; break;
     case 'w': s.webFile = arg; break;
-    case 'x': s.connMax = count(option, arg, 1); break;
+    case 'x': s.connMax = count(option, arg, 1, CONNECTIONS_LIMIT); break;
     case 'E': s.tls.certFile = arg; break;
     case 'K': s.tls.keyFile = arg; break;
     case 'G': s.tls.caFile = arg; break;

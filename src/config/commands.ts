@@ -2,6 +2,9 @@
 // -o/-O, the -F file, `include`, HUP and the control port. A failing command changes nothing.
 import { isIP } from 'node:net';
 import type { Balancer } from '../balancer/balancer';
+import { CLIENTS_LIMIT } from '../balancer/client-table';
+import { CONNECTIONS_LIMIT } from '../balancer/connection-table';
+import { SERVER_MAX } from '../balancer/scoreboard';
 import type { Server } from '../balancer/server-table';
 import type { HealthCheck } from '../health/checker';
 import { ConfigError, messageOf } from '../errors';
@@ -46,7 +49,6 @@ interface Command {
   json?(ctx: CommandContext, args: string[]): unknown;
 }
 
-const MAX_SERVERS = 4096; // `server N` grows the table: bound it so a typo cannot eat the memory
 
 function integer(text: string | undefined, what: string, min = 0, max = Infinity): number {
   const n = Number(text);
@@ -136,7 +138,7 @@ const commands: Record<string, Command> = {
   ascii: flag('ascii'),
   blacklist: numberSetting('blacklist', 'blacklistTime', 0, Infinity, settingsChanged),
   client_acl: numberSetting('client_acl', 'clientAcl', 0, 9),
-  clients_max: numberSetting('clients_max', 'clientsMax', 1, Infinity, settingsChanged),
+  clients_max: numberSetting('clients_max', 'clientsMax', 1, CLIENTS_LIMIT, settingsChanged),
   close: {
     usage: 'N',
     run(ctx, [n]) {
@@ -153,7 +155,7 @@ const commands: Record<string, Command> = {
       return ctx.effects.connectionReport(id) ?? `Connection ${id} out of range\n`;
     },
   },
-  conn_max: numberSetting('conn_max', 'connMax', 1, Infinity, settingsChanged),
+  conn_max: numberSetting('conn_max', 'connMax', 1, CONNECTIONS_LIMIT, settingsChanged),
   control: { usage: '', run: (ctx) => `${ctx.settings.control ?? '(null)'}\n` },
   control_acl: numberSetting('control_acl', 'controlAcl', 0, 9),
   debug: numberSetting('debug', 'debug', 0, Infinity, settingsChanged),
@@ -316,17 +318,21 @@ const commands: Record<string, Command> = {
   servers: {
     usage: '',
     run(ctx) {
-      return ctx.balancer.servers.servers
-        .map((s) => `${s.index} addr ${s.host} port ${s.port || (s.family === 0 ? 1 : 0)} conn ${s.c} max ${s.maxc} hard ${s.hard} weight ${s.weight} prio ${s.prio} sx ${s.sx} rx ${s.rx}\n`)
+      const table = ctx.balancer.servers;
+      return table.servers
+        .map((s) => `${s.index} addr ${s.host} port ${s.port || (s.family === 0 ? 1 : 0)} conn ${table.connections(s)} max ${s.maxc} hard ${s.hard} weight ${s.weight} prio ${s.prio} sx ${table.sent(s)} rx ${table.received(s)}\n`)
         .join('');
     },
-    json: (ctx) => ({
-      servers: ctx.balancer.servers.servers.map((s) => ({
-        index: s.index, address: s.host, port: s.port, conn: s.c, max: s.maxc, hard: s.hard, weight: s.weight,
-        prio: s.prio, acl: s.acl, sx: s.sx, rx: s.rx, blacklisted: ctx.balancer.servers.isBlacklisted(s, ctx.now),
-        health: s.check ? (s.checkFailed ? 'failing' : 'passing') : 'unchecked',
-      })),
-    }),
+    json: (ctx) => {
+      const table = ctx.balancer.servers;
+      return {
+        servers: table.servers.map((s) => ({
+          index: s.index, address: s.host, port: s.port, conn: table.connections(s), max: s.maxc, hard: s.hard, weight: s.weight,
+          prio: s.prio, acl: s.acl, sx: table.sent(s), rx: table.received(s), blacklisted: table.isBlacklisted(s, ctx.now),
+          health: s.check ? (table.checkFailed(s) ? 'failing' : 'passing') : 'unchecked',
+        })),
+      };
+    },
   },
   socket: {
     usage: 'FD',
@@ -531,7 +537,7 @@ function recentClients(ctx: CommandContext, [n]: string[]) {
 /** `server N key value … [tls]`: every field is checked before any is applied. */
 function setServer(ctx: CommandContext, [n, ...words]: string[]): void {
   const index = integer(n, 'server');
-  if (index >= MAX_SERVERS) throw new ConfigError(`server: ${index} is beyond the table limit of ${MAX_SERVERS}`);
+  if (index >= SERVER_MAX) throw new ConfigError(`server: ${index} is beyond the table limit of ${SERVER_MAX}`);
   const changes: Array<(s: Server) => void> = [];
   for (let i = 0; i < words.length;) {
     const key = words[i++]!;
@@ -542,7 +548,7 @@ function setServer(ctx: CommandContext, [n, ...words]: string[]): void {
     if (key === 'check') {
       const [check, used] = healthCheck(words.slice(i));
       i += used;
-      changes.push((s) => { s.check = check; s.checkFailed = false; });
+      changes.push((s) => { s.check = check; ctx.balancer.servers.setCheckFailed(s, false); });
       continue;
     }
     const value = words[i++];
@@ -577,7 +583,7 @@ function serverField(ctx: CommandContext, key: string, value: string): (s: Serve
     }
     case 'blacklist': {
       const seconds = integer(value, 'server blacklist');
-      return (s) => (s.blacklistedAt = ctx.now + seconds - ctx.settings.blacklistTime);
+      return (s) => ctx.balancer.servers.blacklist(s, ctx.now + seconds - ctx.settings.blacklistTime);
     }
     case 'geo': {
       const codes = value.split(',').map((c) => c.toUpperCase());

@@ -54,10 +54,10 @@ export class HealthChecker {
     this.checking.delete(server);
     if (server.check !== check) return; // changed or turned off meanwhile: this result is stale
     const failing = problem !== undefined;
-    if (failing !== server.checkFailed) {
+    if (failing !== this.servers.checkFailed(server)) {
       diag(failing ? `server ${server.index} health check failed: ${problem}` : `server ${server.index} health check passed`);
     }
-    server.checkFailed = failing;
+    this.servers.setCheckFailed(server, failing);
   }
 
   /** undefined when healthy, else what was wrong. */

@@ -54,8 +54,6 @@ function clientCertificateHeaders(socket: TLSSocket): string[] {
 }
 
 export class Forwarder {
-  /** the server chosen last (pen's `current`) */
-  current = 0;
   log: RequestLog | undefined;
 
   constructor(
@@ -192,15 +190,14 @@ export class Forwarder {
 
   private established(conn: Connection, server: Server): void {
     const { down, up } = conn as Connection & { up: Endpoint };
-    this.balancer.connected(server, conn.client);
-    conn.counted = true;
+    this.connections.connected(conn, server);
+    this.balancer.remember(server, conn.client);
     if (server.proxyProtocol) {
       const local = down.local();
       const header = proxyHeader(server.proxyProtocol, conn.client.address, conn.port, unmappedAddress(local.address), local.port);
       up.write(header, 0, header.length);
     }
-    if (server.index >= 0) this.current = server.index;
-    relay(down, up, { server, client: conn.client }, {
+    relay(down, up, { server, client: conn.client, servers: this.balancer.servers, clients: this.balancer.clients }, {
       fastClose: this.settings.tcpFastclose,
       idleMs: this.settings.idleTimeout * 1000,
       onClientChunk: this.chunkObserver(conn.client, server),
@@ -233,10 +230,6 @@ export class Forwarder {
 
   private finish(conn: Connection): void {
     clearTimeout(conn.connectTimer);
-    if (conn.counted) {
-      conn.server!.c--;
-      conn.counted = false;
-    }
     conn.down.destroy();
     conn.up?.destroy();
     conn.up = undefined;

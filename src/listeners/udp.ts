@@ -48,8 +48,8 @@ export class UdpListener {
     const session = this.sessions.get(key) ?? this.open(key, from, now);
     if (!session) return;
     session.lastSeen = now;
-    session.server.sx += msg.length;
-    session.client.crx += msg.length;
+    this.balancer.servers.addSent(session.server, msg.length);
+    this.balancer.clients.addReceived(session.client, msg.length);
     if (session.queued) session.queued.push(msg);
     else session.up.send(msg);
   }
@@ -71,8 +71,8 @@ export class UdpListener {
     });
     up.on('message', (reply) => {
       session.lastSeen = Math.floor(Date.now() / 1000);
-      server.rx += reply.length;
-      client.csx += reply.length;
+      this.balancer.servers.addReceived(server, reply.length);
+      this.balancer.clients.addSent(client, reply.length);
       this.socket.send(reply, from.port, from.address);
     });
     up.on('error', (err: NodeJS.ErrnoException) => {
@@ -80,7 +80,8 @@ export class UdpListener {
       this.balancer.servers.blacklist(server, Math.floor(Date.now() / 1000));
       this.close(key, session);
     });
-    this.balancer.connected(server, client);
+    this.balancer.servers.acquire(server);
+    this.balancer.remember(server, client);
     this.sessions.set(key, session);
     return session;
   }
@@ -88,7 +89,7 @@ export class UdpListener {
   private close(key: string, session: Session): void {
     if (this.sessions.get(key) !== session) return;
     this.sessions.delete(key);
-    session.server.c--;
+    this.balancer.servers.release(session.server);
     session.up.close();
   }
 

@@ -1,15 +1,17 @@
 // The relay: bytes both ways with backpressure, half-close passed on, counters updated. Client
 // bytes go to the server as they are, or through the HTTP pipeline when one is given.
+import type { Client, ClientTable } from '../balancer/client-table';
+import type { Server, ServerTable } from '../balancer/server-table';
 import type { FastClose } from '../config/settings';
 import type { Endpoint } from './endpoint';
 import type { HttpPipe } from './http';
 
-/** What the relay updates and reports; plain data owned by the balancer. */
+/** Whose byte counters the relay adds to, and the tables that keep them. */
 export interface RelayEnds {
-  /** counters of the server: sx = bytes sent to it, rx = bytes received from it */
-  server: { sx: number; rx: number };
-  /** counters of the client: crx = bytes received from it, csx = bytes sent to it */
-  client: { csx: number; crx: number };
+  server: Server;
+  client: Client;
+  servers: ServerTable;
+  clients: ClientTable;
 }
 
 /** Writes bytes[from, to) to the server; false when the server socket is full. */
@@ -32,7 +34,7 @@ export interface RelayOptions {
 
 /** Relays between a client (down) and a connected server (up). */
 export function relay(down: Endpoint, up: Endpoint, ends: RelayEnds, options: RelayOptions): void {
-  const { server, client } = ends;
+  const { server, client, servers, clients } = ends;
   const { onClientChunk, fastClose } = options;
   let closed = 0;
   const closeBoth = () => {
@@ -59,15 +61,15 @@ export function relay(down: Endpoint, up: Endpoint, ends: RelayEnds, options: Re
   const toServer = http?.fromClient ?? ((chunk: Buffer) => up.write(chunk, 0, chunk.length));
   const watchServer = http?.fromServer;
   down.onchunk = (chunk) => {
-    server.sx += chunk.length;
-    client.crx += chunk.length;
+    servers.addSent(server, chunk.length);
+    clients.addReceived(client, chunk.length);
     idle?.refresh();
     if (onClientChunk !== undefined) onClientChunk(chunk);
     return toServer(chunk);
   };
   up.onchunk = (chunk) => {
-    server.rx += chunk.length;
-    client.csx += chunk.length;
+    servers.addReceived(server, chunk.length);
+    clients.addSent(client, chunk.length);
     idle?.refresh();
     if (watchServer !== undefined) watchServer(chunk);
     return down.write(chunk, 0, chunk.length);

@@ -44,8 +44,8 @@ export class Pen {
   private geoWatch: FSWatcher | undefined;
 
   constructor(readonly settings: Settings, private readonly onExit: () => void) {
-    this.balancer = new Balancer(settings);
-    this.connections = new ConnectionTable(settings.connMax);
+    this.balancer = new Balancer(settings, Balancer.memory(settings, 1), 0);
+    this.connections = new ConnectionTable(ConnectionTable.memory(settings.connMax), this.balancer.servers.board, 0);
     this.forwarder = new Forwarder(settings, this.balancer, this.connections);
     this.effects = this.makeEffects();
     this.health = new HealthChecker(this.balancer.servers, settings);
@@ -179,7 +179,7 @@ export class Pen {
   }
 
   private reports(): ReportSources {
-    return { balancer: this.balancer, connections: this.connections, current: () => this.forwarder.current, now: seconds() };
+    return { balancer: this.balancer, connections: this.connections, now: seconds() };
   }
 
   /** USR1: statistics to the diagnostics and the -w file. */
@@ -208,7 +208,7 @@ export class Pen {
     this.control?.close();
     await this.health.stop();
     this.geoWatch?.close();
-    for (const conn of this.connections.list()) {
+    for (const conn of this.connections.mineOpen()) {
       conn.down.destroy();
       conn.up?.destroy();
     }
@@ -238,16 +238,16 @@ export class Pen {
       },
       connectionReport: (id) => {
         if (id < 0 || id >= this.connections.max) return undefined;
-        const c = this.connections.get(id);
-        return `Connection ${id}:\nstate = ${c ? 1 : 0}\ndownfd = ${c?.down.fd ?? -1}, upfd = ${c?.up?.fd ?? -1}\n` +
-          `client = ${c?.client.slot ?? 0}, server = ${c?.server?.index ?? 0}\npend = 0\n`;
+        const c = this.connections.report(id);
+        return `Connection ${id}:\nstate = ${c ? 1 : 0}\ndownfd = ${c?.downfd ?? -1}, upfd = ${c?.upfd ?? -1}\n` +
+          `client = ${c?.client ?? 0}, server = ${c?.server ?? 0}\npend = 0\n`;
       },
       closeConnection: (id) => {
         const c = this.connections.get(id);
         c?.down.destroy();
         c?.up?.destroy();
       },
-      socketOwner: (fd) => this.connections.list().find((c) => c.down.fd === fd || c.up?.fd === fd)?.id ?? -1,
+      socketOwner: (fd) => this.connections.list().find((c) => c.downfd === fd || c.upfd === fd)?.id ?? -1,
       exit: () => setImmediate(this.onExit),
       readFile: (path) => {
         try {

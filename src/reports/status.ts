@@ -6,8 +6,6 @@ import { localTimestamp } from './diag';
 export interface ReportSources {
   balancer: Balancer;
   connections: ConnectionTable;
-  /** the server chosen last (pen's `current`) */
-  current: () => number;
   now: number;
 }
 
@@ -15,16 +13,18 @@ const header = (cells: string[]) =>
   `<table bgcolor="#c0c0c0">\n<tr>\n${cells.map((c) => `<td bgcolor="#80f080">${c}</td>\n`).join('')}</tr>\n`;
 const row = (cells: Array<string | number>) => `<tr>\n${cells.map((c) => `<td>${c}</td>\n`).join('')}</tr>\n`;
 
-export function statusPage({ balancer, connections, current, now }: ReportSources): string {
-  const servers = balancer.servers.servers;
+export function statusPage({ balancer, connections, now }: ReportSources): string {
+  const table = balancer.servers;
+  const servers = table.servers;
   let html = '<html>\n<head>\n<title>Pen status page</title>\n</head>\n<body bgcolor="#ffffff"><h1>Pen status page</h1>\n';
-  html += `Time ${localTimestamp()}, ${servers.length} servers, ${current()} current<p>\n`;
+  html += `Time ${localTimestamp()}, ${servers.length} servers, ${balancer.current} current<p>\n`;
   // extra columns only where pen-edge features are in use, so a pen configuration gets pen's page
   const checks = servers.some((s) => s.check);
   html += header(['server', 'address', 'status', 'port', 'connections', 'max soft', 'max hard', 'sent', 'received', 'weight', 'prio', ...(checks ? ['health'] : [])]);
   for (const s of servers) {
-    const health = s.check ? `${s.check.kind} ${s.checkFailed ? 'failing' : 'passing'}` : '-';
-    html += row([s.index, s.host, s.blacklistedAt, s.port, s.c, s.maxc, s.hard, s.sx, s.rx, s.weight, s.prio, ...(checks ? [health] : [])]);
+    const health = s.check ? `${s.check.kind} ${table.checkFailed(s) ? 'failing' : 'passing'}` : '-';
+    html += row([s.index, s.host, table.blacklistedAt(s), s.port, table.connections(s), s.maxc, s.hard, table.sent(s), table.received(s),
+      s.weight, s.prio, ...(checks ? [health] : [])]);
   }
   html += '</table>\n<h2>Active clients</h2>';
   html += `Max number of clients: ${balancer.clients.max}<p>`;
@@ -36,19 +36,18 @@ export function statusPage({ balancer, connections, current, now }: ReportSource
   html += '</table>\n<h2>Active connections</h2>';
   html += `Number of connections: ${connections.max} max, ${connections.count} used, ${connections.last} last<p>`;
   html += header(['connection', 'downfd', 'upfd', 'pending data down', 'pending data up', 'client', 'server']);
-  for (const c of connections.list()) {
-    html += row([c.id, c.down.fd, (c.up?.fd ?? -1), c.down.pending, c.up?.pending ?? 0, c.client.slot, c.server?.index ?? -1]);
-  }
+  for (const c of connections.list()) html += row([c.id, c.downfd, c.upfd, c.pendingDown, c.pendingUp, c.client, c.server ?? -1]);
   return html + '</table>\n</body>\n</html>\n';
 }
 
 /** The USR1 statistics, one diagnostic line per entry. */
-export function textStats({ balancer, connections, current, now }: ReportSources): string[] {
-  const servers = balancer.servers.servers;
-  const lines = [`Time ${localTimestamp()}, ${servers.length} servers, ${current()} current`];
+export function textStats({ balancer, connections, now }: ReportSources): string[] {
+  const table = balancer.servers;
+  const servers = table.servers;
+  const lines = [`Time ${localTimestamp()}, ${servers.length} servers, ${balancer.current} current`];
   for (const s of servers) {
-    lines.push(`Server ${s.index} status: address ${s.host} port ${s.port} blacklisted ${s.blacklistedAt}, ` +
-      `${s.c} connections (${s.maxc} soft, ${s.hard} hard), ${s.sx} sent, ${s.rx} received`);
+    lines.push(`Server ${s.index} status: address ${s.host} port ${s.port} blacklisted ${table.blacklistedAt(s)}, ` +
+      `${table.connections(s)} connections (${s.maxc} soft, ${s.hard} hard), ${table.sent(s)} sent, ${table.received(s)} received`);
   }
   lines.push(`Max number of clients: ${balancer.clients.max}`, 'Active clients:');
   for (const c of balancer.clients.list()) {
@@ -57,8 +56,8 @@ export function textStats({ balancer, connections, current, now }: ReportSources
   }
   lines.push(`Max number of connections: ${connections.max}`, 'Active connections:');
   for (const c of connections.list()) {
-    lines.push(`Connection ${c.id} status: downfd = ${c.down.fd}, upfd = ${(c.up?.fd ?? -1)}, ` +
-      `pending data ${c.down.pending} down, ${c.up?.pending ?? 0} up, client ${c.client.slot}, server ${c.server?.index ?? -1}`);
+    lines.push(`Connection ${c.id} status: downfd = ${c.downfd}, upfd = ${c.upfd}, ` +
+      `pending data ${c.pendingDown} down, ${c.pendingUp} up, client ${c.client}, server ${c.server ?? -1}`);
   }
   return lines;
 }

@@ -8,10 +8,23 @@ const { defaultSettings } = require('../../dist/config/settings');
 
 function balancer(n, change = {}, servers = {}) {
   const settings = { ...defaultSettings(), ...change };
-  const b = new Balancer(settings);
-  for (let i = 0; i < n; i++) Object.assign(b.servers.slot(i), { host: '127.0.0.1', port: 9000 + i, ...servers[i] });
+  const b = new Balancer(settings, Balancer.memory(settings, 1), 0);
+  for (let i = 0; i < n; i++) {
+    const { c = 0, ...fields } = servers[i] ?? {};
+    const s = Object.assign(b.servers.slot(i), { host: '127.0.0.1', port: 9000 + i, ...fields });
+    for (let k = 0; k < c; k++) b.servers.acquire(s);
+  }
   b.applySettings();
   return b;
+}
+const connected = (b, route) => {
+  b.servers.acquire(route.candidates[0]);
+  b.remember(route.candidates[0], route.client);
+};
+function clientTable(max, trackingTime) {
+  const t = new ClientTable(ClientTable.memory(max, 1), 0);
+  t.trackingTime = trackingTime;
+  return t;
 }
 const first = (b, addr, now = 1000, port = 40000) => b.route(addr, port, now).candidates[0]?.index;
 
@@ -19,7 +32,7 @@ test('a new client goes to the server after the last one chosen, a known client 
   const b = balancer(3);
   const picks = ['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((a) => {
     const r = b.route(a, 1, 1000);
-    b.connected(r.candidates[0], r.client);
+    connected(b, r);
     return r.candidates[0].index;
   });
   assert.deepEqual(picks, [1, 2, 0]);
@@ -30,7 +43,7 @@ test('round robin ignores the client table', () => {
   const b = balancer(3, { roundrobin: true });
   const picks = [1, 2, 3, 4].map(() => {
     const r = b.route('127.0.0.2', 1, 1000);
-    b.connected(r.candidates[0], r.client);
+    connected(b, r);
     return r.candidates[0].index;
   });
   assert.deepEqual(picks, [1, 2, 0, 1]);
@@ -72,7 +85,7 @@ test('soft limit refuses new clients, hard limit still admits returning ones', (
   assert.equal(b.canTry(s, newcomer, 1000), false);
   newcomer.server = 0;
   assert.equal(b.canTry(s, newcomer, 1000), true);
-  s.c = 2;
+  b.servers.acquire(s);
   assert.equal(b.canTry(s, newcomer, 1000), false);
 });
 
@@ -95,16 +108,44 @@ test('client_acl sends refused clients to the abuse server, or nowhere', () => {
 });
 
 test('client table: LRU eviction by order of last connection, tracking time forgets the server', () => {
-  const t = new ClientTable(2, 0);
-  t.visit('a', 1, -1).server = 0;
-  t.visit('b', 1, -1).server = 1;
-  t.visit('a', 1, -1);
-  t.visit('c', 1, -1); // evicts b, the least recently seen
-  assert.deepEqual(t.list().map((c) => c.address).sort(), ['a', 'c']);
-  const tracked = new ClientTable(10, 5);
-  tracked.visit('a', 100, -1).server = 1;
-  assert.equal(tracked.visit('a', 105, -1).server, 1);
-  assert.equal(tracked.visit('a', 111, -1).server, -1);
+  const t = clientTable(2, 0);
+  t.remember(t.visit('10.0.0.1', 1), 0);
+  t.remember(t.visit('10.0.0.2', 1), 1);
+  t.visit('10.0.0.1', 1);
+  t.visit('10.0.0.3', 1); // evicts 10.0.0.2, the least recently seen
+  assert.deepEqual(t.list().map((c) => c.address), ['10.0.0.1', '10.0.0.3']);
+  assert.deepEqual(t.list().map((c) => c.server), [0, -1]);
+  const tracked = clientTable(10, 5);
+  tracked.remember(tracked.visit('10.0.0.1', 100), 1);
+  assert.equal(tracked.visit('10.0.0.1', 105).server, 1);
+  assert.equal(tracked.visit('10.0.0.1', 111).server, -1);
+});
+
+test('client table: many addresses, IPv4 and IPv6, each found again after evictions and growth', () => {
+  const t = clientTable(64, 0);
+  const address = (i) => (i % 2 ? `10.${i >> 8 & 255}.${i & 255}.7` : `2001:db8::${i.toString(16)}:1`);
+  for (let i = 0; i < 1000; i++) t.remember(t.visit(address(i), i), i % 7);
+  const kept = t.list();
+  assert.equal(kept.length, 64);
+  assert.deepEqual(kept.map((c) => c.address).sort(), Array.from({ length: 64 }, (_, k) => address(936 + k)).sort());
+  t.grow(500);
+  for (const c of kept) assert.equal(t.visit(c.address, 2000).server, c.server, c.address);
+  assert.equal(t.max, 500);
+  assert.equal(t.list().length, 64);
+});
+
+test('client table: bytes are counted per thread and summed; a recycled slot starts from zero', () => {
+  const memory = ClientTable.memory(1, 3);
+  const [a, b] = [new ClientTable(memory, 1), new ClientTable(memory, 2)];
+  const seen = a.visit('192.0.2.1', 1);
+  a.addSent(seen, 100);
+  b.addSent(b.visit('192.0.2.1', 2), 20);
+  a.addReceived(seen, 5);
+  assert.deepEqual(a.list().map(({ address, connects, csx, crx }) => ({ address, connects, csx, crx })),
+    [{ address: '192.0.2.1', connects: 2, csx: 120, crx: 5 }]);
+  b.visit('192.0.2.2', 3);
+  a.remember(seen, 4); // the slot now holds another address: nothing is written into it
+  assert.deepEqual(a.list().map(({ address, server, csx }) => ({ address, server, csx })), [{ address: '192.0.2.2', server: -1, csx: 0 }]);
 });
 
 test('geo tiers keep the selector\'s order inside each tier (prio here)', () => {
@@ -116,4 +157,28 @@ test('geo tiers keep the selector\'s order inside each tier (prio here)', () => 
   });
   b.geo.addMapping('127.0.1.0/24', 'DE', 'EU');
   assert.deepEqual(b.route('127.0.1.2', 1, 1000).candidates.map((s) => s.index), [1, 0, 2, 3]);
+});
+
+test('address keys: every IPv4 and IPv6 form comes back as the text pen prints', () => {
+  const { writeKey, keyText } = require('../../dist/balancer/address-key');
+  const words = new Int32Array(4);
+  const roundTrip = (a) => (writeKey(a, words, 0), keyText(words, 0));
+  for (const a of ['127.0.0.1', '0.0.0.0', '255.255.255.255', '::1', '2001:db8::8:800:200c:417a', 'fe80::', '::']) {
+    assert.equal(roundTrip(a), a);
+  }
+  assert.equal(roundTrip('2001:0db8:0000:0000:0000:0000:0000:0001'), '2001:db8::1');
+  assert.equal(roundTrip('::ffff:192.0.2.1'), '192.0.2.1');
+  assert.equal(roundTrip('not an address'), '0.0.0.0');
+});
+
+test('round robin is one rotation for every thread sharing the scoreboard', () => {
+  const settings = { ...defaultSettings(), roundrobin: true };
+  const memory = Balancer.memory(settings, 3);
+  const threads = [1, 2].map((t) => {
+    const b = new Balancer(settings, memory, t);
+    for (let i = 0; i < 3; i++) Object.assign(b.servers.slot(i), { host: '127.0.0.1', port: 9000 + i });
+    return b;
+  });
+  const picks = [0, 1, 0, 0, 1, 1].map((t) => threads[t].route('127.0.0.2', 1, 1000).candidates[0].index);
+  assert.deepEqual(picks, [1, 2, 0, 1, 2, 0]);
 });

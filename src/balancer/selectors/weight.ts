@@ -10,7 +10,7 @@ export class Weight implements Selector {
     let bestLoad = 0;
     for (const s of table.servers) {
       if (s.weight === 0 || table.isUnavailable(s, now)) continue;
-      const load = Math.floor((WEIGHT_FACTOR * s.c) / s.weight);
+      const load = Math.floor((WEIGHT_FACTOR * table.connections(s)) / s.weight);
       if (best === NO_SERVER || load < bestLoad) {
         best = s.index;
         bestLoad = load;

@@ -1,0 +1,120 @@
+// The scoreboard: the live counters of the servers, shared by every thread. Connections per
+// server (limits, weights), blacklist time and health are one truth read and written with
+// Atomics; bytes are counted in one row per thread (no contention) and summed when reported.
+import { sharedMemory } from './shared-memory';
+
+/** Server slots: `server N` for N < SERVER_MAX, then the emergency (-e) and abuse (-B) servers. */
+export const SERVER_MAX = 4096;
+const SLOTS = SERVER_MAX + 2;
+
+/** int32 fields per server slot */
+const CONNECTIONS = 0;
+const BLACKLISTED_AT = 1;
+const CHECK_FAILED = 2;
+const FIELDS = 4;
+
+/** int32 words after the server slots */
+const ROUND_ROBIN = SLOTS * FIELDS;
+const CURRENT = ROUND_ROBIN + 1;
+const WORDS = CURRENT + 2;
+
+/** The slot of server index i (emergency -2, abuse -3). */
+export function serverSlot(index: number): number {
+  return index >= 0 ? index : SERVER_MAX - index - 2;
+}
+
+export interface ScoreboardMemory {
+  words: SharedArrayBuffer;
+  /** per thread: [sent, received] per server slot */
+  bytes: SharedArrayBuffer;
+  threads: number;
+}
+
+export class Scoreboard {
+  private readonly words: Int32Array;
+  private readonly bytes: Float64Array;
+  /** this thread's row of byte counters */
+  private readonly row: number;
+
+  static memory(threads: number): ScoreboardMemory {
+    return { words: sharedMemory(WORDS * 4), bytes: sharedMemory(threads * SLOTS * 2 * 8), threads };
+  }
+
+  constructor(readonly memory: ScoreboardMemory, thread: number) {
+    this.words = new Int32Array(memory.words);
+    this.bytes = new Float64Array(memory.bytes);
+    this.row = thread * SLOTS * 2;
+  }
+
+  connections(slot: number): number {
+    return Atomics.load(this.words, slot * FIELDS + CONNECTIONS);
+  }
+
+  /** One more connection to the server; a connection that succeeds also lifts its blacklisting. */
+  acquire(slot: number): void {
+    Atomics.add(this.words, slot * FIELDS + CONNECTIONS, 1);
+    Atomics.store(this.words, slot * FIELDS + BLACKLISTED_AT, 0);
+  }
+
+  release(slot: number): void {
+    Atomics.sub(this.words, slot * FIELDS + CONNECTIONS, 1);
+  }
+
+  blacklistedAt(slot: number): number {
+    return Atomics.load(this.words, slot * FIELDS + BLACKLISTED_AT);
+  }
+
+  setBlacklistedAt(slot: number, second: number): void {
+    Atomics.store(this.words, slot * FIELDS + BLACKLISTED_AT, second);
+  }
+
+  checkFailed(slot: number): boolean {
+    return Atomics.load(this.words, slot * FIELDS + CHECK_FAILED) !== 0;
+  }
+
+  setCheckFailed(slot: number, failing: boolean): void {
+    Atomics.store(this.words, slot * FIELDS + CHECK_FAILED, failing ? 1 : 0);
+  }
+
+  /** Bytes sent to the server (this thread's row: no other thread writes it). */
+  addSent(slot: number, n: number): void {
+    this.bytes[this.row + slot * 2] += n;
+  }
+
+  addReceived(slot: number, n: number): void {
+    this.bytes[this.row + slot * 2 + 1] += n;
+  }
+
+  totalSent(slot: number): number {
+    return this.sum(slot * 2);
+  }
+
+  totalReceived(slot: number): number {
+    return this.sum(slot * 2 + 1);
+  }
+
+  private sum(at: number): number {
+    let total = 0;
+    for (let t = 0; t < this.memory.threads; t++) total += this.bytes[t * SLOTS * 2 + at]!;
+    return total;
+  }
+
+  /** pen's round-robin cursor, shared so that rotation is one rotation across threads. */
+  get roundRobin(): number {
+    return Atomics.load(this.words, ROUND_ROBIN);
+  }
+
+  /** Moves the cursor from `from` to `to`; false when another thread moved it first. */
+  moveRoundRobin(from: number, to: number): boolean {
+    return Atomics.compareExchange(this.words, ROUND_ROBIN, from, to) === from;
+  }
+
+  /** the server chosen last (pen's `current`) */
+  get current(): number {
+    return Atomics.load(this.words, CURRENT);
+  }
+
+  set current(index: number) {
+    Atomics.store(this.words, CURRENT, index);
+  }
+}
