@@ -111,6 +111,16 @@ export class AclLists {
     this.lists[n]!.push(entry);
   }
 
+  /** Every list as plain data, to hand to another thread. */
+  entries(): unknown[][] {
+    return this.lists;
+  }
+
+  /** Takes over lists made by entries() in another thread. */
+  replaceAll(lists: unknown[][]): void {
+    lists.forEach((list, n) => (this.lists[n] = list as Entry[]));
+  }
+
   clear(n: number): void {
     AclLists.checkNumber(n);
     this.lists[n] = [];

@@ -40,6 +40,15 @@ export interface Route {
   candidates: Server[];
 }
 
+/** What the operator configured in the tables, as plain data for another thread (counters are shared already). */
+export interface BalancerConfiguration {
+  servers: Server[];
+  emergency: Server | undefined;
+  abuse: Server | undefined;
+  acls: unknown[][];
+  geoMappings: unknown[];
+}
+
 /** The shared memory behind the balancer's tables, made once and handed to every thread. */
 export interface BalancerMemory {
   board: ScoreboardMemory;
@@ -57,8 +66,14 @@ export class Balancer {
   private readonly prio = new Prio();
   private readonly choice: Choice;
 
-  static memory(settings: Settings, threads: number): BalancerMemory {
-    return { board: Scoreboard.memory(threads), clients: ClientTable.memory(settings.clientsMax, threads) };
+  static memory(settings: Settings): BalancerMemory {
+    return { board: Scoreboard.memory(), clients: ClientTable.memory(settings.clientsMax) };
+  }
+
+  /** Counters for threads 0 … threads-1, made before they start. */
+  static addThreads(memory: BalancerMemory, threads: number): void {
+    Scoreboard.addRows(memory.board, threads);
+    ClientTable.addRows(memory.clients, threads);
   }
 
   /** thread: 0 for the main thread, 1… for workers (each counts bytes in its own row) */
@@ -73,6 +88,22 @@ export class Balancer {
   /** the server chosen last (pen's `current`), across threads */
   get current(): number {
     return this.servers.board.current;
+  }
+
+  configuration(): BalancerConfiguration {
+    const t = this.servers;
+    return { servers: t.servers, emergency: t.emergency, abuse: t.abuse, acls: this.acls.entries(), geoMappings: this.geo.mapEntries() };
+  }
+
+  /** Takes over a configuration made by configuration() in another thread. */
+  configure(c: BalancerConfiguration): void {
+    const t = this.servers;
+    t.servers.splice(0, t.servers.length, ...c.servers);
+    t.emergency = c.emergency;
+    t.abuse = c.abuse;
+    this.acls.replaceAll(c.acls);
+    this.geo.replaceMappings(c.geoMappings);
+    this.applySettings();
   }
 
   /** Settings that the tables keep their own copy of, after a change. */

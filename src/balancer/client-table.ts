@@ -35,8 +35,8 @@ export interface ClientTableMemory {
   entries: SharedArrayBuffer;
   stamps: SharedArrayBuffer;
   buckets: SharedArrayBuffer;
-  bytes: SharedArrayBuffer;
-  threads: number;
+  /** one row per thread: [sent, received] per slot */
+  bytes: SharedArrayBuffer[];
 }
 
 // header words
@@ -77,16 +77,16 @@ export class ClientTable {
   private readonly entries: Int32Array;
   private readonly stamps: Float64Array;
   private readonly buckets: Int32Array;
-  private readonly bytes: Float64Array;
+  /** this thread's row of byte counters */
+  private readonly row: Float64Array;
+  /** every thread's row, for sums and resets */
+  private rows: Float64Array[] = [];
   private readonly lock: SpinLock;
   private readonly key = new Int32Array(4);
-  private readonly threads: number;
-  /** this thread's column in the byte counters */
-  private readonly column: number;
   /** seconds after which a client's server is forgotten (-T); 0 = never */
   trackingTime = 0;
 
-  static memory(capacity: number, threads: number): ClientTableMemory {
+  static memory(capacity: number): ClientTableMemory {
     const header = sharedMemory(HEADER_BYTES);
     const words = new Int32Array(header, 0, HEADER_WORDS);
     words[CAPACITY] = capacity;
@@ -97,9 +97,14 @@ export class ClientTable {
       entries: room(ENTRY_WORDS * 4),
       stamps: room(8),
       buckets: sharedMemory(words[BUCKET_COUNT]! * 4, bucketCountFor(CLIENTS_LIMIT) * 4),
-      bytes: room(threads * 16),
-      threads,
+      bytes: [],
     };
+  }
+
+  /** Rows of byte counters for threads 0 … threads-1 (made before the threads start). */
+  static addRows(memory: ClientTableMemory, threads: number): void {
+    const capacity = new Int32Array(memory.header, 0, HEADER_WORDS)[CAPACITY]!;
+    while (memory.bytes.length < threads) memory.bytes.push(sharedMemory(capacity * 16, CLIENTS_LIMIT * 16));
   }
 
   constructor(readonly memory: ClientTableMemory, thread: number) {
@@ -108,9 +113,8 @@ export class ClientTable {
     this.entries = new Int32Array(memory.entries);
     this.stamps = new Float64Array(memory.stamps);
     this.buckets = new Int32Array(memory.buckets);
-    this.bytes = new Float64Array(memory.bytes);
-    this.threads = memory.threads;
-    this.column = thread * 2;
+    ClientTable.addRows(memory, thread + 1);
+    this.row = new Float64Array(memory.bytes[thread]!);
     this.lock = new SpinLock(this.header, LOCK, thread);
   }
 
@@ -159,11 +163,11 @@ export class ClientTable {
 
   /** Bytes sent to the client, counted in this thread's column. */
   addSent(client: Client, n: number): void {
-    this.bytes[(client.slot * this.threads) * 2 + this.column] += n;
+    this.row[client.slot * 2] += n;
   }
 
   addReceived(client: Client, n: number): void {
-    this.bytes[(client.slot * this.threads) * 2 + this.column + 1] += n;
+    this.row[client.slot * 2 + 1] += n;
   }
 
   /** Grows the table (pen never shrinks it). */
@@ -174,7 +178,7 @@ export class ClientTable {
       const m = this.memory;
       growMemory(m.entries, max * ENTRY_WORDS * 4);
       growMemory(m.stamps, max * 8);
-      growMemory(m.bytes, max * this.threads * 16);
+      for (const row of m.bytes) growMemory(row, max * 16);
       const buckets = bucketCountFor(max);
       if (buckets > this.header[BUCKET_COUNT]!) {
         growMemory(m.buckets, buckets * 4);
@@ -214,8 +218,13 @@ export class ClientTable {
 
   private total(slot: number, which: 0 | 1): number {
     let sum = 0;
-    for (let t = 0; t < this.threads; t++) sum += this.bytes[(slot * this.threads + t) * 2 + which]!;
+    for (const row of this.allRows()) sum += row[slot * 2 + which]!;
     return sum;
+  }
+
+  private allRows(): Float64Array[] {
+    if (this.rows.length !== this.memory.bytes.length) this.rows = this.memory.bytes.map((b) => new Float64Array(b));
+    return this.rows;
   }
 
   /** The slot holding the key, or -1. */
@@ -266,7 +275,7 @@ export class ClientTable {
     this.entries[at + SERVER] = NO_SERVER;
     this.entries[at + CONNECTS] = 0;
     this.entries[at + PLACE] = NO_PLACE;
-    this.bytes.fill(0, slot * this.threads * 2, (slot + 1) * this.threads * 2);
+    for (const row of this.allRows()) row.fill(0, slot * 2, slot * 2 + 2);
   }
 
   private evictOldest(): number {

@@ -25,25 +25,30 @@ export function serverSlot(index: number): number {
 
 export interface ScoreboardMemory {
   words: SharedArrayBuffer;
-  /** per thread: [sent, received] per server slot */
-  bytes: SharedArrayBuffer;
-  threads: number;
+  /** one row per thread: [sent, received] per server slot */
+  bytes: SharedArrayBuffer[];
 }
 
 export class Scoreboard {
   private readonly words: Int32Array;
-  private readonly bytes: Float64Array;
   /** this thread's row of byte counters */
-  private readonly row: number;
+  private readonly row: Float64Array;
+  /** every thread's row, for the sums */
+  private rows: Float64Array[] = [];
 
-  static memory(threads: number): ScoreboardMemory {
-    return { words: sharedMemory(WORDS * 4), bytes: sharedMemory(threads * SLOTS * 2 * 8), threads };
+  static memory(): ScoreboardMemory {
+    return { words: sharedMemory(WORDS * 4), bytes: [] };
+  }
+
+  /** Rows of byte counters for threads 0 … threads-1 (made before the threads start). */
+  static addRows(memory: ScoreboardMemory, threads: number): void {
+    while (memory.bytes.length < threads) memory.bytes.push(sharedMemory(SLOTS * 2 * 8));
   }
 
   constructor(readonly memory: ScoreboardMemory, thread: number) {
+    Scoreboard.addRows(memory, thread + 1);
     this.words = new Int32Array(memory.words);
-    this.bytes = new Float64Array(memory.bytes);
-    this.row = thread * SLOTS * 2;
+    this.row = new Float64Array(memory.bytes[thread]!);
   }
 
   connections(slot: number): number {
@@ -78,11 +83,11 @@ export class Scoreboard {
 
   /** Bytes sent to the server (this thread's row: no other thread writes it). */
   addSent(slot: number, n: number): void {
-    this.bytes[this.row + slot * 2] += n;
+    this.row[slot * 2] += n;
   }
 
   addReceived(slot: number, n: number): void {
-    this.bytes[this.row + slot * 2 + 1] += n;
+    this.row[slot * 2 + 1] += n;
   }
 
   totalSent(slot: number): number {
@@ -94,8 +99,9 @@ export class Scoreboard {
   }
 
   private sum(at: number): number {
+    if (this.rows.length !== this.memory.bytes.length) this.rows = this.memory.bytes.map((b) => new Float64Array(b));
     let total = 0;
-    for (let t = 0; t < this.memory.threads; t++) total += this.bytes[t * SLOTS * 2 + at]!;
+    for (const row of this.rows) total += row[at]!;
     return total;
   }
 

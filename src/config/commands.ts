@@ -1,6 +1,7 @@
 // pen's command language (penctl format): one table, one parser, one executor for every source:
 // -o/-O, the -F file, `include`, HUP and the control port. A failing command changes nothing.
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type { Balancer } from '../balancer/balancer';
 import { CLIENTS_LIMIT } from '../balancer/client-table';
 import { CONNECTIONS_LIMIT } from '../balancer/connection-table';
@@ -10,7 +11,7 @@ import type { HealthCheck } from '../health/checker';
 import { ConfigError, messageOf } from '../errors';
 import { loadKeyPair } from '../listeners/tls-options';
 import { parsePort, resolveHost } from './address';
-import type { FastClose, ForwardedMode, Settings } from './settings';
+import { WORKERS_MAX, type FastClose, type ForwardedMode, type Settings } from './settings';
 import { configText } from './write-config';
 
 /** What commands can do beyond changing settings and tables: wired by the running process. */
@@ -31,6 +32,8 @@ export interface Effects {
   openGeoDb(path: string): void;
   /** tables that keep a copy of a setting (sizes, times, debug level) take the new value */
   settingsChanged(): void;
+  /** how many workers serve now; undefined before the start (until then the number may change) */
+  workersRunning(): number | undefined;
 }
 
 export interface CommandContext {
@@ -451,6 +454,20 @@ const commands: Record<string, Command> = {
   weight: flag('weight'),
   trusted_proxies: aclSetting('trusted_proxies', 'trustedProxiesAcl'),
   xforwarded: choice('xforwarded', ['append', 'replace', 'pen'], (s) => s.forwarded, (s, v) => (s.forwarded = v as ForwardedMode)),
+  workers: {
+    usage: '[N|auto]',
+    run(ctx, [n]) {
+      if (n !== undefined) {
+        const count = n === 'auto' ? availableParallelism() : integer(n, 'workers', 1, WORKERS_MAX);
+        const running = ctx.effects.workersRunning();
+        if (running !== undefined && count !== running) {
+          throw new ConfigError(`workers: ${running} running; the number of workers changes at the next start`);
+        }
+        ctx.settings.workers = count;
+      }
+      return `${ctx.settings.workers}\n`;
+    },
+  },
   write: {
     usage: '[FILE]',
     run(ctx, [file]) {

@@ -1,5 +1,8 @@
 // The settings model: every tunable of the balancer as plain data, with pen's defaults.
 
+/** the most worker threads `workers` starts */
+export const WORKERS_MAX = 64;
+
 export type FastClose = 'off' | 'up' | 'down' | 'both';
 /** X-Forwarded-For: append ours to the client's, replace the client's, or pen's add-if-absent */
 export type ForwardedMode = 'append' | 'replace' | 'pen';
@@ -74,6 +77,8 @@ export interface Settings {
   /** seconds a started request head may take to arrive in full (then 408) */
   httpHeadTimeout: number;
   udp: boolean;
+  /** `workers N`: threads serving the listener (1 = the main thread serves alone) */
+  workers: number;
   exitEnabled: boolean;
   ascii: boolean;
   debug: number;
@@ -101,7 +106,7 @@ export function defaultSettings(): Settings {
     trackingTime: 0, blacklistTime: 30, clientsMax: 2048, connMax: 500, timeout: 3,
     idleTimeout: 0, pendingMax: 100, idlers: 0, multiAccept: 100, listenQueue: 500,
     clientAcl: 0, controlAcl: 0, tarpitAcl: -1,
-    http: false, forwarded: 'append', httpHeadMax: 16384, httpHeadTimeout: 60, healthInterval: 5, geoRouting: false, forwardedRfc7239: false, udp: false, exitEnabled: false, ascii: false, debug: 0, foreground: false,
+    http: false, forwarded: 'append', httpHeadMax: 16384, httpHeadTimeout: 60, healthInterval: 5, geoRouting: false, forwardedRfc7239: false, udp: false, workers: 1, exitEnabled: false, ascii: false, debug: 0, foreground: false,
     abortOnError: false, dummy: false, keepalive: false, transparent: false, tcpNodelay: false,
     tcpFastclose: 'off',
     tls: { extraCertificates: [], compat: false, requireClientCert: false, protocol: 'ssl23', options: [], renegotiationInterval: 0 },

@@ -79,6 +79,7 @@ export function configText(s: Settings, balancer: Balancer, file: string): strin
     on(s.prio, 'prio'),
     `idle_timeout ${s.idleTimeout}`,
     on(s.keepalive, 'keepalive'),
+    ...(s.workers > 1 ? [`workers ${s.workers}`] : []),
     ...tlsCommands(s.tls),
   ];
   return lines.join('\n') + '\n';

@@ -109,6 +109,15 @@ export class Geo {
     this.map.push({ text: cidr, ...network, country: country.toUpperCase(), continent: continent?.toUpperCase() });
   }
 
+  /** The geo_map entries as plain data, to hand to another thread. */
+  mapEntries(): unknown[] {
+    return this.map;
+  }
+
+  replaceMappings(entries: unknown[]): void {
+    this.map.splice(0, this.map.length, ...(entries as MapEntry[]));
+  }
+
   clearMappings(): void {
     this.map.length = 0;
   }

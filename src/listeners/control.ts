@@ -47,7 +47,7 @@ export class ControlPort {
       socket.on('end', execute);
       socket.resume();
     };
-    return new ControlPort(await listen(address, 'control port', 50, onSocket));
+    return new ControlPort(await listen(address, 'control port', { backlog: 50, reusePort: false }, onSocket));
   }
 
   close(): void {

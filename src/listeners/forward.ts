@@ -15,7 +15,7 @@ import { SocketEndpoint, type Endpoint } from '../pipelines/endpoint';
 import { HandleEndpoint, handlesUsable } from '../pipelines/handle-endpoint';
 import { relay, type HttpPipeline } from '../pipelines/raw';
 import { debug, debugLevel, diag, dump } from '../reports/diag';
-import type { RequestLog } from '../reports/request-log';
+import type { RequestSink } from '../reports/request-log';
 import type { Connection, ConnectionTable } from '../balancer/connection-table';
 
 const DUMMY_BODY = 'pen-edge dummy target\n';
@@ -54,7 +54,7 @@ function clientCertificateHeaders(socket: TLSSocket): string[] {
 }
 
 export class Forwarder {
-  log: RequestLog | undefined;
+  log: RequestSink | undefined;
 
   constructor(
     private readonly settings: Settings,

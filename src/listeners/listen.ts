@@ -8,8 +8,15 @@ import { SocketEndpoint, type Endpoint } from '../pipelines/endpoint';
 import { HandleEndpoint, handlesUsable, type ListeningHandle } from '../pipelines/handle-endpoint';
 import { debug } from '../reports/diag';
 
+export interface ListenOptions {
+  /** pen's -q */
+  backlog: number;
+  /** every worker thread binds its own socket at the address (SO_REUSEPORT) and the kernel spreads clients */
+  reusePort: boolean;
+}
+
 /** Binds an already created server (plain or TLS) where address says. */
-export async function bind(server: Server, address: string, what: string, backlog: number): Promise<Server> {
+export async function bind(server: Server, address: string, what: string, { backlog, reusePort }: ListenOptions): Promise<Server> {
   const where = parseListenAddress(address, what);
   if (where.family === 0) {
     try {
@@ -20,7 +27,7 @@ export async function bind(server: Server, address: string, what: string, backlo
     server.once('error', reject);
     const done = () => { server.off('error', reject); resolve(); };
     if (where.family === 0) server.listen({ path: where.host, backlog }, done);
-    else server.listen({ host: where.host, port: where.port, backlog, ipv6Only: where.family === 6 }, done);
+    else server.listen({ host: where.host, port: where.port, backlog, ipv6Only: where.family === 6, ...(reusePort && { reusePort }) }, done);
   }).catch((err: NodeJS.ErrnoException) => {
     throw new SystemError(`${what} ${address}: can't bind local address (${err.code ?? err.message})`);
   });
@@ -28,21 +35,21 @@ export async function bind(server: Server, address: string, what: string, backlo
 }
 
 /** A listener whose connections come as net.Sockets (TLS, the control port). */
-export function listen(address: string, what: string, backlog: number, onSocket: (s: Socket) => void): Promise<Server> {
+export function listen(address: string, what: string, options: ListenOptions, onSocket: (s: Socket) => void): Promise<Server> {
   const server = createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true }, onSocket);
-  return bind(server, address, what, backlog);
+  return bind(server, address, what, options);
 }
 
 /** A listener for clients as net.Sockets (the TLS front end), accepting through several descriptors. */
-export async function listenForSockets(address: string, what: string, backlog: number, onSocket: (s: Socket) => void): Promise<Server> {
-  const server = await listen(address, what, backlog, onSocket);
-  await addAcceptors(server, handleOf(server), backlog);
+export async function listenForSockets(address: string, what: string, options: ListenOptions, onSocket: (s: Socket) => void): Promise<Server> {
+  const server = await listen(address, what, options, onSocket);
+  await addAcceptors(server, handleOf(server), options.backlog);
   return server;
 }
 
 /** A listener for plain clients: accepted as bare handles where they can be, else as sockets. */
-export async function listenForClients(address: string, what: string, backlog: number, onClient: (client: Endpoint) => void): Promise<Server> {
-  const server = await listen(address, what, backlog, (socket) => onClient(new SocketEndpoint(socket)));
+export async function listenForClients(address: string, what: string, options: ListenOptions, onClient: (client: Endpoint) => void): Promise<Server> {
+  const server = await listen(address, what, options, (socket) => onClient(new SocketEndpoint(socket)));
   const handle = handleOf(server);
   if (handlesUsable) {
     handle.onconnection = (status, client) => {
@@ -50,7 +57,7 @@ export async function listenForClients(address: string, what: string, backlog: n
       else onClient(HandleEndpoint.accepted(client));
     };
   }
-  await addAcceptors(server, handle, backlog);
+  await addAcceptors(server, handle, options.backlog);
   return server;
 }
 

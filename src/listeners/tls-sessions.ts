@@ -1,6 +1,6 @@
 // TLS session resumption: whole sessions kept by ID (TLS 1.2 clients without tickets) and the keys
-// that seal session tickets (TLS 1.2 and 1.3). One callback interface, so that worker processes
-// can later share a store kept in another process.
+// that seal session tickets (TLS 1.2 and 1.3). One callback interface: the main thread keeps the
+// store, worker threads reach it by message, so a client resumes whichever worker it reaches.
 import { randomBytes } from 'node:crypto';
 
 export interface TlsSessionStore {
@@ -35,7 +35,7 @@ export class MemorySessionStore implements TlsSessionStore {
   private readonly capacity: number;
   private readonly now: () => number;
   private readonly sessions = new Map<string, { session: Buffer; expires: number }>();
-  private keys = randomBytes(TICKET_KEYS_BYTES);
+  private keys: Buffer = randomBytes(TICKET_KEYS_BYTES);
   private readonly keyUsers: Array<(keys: Buffer) => void> = [];
   private readonly rotation = setInterval(() => this.rotateTicketKeys(), TICKET_KEY_ROTATION_MS).unref();
 
@@ -89,4 +89,50 @@ export function resumableById(session: Buffer): boolean {
   const version = 2 + lengthBytes + 3;
   if (session.length < version + 4 || session[version] !== 0x02 || session[version + 1] !== 0x02) return true;
   return session.readUInt16BE(version + 2) !== 0x0304;
+}
+
+/**
+ * A worker thread's view of the main thread's store: sessions are asked for and handed over by
+ * message (only TLS 1.2 clients resuming by ID ask), ticket keys arrive when they rotate.
+ */
+export class RemoteSessionStore implements TlsSessionStore {
+  private readonly waiting = new Map<number, (session: Buffer | undefined) => void>();
+  private seq = 0;
+  private readonly keyUsers: Array<(keys: Buffer) => void> = [];
+
+  constructor(readonly lifetime: number, private keys: Buffer,
+    private readonly ask: (seq: number, id: Buffer) => void, private readonly keep: (id: Buffer, session: Buffer) => void) {}
+
+  get(id: Buffer, done: (session: Buffer | undefined) => void): void {
+    const seq = ++this.seq;
+    this.waiting.set(seq, done);
+    this.ask(seq, id);
+  }
+
+  /** The main thread's answer to get(). */
+  answer(seq: number, session: Buffer | undefined): void {
+    const done = this.waiting.get(seq);
+    this.waiting.delete(seq);
+    done?.(session);
+  }
+
+  set(id: Buffer, session: Buffer, done: () => void): void {
+    this.keep(id, session);
+    done();
+  }
+
+  watchTicketKeys(use: (keys: Buffer) => void): void {
+    this.keyUsers.push(use);
+    use(this.keys);
+  }
+
+  useTicketKeys(keys: Buffer): void {
+    this.keys = keys;
+    for (const use of this.keyUsers) use(keys);
+  }
+
+  close(): void {
+    for (const done of this.waiting.values()) done(undefined);
+    this.waiting.clear();
+  }
 }

@@ -11,11 +11,11 @@ import { peerAddress } from '../config/address';
 import type { TlsSettings } from '../config/settings';
 import { ConfigError, messageOf } from '../errors';
 import { diag } from '../reports/diag';
-import { listenForSockets } from './listen';
+import { listenForSockets, type ListenOptions } from './listen';
 import { readProxyHeaderFromSocket } from './read-ahead';
 import type { ProxiedAddress } from '../pipelines/proxy-protocol';
 import { buildTlsOptions, loadKeyPair } from './tls-options';
-import { MemorySessionStore, resumableById, type TlsSessionStore } from './tls-sessions';
+import { resumableById, type TlsSessionStore } from './tls-sessions';
 
 export interface TlsFiles {
   certFile: string;
@@ -34,12 +34,11 @@ export class TlsFrontEnd {
   private sniCache = new Map<string, tls.SecureContext | null>();
   private ocsp: Buffer | undefined;
   private ticketKeys: Buffer | undefined;
-  private readonly sessions: TlsSessionStore = new MemorySessionStore();
   /** PROXY headers read before the handshake, by the peer's address and port */
   private readonly origins = new Map<string, ProxiedAddress>();
 
   private constructor(options: tls.TlsOptions, private readonly settings: TlsSettings, private readonly files: TlsFiles,
-    private readonly http: boolean, private readonly onSocket: OnSocket) {
+    private readonly http: boolean, private readonly sessions: TlsSessionStore, private readonly onSocket: OnSocket) {
     this.loadExtras();
     this.server = this.createServer(options);
     this.sessions.watchTicketKeys((keys) => {
@@ -52,10 +51,10 @@ export class TlsFrontEnd {
    * Listens at address. A peer `trustsProxyHeader` names starts with a PROXY header, read from
    * the plain connection before the handshake; the client it names goes to onSocket with the socket.
    */
-  static async open(address: string, backlog: number, settings: TlsSettings, files: TlsFiles, http: boolean,
-    onSocket: OnSocket, trustsProxyHeader: (peer: string) => boolean): Promise<TlsFrontEnd> {
-    const front = new TlsFrontEnd(buildTlsOptions(settings, files.certFile, files.keyFile), settings, files, http, onSocket);
-    front.listener = await listenForSockets(address, 'listen', backlog, (raw) => {
+  static async open(address: string, listenOptions: ListenOptions, settings: TlsSettings, files: TlsFiles, http: boolean,
+    sessions: TlsSessionStore, onSocket: OnSocket, trustsProxyHeader: (peer: string) => boolean): Promise<TlsFrontEnd> {
+    const front = new TlsFrontEnd(buildTlsOptions(settings, files.certFile, files.keyFile), settings, files, http, sessions, onSocket);
+    front.listener = await listenForSockets(address, 'listen', listenOptions, (raw) => {
       const peer = peerAddress(raw.remoteAddress);
       if (raw.remoteAddress === undefined || !trustsProxyHeader(peer)) {
         front.server.emit('connection', raw);
@@ -77,6 +76,8 @@ export class TlsFrontEnd {
       allowHalfOpen: true,
       ALPNProtocols: this.http ? ['http/1.1'] : undefined, // advertised only when we speak HTTP to the client
       sessionTimeout: this.sessions.lifetime,
+      // the same in every worker thread, so a session made by one resumes in another (Node derives it from argv)
+      sessionIdContext: 'pen-edge',
       // the SNI callback, like the OCSP listener below, stops every handshake for a call into JavaScript
       SNICallback: this.settings.sniPath ? (name, done) => done(null, this.sniContext(name)) : undefined,
     }, (s) => this.onSecure(s));
@@ -156,7 +157,6 @@ export class TlsFrontEnd {
   }
 
   close(): void {
-    this.sessions.close();
     this.listener?.close();
   }
 }

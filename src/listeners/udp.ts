@@ -29,10 +29,12 @@ export class UdpListener {
     this.sweeper = setInterval(() => this.expire(), 1000).unref();
   }
 
-  static async open(address: string, balancer: Balancer, settings: Settings): Promise<UdpListener> {
+  /** reusePort: every worker thread binds its own socket, and the kernel keeps each client with one of them */
+  static async open(address: string, balancer: Balancer, settings: Settings, reusePort: boolean): Promise<UdpListener> {
     const where = parseListenAddress(address, 'listen', 'udp');
     if (where.family === 0) throw new SystemError(`listen ${address}: UDP mode needs [host:]port, not a unix socket`);
-    const socket = createSocket({ type: where.family === 6 ? 'udp6' : 'udp4' });
+    const type: 'udp4' | 'udp6' = where.family === 6 ? 'udp6' : 'udp4';
+    const socket = createSocket(reusePort ? { type, reusePort } as Parameters<typeof createSocket>[0] : { type });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(where.port, where.host, () => { socket.off('error', reject); resolve(); });

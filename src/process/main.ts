@@ -6,6 +6,8 @@ import { ConfigError, messageOf } from '../errors';
 import { diag, useSyslog } from '../reports/diag';
 import { daemonize, isDaemonChild, reportReady } from './daemon';
 import { Pen } from './pen';
+import { WORKERS_NODE, workersSupported } from './workers';
+import type { Settings } from '../config/settings';
 import { dropPrivileges, lookupUser } from './privileges';
 
 function fail(err: unknown): never {
@@ -22,6 +24,15 @@ function refuseUnsupported(cl: CommandLine): void {
   if (s.chroot !== undefined) {
     throw new ConfigError(`-j ${s.chroot}: Node.js cannot chroot safely; use systemd's RootDirectory= or a container instead`);
   }
+}
+
+/** `workers N` (from -o or -F) needs reusePort, which listeners have from Node 22.12 on. */
+function checkWorkers(s: Settings): void {
+  if (s.workers === 1) return;
+  if (!workersSupported()) {
+    throw new ConfigError(`workers ${s.workers}: needs Node.js ${WORKERS_NODE.join('.')} or later (this is ${process.version}); workers 1 runs on this one`);
+  }
+  if (s.listen?.includes('/')) throw new ConfigError(`workers ${s.workers}: a unix socket listener is served by one thread; use workers 1`);
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -49,6 +60,7 @@ export async function main(argv: string[]): Promise<void> {
     pen = new Pen(s, () => void shutdown(0));
     pen.configure(cl.servers, cl.commands);
     if (s.listen === undefined) throw new ConfigError('no listen address: give [host:]port or a `listen` command');
+    checkWorkers(s);
     user = s.user === undefined ? undefined : lookupUser(s.user);
   } catch (err) {
     fail(err);

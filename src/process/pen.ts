@@ -1,9 +1,9 @@
-// The running balancer: owns the settings, tables, listeners and files, and carries out the
-// effects of control commands. Phases: configure → open → serve → reload (HUP) → close.
+// The running balancer: owns the settings, tables and files, and carries out the effects of
+// control commands. Phases: configure → open → serve → reload (HUP) → close. Clients are served
+// by one Service in this thread (workers 1) or by a pool of worker threads over the same tables.
 import { readFileSync, renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { GeoDatabase } from '../geo/database';
-import type { Server as NetServer } from 'node:net';
 import { Balancer } from '../balancer/balancer';
 import { emptyServer } from '../balancer/server-table';
 import { parseServerSpec, parseListenAddress } from '../config/address';
@@ -13,15 +13,16 @@ import { ConfigError, messageOf } from '../errors';
 import { HealthChecker } from '../health/checker';
 import { ConnectionTable } from '../balancer/connection-table';
 import { ControlPort } from '../listeners/control';
-import { Forwarder } from '../listeners/forward';
 import { defaultCertificate } from '../listeners/default-certificate';
-import { listenForClients } from '../listeners/listen';
-import { SocketEndpoint } from '../pipelines/endpoint';
-import { TlsFrontEnd, type TlsFiles } from '../listeners/tls';
-import { UdpListener } from '../listeners/udp';
+import type { TlsFiles } from '../listeners/tls';
+import { buildTlsOptions } from '../listeners/tls-options';
+import { MemorySessionStore } from '../listeners/tls-sessions';
 import { diag, setDebugLevel } from '../reports/diag';
 import { RequestLog } from '../reports/request-log';
 import { statusPage, textStats, type ReportSources } from '../reports/status';
+import { Service } from './service';
+import type { Configuration, SharedTables } from './worker-messages';
+import { WorkerPool } from './workers';
 
 const EMERGENCY = -2;
 const ABUSE = -3;
@@ -31,10 +32,13 @@ const seconds = () => Math.floor(Date.now() / 1000);
 export class Pen {
   readonly balancer: Balancer;
   readonly connections: ConnectionTable;
-  readonly forwarder: Forwarder;
-  private listener: NetServer | undefined;
-  private tls: TlsFrontEnd | undefined;
-  private udp: UdpListener | undefined;
+  private readonly tables: SharedTables;
+  private readonly sessions = new MemorySessionStore();
+  /** who serves clients, once open: this thread, or the worker threads */
+  private service: Service | undefined;
+  private pool: WorkerPool | undefined;
+  /** the certificate the TLS listener serves, when there is one */
+  private tlsFiles: TlsFiles | undefined;
   private control: ControlPort | undefined;
   private log: RequestLog | undefined;
   /** log file changes asked for by commands, applied in order */
@@ -44,9 +48,9 @@ export class Pen {
   private geoWatch: FSWatcher | undefined;
 
   constructor(readonly settings: Settings, private readonly onExit: () => void) {
-    this.balancer = new Balancer(settings, Balancer.memory(settings, 1), 0);
-    this.connections = new ConnectionTable(ConnectionTable.memory(settings.connMax), this.balancer.servers.board, 0);
-    this.forwarder = new Forwarder(settings, this.balancer, this.connections);
+    this.tables = { balancer: Balancer.memory(settings), connections: ConnectionTable.memory(settings.connMax) };
+    this.balancer = new Balancer(settings, this.tables.balancer, 0);
+    this.connections = new ConnectionTable(this.tables.connections, this.balancer.servers.board, 0);
     this.effects = this.makeEffects();
     this.health = new HealthChecker(this.balancer.servers, settings);
   }
@@ -79,9 +83,18 @@ export class Pen {
     return { settings: this.settings, balancer: this.balancer, effects: this.effects, now: seconds() };
   }
 
-  /** Runs one penctl command and returns its reply. */
+  /** Runs one penctl command and returns its reply; the workers take over what it changed. */
   command(line: string): string {
-    return runCommand(this.context(), line);
+    try {
+      return runCommand(this.context(), line);
+    } finally {
+      this.pool?.configured();
+    }
+  }
+
+  /** What a worker needs to serve as this thread would. */
+  private configuration(): Configuration {
+    return { settings: this.settings, balancer: this.balancer.configuration(), tls: this.tlsFiles };
   }
 
   private applySettings(): void {
@@ -104,25 +117,27 @@ export class Pen {
       }
     }
     if (s.listen === undefined) throw new ConfigError('no listen address given');
-    if (s.udp) this.udp = await UdpListener.open(s.listen, this.balancer, s);
-    else this.listener = await this.openListener(s.listen);
+    this.tlsFiles = s.udp ? undefined : await this.findTlsFiles();
     if (s.logFile) await this.switchLog(s.logFile);
+    if (s.workers > 1) {
+      Balancer.addThreads(this.tables.balancer, s.workers + 1);
+      const pool = new WorkerPool(s.workers, {
+        tables: this.tables, connections: this.connections, clients: this.balancer.clients, sessions: this.sessions,
+        configuration: () => this.configuration(), log: () => this.log,
+      });
+      await pool.open();
+      this.pool = pool;
+    } else {
+      const service = new Service(s, this.balancer, this.connections, this.sessions, false);
+      service.forwarder.log = this.log;
+      await service.open(this.tlsFiles);
+      this.service = service;
+    }
     this.health.start();
   }
 
-  /** A plain listener, or the TLS front end when -E or ssl_auto asks for TLS. */
-  private async openListener(address: string): Promise<NetServer> {
-    const s = this.settings;
-    const files = await this.tlsFiles();
-    if (!files) return listenForClients(address, 'listen', s.listenQueue, this.forwarder.accept);
-    const front = await TlsFrontEnd.open(address, s.listenQueue, s.tls, files, s.http,
-      (socket, origin) => this.forwarder.accept(new SocketEndpoint(socket), origin), this.forwarder.trustsProxyHeader);
-    this.tls?.close();
-    this.tls = front;
-    return front.listener!;
-  }
-
-  private async tlsFiles(): Promise<TlsFiles | undefined> {
+  /** The certificate when -E or ssl_auto asks for TLS (ssl_auto's is made here, once). */
+  private async findTlsFiles(): Promise<TlsFiles | undefined> {
     const tls = this.settings.tls;
     if (tls.certFile) return { certFile: tls.certFile, keyFile: tls.keyFile ?? tls.certFile };
     if (!tls.auto) return undefined;
@@ -134,7 +149,8 @@ export class Pen {
   private async switchLog(target: string | undefined): Promise<void> {
     const next = target === undefined ? undefined : RequestLog.open(target);
     const old = this.log;
-    this.log = this.forwarder.log = next;
+    this.log = next;
+    if (this.service) this.service.forwarder.log = next;
     await old?.close();
   }
 
@@ -145,17 +161,33 @@ export class Pen {
       if (this.settings.configFile) this.readConfigFile();
       this.applySettings();
       if (this.settings.geoDb) this.reloadGeoDb(this.settings.geoDb, 'reload');
-      const tlsError = this.tls?.reload();
+      const tlsError = this.reloadTls();
       if (tlsError) diag(`reload: ${tlsError}; the previous certificates stay in use`);
     } catch (err) {
       diag(`reload: ${messageOf(err)}`);
+    } finally {
+      this.pool?.configured();
     }
+  }
+
+  /** Re-reads certificates and keys where they are served; what went wrong, and nothing changed, on failure. */
+  private reloadTls(): string | undefined {
+    if (this.service) return this.service.reloadTls();
+    if (!this.pool || !this.tlsFiles) return undefined;
+    try {
+      buildTlsOptions(this.settings.tls, this.tlsFiles.certFile, this.tlsFiles.keyFile); // checked here, so that no worker fails alone
+    } catch (err) {
+      return messageOf(err);
+    }
+    this.pool.reloadTls();
+    return undefined;
   }
 
   /** Opens the geo database again (`why`: HUP or the file replaced); a bad file keeps the old one. */
   private reloadGeoDb(path: string, why: 'reload' | 'file replaced'): void {
     try {
       this.balancer.geo.database = GeoDatabase.open(path);
+      this.pool?.reloadGeo();
       if (why === 'file replaced') diag(`geo_db ${path}: reloaded`);
     } catch (err) {
       diag(`${why}: ${messageOf(err)}; the previous database stays in use`);
@@ -202,18 +234,18 @@ export class Pen {
 
   /** TERM: stop accepting, end every connection, flush the log. */
   async close(): Promise<void> {
-    this.listener?.close();
-    this.udp?.shutdown();
-    this.tls?.close();
+    this.service?.close();
+    await this.pool?.close();
+    this.sessions.close();
     this.control?.close();
     await this.health.stop();
     this.geoWatch?.close();
-    for (const conn of this.connections.mineOpen()) {
-      conn.down.destroy();
-      conn.up?.destroy();
-    }
     await this.logChange;
     await this.log?.close();
+  }
+
+  private get serving(): boolean {
+    return this.service !== undefined || this.pool !== undefined;
   }
 
   private makeEffects(): Effects {
@@ -221,15 +253,12 @@ export class Pen {
       pid: () => process.pid,
       listen: (address) => {
         parseListenAddress(address, 'listen');
-        const old = this.listener;
-        if (old === undefined) return; // not serving yet: open() listens where settings say
-        void this.openListener(address).then(
-          (server) => { this.listener = server; old?.close(); },
-          (err) => diag(messageOf(err)),
-        );
+        // not serving yet: open() listens where settings say
+        this.service?.listen(address, this.tlsFiles).catch((err) => diag(messageOf(err)));
+        this.pool?.listen(address).then((error) => error && diag(error));
       },
       openLog: (file) => {
-        if (this.listener === undefined) return; // not serving yet: open() opens settings.logFile
+        if (!this.serving) return; // not serving yet: open() opens settings.logFile
         this.logChange = this.logChange.then(() => this.switchLog(file)).catch((err) => diag(messageOf(err)));
       },
       statusPage: () => {
@@ -243,9 +272,8 @@ export class Pen {
           `client = ${c?.client ?? 0}, server = ${c?.server ?? 0}\npend = 0\n`;
       },
       closeConnection: (id) => {
-        const c = this.connections.get(id);
-        c?.down.destroy();
-        c?.up?.destroy();
+        this.service?.closeConnection(id);
+        this.pool?.closeConnection(id);
       },
       socketOwner: (fd) => this.connections.list().find((c) => c.downfd === fd || c.upfd === fd)?.id ?? -1,
       exit: () => setImmediate(this.onExit),
@@ -264,8 +292,9 @@ export class Pen {
         }
       },
       settingsChanged: () => this.applySettings(),
-      reloadTls: () => this.tls?.reload(),
+      reloadTls: () => this.reloadTls(),
       openGeoDb: (path) => this.openGeoDb(path),
+      workersRunning: () => (this.serving ? this.settings.workers : undefined),
     };
   }
 }

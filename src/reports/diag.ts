@@ -17,6 +17,10 @@ export function useSyslog(): void {
   toSyslog = true;
 }
 
+export function isSyslog(): boolean {
+  return toSyslog;
+}
+
 export function localTimestamp(date = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');
   return `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())} ${p(date.getHours())}:${p(date.getMinutes())}:${p(date.getSeconds())}`;

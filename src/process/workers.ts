@@ -1,0 +1,159 @@
+// `workers N`: N worker threads, each listening on the same address (SO_REUSEPORT: the kernel
+// spreads the clients) and serving from the shared tables. The main thread starts them, hands
+// them the configuration after every change, writes their log lines, keeps their TLS sessions,
+// and replaces one that dies.
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { ConnectionTable } from '../balancer/connection-table';
+import type { ClientTable } from '../balancer/client-table';
+import type { TlsSessionStore } from '../listeners/tls-sessions';
+import { diag, isSyslog } from '../reports/diag';
+import type { RequestLog } from '../reports/request-log';
+import type { Configuration, FromWorker, SharedTables, ToWorker, WorkerStart } from './worker-messages';
+
+/** Node 22.12 is the first with `reusePort` for listeners. */
+export const WORKERS_NODE = [22, 12];
+
+export function workersSupported(version = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > WORKERS_NODE[0]! || (major === WORKERS_NODE[0] && minor >= WORKERS_NODE[1]!);
+}
+
+interface Owner {
+  tables: SharedTables;
+  connections: ConnectionTable;
+  clients: ClientTable;
+  sessions: TlsSessionStore;
+  /** the configuration to start a worker with, and to hand over after a change */
+  configuration(): Configuration;
+  log(): RequestLog | undefined;
+}
+
+export class WorkerPool {
+  private readonly workers: Worker[] = [];
+  private stopping = false;
+  private ticketKeys: Buffer = Buffer.alloc(0);
+  private seq = 0;
+  private readonly listening = new Map<number, { left: number; errors: string[]; done: (error: string | undefined) => void }>();
+
+  constructor(readonly count: number, private readonly owner: Owner) {
+    owner.sessions.watchTicketKeys((keys) => {
+      this.ticketKeys = keys;
+      this.postAll({ type: 'ticketKeys', keys });
+    });
+  }
+
+  /** Starts every worker; fails with the first worker's error (then none is left running). */
+  async open(): Promise<void> {
+    const started = Array.from({ length: this.count }, (_, i) => this.start(i + 1));
+    const failures = (await Promise.all(started)).filter((e): e is string => e !== undefined);
+    if (failures.length > 0) {
+      await this.close();
+      throw new Error(failures[0]);
+    }
+  }
+
+  /** Starts worker `thread`; resolves with undefined once it listens, or with why it could not. */
+  private start(thread: number): Promise<string | undefined> {
+    const data: WorkerStart = {
+      thread, tables: this.owner.tables, configuration: this.owner.configuration(), ticketKeys: this.ticketKeys,
+      sessionLifetime: this.owner.sessions.lifetime, syslog: isSyslog(),
+    };
+    const worker = new Worker(join(__dirname, 'worker.js'), { workerData: data });
+    this.workers[thread - 1] = worker;
+    return new Promise((resolve) => {
+      worker.on('message', (m: FromWorker) => {
+        if (m.type === 'ready') resolve(undefined);
+        else if (m.type === 'failed') resolve(m.message);
+        else this.handle(worker, m);
+      });
+      worker.on('error', (err) => diag(`worker ${thread}: ${err.stack ?? err.message}`));
+      worker.on('exit', (code) => {
+        resolve(`worker ${thread} stopped before it listened (exit code ${code})`);
+        if (!this.stopping && this.workers[thread - 1] === worker) this.replace(thread, code);
+      });
+    });
+  }
+
+  /** A worker died: what it held is given back, and a new one takes its place. */
+  private replace(thread: number, code: number): void {
+    const freed = this.owner.connections.freeFor(thread);
+    this.owner.clients.releaseFor(thread);
+    diag(`worker ${thread} died (exit code ${code}) with ${freed} connections; starting a new one`);
+    void this.start(thread).then((error) => {
+      if (error) diag(`worker ${thread}: ${error}`);
+      else diag(`worker ${thread} is serving again`);
+    });
+  }
+
+  private handle(worker: Worker, m: FromWorker): void {
+    switch (m.type) {
+      case 'log': {
+        const log = this.owner.log();
+        if (log) for (const [client, server, line] of m.records) log.record(client, server, line);
+        return;
+      }
+      case 'getSession':
+        return this.owner.sessions.get(Buffer.from(m.id), (session) => worker.postMessage({ type: 'session', seq: m.seq, session } satisfies ToWorker));
+      case 'setSession':
+        return this.owner.sessions.set(Buffer.from(m.id), Buffer.from(m.session), () => {});
+      case 'listened': {
+        const wait = this.listening.get(m.seq);
+        if (!wait) return;
+        if (m.error) wait.errors.push(m.error);
+        if (--wait.left === 0) {
+          this.listening.delete(m.seq);
+          wait.done(wait.errors[0]);
+        }
+        return;
+      }
+      default:
+    }
+  }
+
+  private postAll(message: ToWorker): void {
+    for (const worker of this.workers) worker?.postMessage(message);
+  }
+
+  /** The configuration changed (a command, a reload): every worker takes it over. */
+  configured(): void {
+    this.postAll({ type: 'configure', configuration: this.owner.configuration() });
+  }
+
+  /** Every worker moves its listener to address; the first error, if any. */
+  listen(address: string): Promise<string | undefined> {
+    const seq = ++this.seq;
+    return new Promise((done) => {
+      this.listening.set(seq, { left: this.workers.length, errors: [], done });
+      this.postAll({ type: 'listen', address, seq });
+    });
+  }
+
+  reloadTls(): void {
+    this.postAll({ type: 'reloadTls' });
+  }
+
+  reloadGeo(): void {
+    this.postAll({ type: 'reloadGeo' });
+  }
+
+  /** Closes connection id in the worker that holds it. */
+  closeConnection(id: number): void {
+    const thread = this.owner.connections.holder(id);
+    if (thread > 0) this.workers[thread - 1]?.postMessage({ type: 'close', id } satisfies ToWorker);
+  }
+
+  /** Every worker stops listening, ends its connections and sends its last log lines. */
+  async close(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.workers.map((worker) => new Promise<void>((resolve) => {
+      if (worker === undefined) return resolve();
+      const giveUp = setTimeout(() => void worker.terminate(), 5000);
+      worker.once('exit', () => {
+        clearTimeout(giveUp);
+        resolve();
+      });
+      worker.postMessage({ type: 'stop' } satisfies ToWorker);
+    })));
+  }
+}

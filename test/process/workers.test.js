@@ -1,0 +1,142 @@
+'use strict';
+// `workers N`: several threads serve one listener, and pen's semantics hold as if one process
+// served everything: stickiness, limits, the control port's replies, HUP, the log, TLS resumption.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const { once } = require('node:events');
+const { namedBackend, echoBackend, startPen, controlOf, exchange, runPen, fileCreated, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
+const { certificateSet } = require('../support/certs');
+const { noOpenssl, sClient, sessionLine } = require('../support/openssl');
+
+const workersHere = WORKERS_NODE === process.execPath;
+
+/** bin/pen with `workers 2` (and args), run by a Node that can. */
+const startWorkers = (t, args, options = {}) => startPen(t, ['-o', 'workers 2', ...args], { ...options, node: WORKERS_NODE });
+
+/** Connects from address and holds the connection open; resolves once the echo backend answered. */
+async function hold(t, port, localAddress) {
+  const s = net.connect({ port, host: '127.0.0.1', localAddress });
+  t.after(() => s.destroy());
+  s.write('hi\n');
+  await once(s, 'data');
+  return s;
+}
+
+test('workers 2 on a Node older than 22.12 stops the start with one line naming the version', { skip: workersHere && 'this Node can run workers' }, async () => {
+  const r = await runPen(['-f', '-o', 'workers 2', '127.0.0.1:1', '127.0.0.1:2']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^pen: workers 2: needs Node\.js 22\.12 or later \(this is v[\d.]+\); workers 1 runs on this one\n$/);
+});
+
+test('workers: the number, `auto`, and no change of it while serving', { skip: NO_WORKERS_NODE }, async (t) => {
+  const be = await namedBackend('a', t);
+  const pen = await startWorkers(t, [`127.0.0.1:${be.port}`], { control: true });
+  const ctl = controlOf(pen);
+  assert.equal(await ctl('workers'), '2\n');
+  assert.equal(await ctl('workers', '2'), '2\n');
+  assert.match(await ctl('workers', '3'), /^workers: 2 running; the number of workers changes at the next start\n$/);
+  assert.equal(await exchange(pen.port), 'a\n');
+});
+
+test('with workers 2, each of 10 client addresses keeps its server over many connections', { skip: NO_WORKERS_NODE }, async (t) => {
+  const backends = await Promise.all(['a', 'b', 'c'].map((n) => namedBackend(n, t)));
+  const pen = await startWorkers(t, backends.map((b) => `127.0.0.1:${b.port}`), { control: true });
+  const seen = new Map();
+  for (let round = 0; round < 8; round++) {
+    await Promise.all(Array.from({ length: 10 }, async (_, i) => {
+      const address = `127.0.0.${i + 2}`;
+      const answer = await exchange(pen.port, { localAddress: address });
+      if (!seen.has(address)) seen.set(address, answer);
+      assert.equal(answer, seen.get(address), `${address} in round ${round}`);
+    }));
+  }
+  assert.deepEqual([...new Set(seen.values())].sort(), ['a\n', 'b\n', 'c\n']);
+  const clients = (await controlOf(pen)('clients')).trim().split('\n');
+  assert.equal(clients.length, 10);
+  for (const line of clients) assert.match(line, /connects 8 /);
+});
+
+test('with workers 2, -x and the servers\' limits count every worker\'s connections, and the control port sees them all', { skip: NO_WORKERS_NODE }, async (t) => {
+  const [one, two] = [await echoBackend(t), await echoBackend(t)];
+  const pen = await startWorkers(t, ['-x', '6', '-o', 'server 0 max 2 hard 2', '-o', 'server 1 max 3 hard 3',
+    `127.0.0.1:${one.port}`, `127.0.0.1:${two.port}`], { control: true });
+  const ctl = controlOf(pen);
+  for (let i = 0; i < 5; i++) await hold(t, pen.port, `127.0.0.${i + 2}`); // the kernel spreads them over both workers
+  const servers = JSON.parse(await ctl('json', 'servers')).servers;
+  assert.deepEqual(servers.map((s) => s.conn), [2, 3]);
+  // both servers are at their limit: a sixth client has nowhere to go
+  assert.equal(await exchange(pen.port, { localAddress: '127.0.0.20' }), '');
+  const status = await ctl('status');
+  assert.match(status, /Number of connections: 6 max, 5 used/);
+  const ids = [...status.matchAll(/<tr>\n<td>(\d+)<\/td>\n<td>\d+<\/td>/g)].map((m) => Number(m[1]));
+  assert.equal(new Set(ids).size, ids.length, 'connection numbers are unique');
+  assert.equal((await ctl('clients')).trim().split('\n').length, 6);
+});
+
+test('with workers 2, HUP re-reads -F for every worker', { skip: NO_WORKERS_NODE }, async (t) => {
+  const be = await namedBackend('served', t);
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'pen-workers-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const config = path.join(dir, 'pen.cfg');
+  fs.writeFileSync(config, 'no acl 1\n');
+  const pen = await startWorkers(t, ['-F', config, `127.0.0.1:${be.port}`]);
+  assert.equal(await exchange(pen.port, { localAddress: '127.0.0.5' }), 'served\n');
+  fs.writeFileSync(config, 'acl 1 deny 127.0.0.5\nclient_acl 1\n');
+  process.kill(pen.pid, 'SIGHUP');
+  // the configuration reaches the workers by message: wait until a refused client shows it
+  while ((await exchange(pen.port, { localAddress: '127.0.0.5' })) !== '') { /* not yet */ }
+  const answers = await Promise.all(Array.from({ length: 20 }, () => exchange(pen.port, { localAddress: '127.0.0.5' })));
+  assert.deepEqual(new Set(answers), new Set(['']));
+  assert.equal(await exchange(pen.port, { localAddress: '127.0.0.6' }), 'served\n');
+});
+
+test('with workers 2, the log gets every line whole, from one writer', { skip: NO_WORKERS_NODE }, async (t) => {
+  const be = await namedBackend('ok', t);
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'pen-workers-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const logFile = path.join(dir, 'pen.log');
+  const pen = await startWorkers(t, ['-l', logFile, `127.0.0.1:${be.port}`]);
+  const requests = 200;
+  await Promise.all(Array.from({ length: requests }, (_, i) =>
+    exchange(pen.port, { localAddress: `127.0.${1 + (i % 4)}.${2 + (i % 50)}`, data: `GET /request-${i} HTTP/1.0\r\n\r\n` })));
+  await fileCreated(logFile);
+  let lines = [];
+  while (lines.length < requests) {
+    lines = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l !== '');
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(lines.length, requests);
+  for (const line of lines) assert.match(line, /^127\.0\.\d+\.\d+ \d+ 127\.0\.0\.1 GET \/request-\d+ HTTP\/1\.0$/);
+  assert.equal(new Set(lines.map((l) => l.split(' ')[4])).size, requests);
+});
+
+test('with workers 2, a TLS session made by one worker resumes on whichever worker a client reaches', { skip: NO_WORKERS_NODE || noOpenssl }, async (t) => {
+  const certs = await certificateSet(t);
+  const be = await namedBackend('pong', t);
+  const pen = await startWorkers(t, ['-E', certs.serverCert, '-K', certs.serverKey, `127.0.0.1:${be.port}`]);
+  for (const [name, args, version] of [['by session ID', ['-tls1_2', '-no_ticket'], 'TLSv1.2'], ['by ticket', ['-tls1_3'], 'TLSv1.3']]) {
+    const file = path.join(certs.dir, `session-${version}.pem`);
+    assert.match(sessionLine(await sClient(pen.port, [...args, '-sess_out', file])), new RegExp(`^New, ${version}`), name);
+    // new connections come from new ports: the kernel hashes them over both workers
+    for (let i = 0; i < 6; i++) {
+      const again = await sClient(pen.port, [...args, '-sess_in', file]);
+      assert.match(again, /^pong$/m);
+      assert.match(sessionLine(again), new RegExp(`^Reused, ${version}`), `${name}, connection ${i}`);
+    }
+  }
+});
+
+test('with workers 2, TERM stops every worker and the process', { skip: NO_WORKERS_NODE }, async (t) => {
+  const be = await echoBackend(t);
+  const pen = await startWorkers(t, [`127.0.0.1:${be.port}`]);
+  const open = await hold(t, pen.port, '127.0.0.2');
+  const closed = once(open, 'close');
+  pen.child.kill('SIGTERM');
+  const [code] = await pen.child.exited;
+  assert.equal(code, 0);
+  await closed;
+  await assert.rejects(new Promise((resolve, reject) => net.connect(pen.port, '127.0.0.1').on('connect', resolve).on('error', reject)));
+});
