@@ -34,6 +34,8 @@ export interface Effects {
   settingsChanged(): void;
   /** how many workers serve now; undefined before the start (until then the number may change) */
   workersRunning(): number | undefined;
+  /** ends worker thread n at once, as kill -9 ends a process; the pool starts another */
+  killWorker(n: number): void;
 }
 
 export interface CommandContext {
@@ -454,6 +456,17 @@ const commands: Record<string, Command> = {
   weight: flag('weight'),
   trusted_proxies: aclSetting('trusted_proxies', 'trustedProxiesAcl'),
   xforwarded: choice('xforwarded', ['append', 'replace', 'pen'], (s) => s.forwarded, (s, v) => (s.forwarded = v as ForwardedMode)),
+  worker: {
+    usage: 'N kill',
+    run(ctx, [n, action]) {
+      const running = ctx.effects.workersRunning() ?? 1;
+      if (running === 1) throw new ConfigError('worker: no worker threads run (workers 1)');
+      const thread = integer(n, 'worker', 1, running);
+      if (action !== 'kill') throw new ConfigError(`worker: expected N kill, not '${action ?? ''}'`);
+      ctx.effects.killWorker(thread);
+      return `Killing worker ${thread}\n`;
+    },
+  },
   workers: {
     usage: '[N|auto]',
     run(ctx, [n]) {

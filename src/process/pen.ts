@@ -295,6 +295,7 @@ export class Pen {
       reloadTls: () => this.reloadTls(),
       openGeoDb: (path) => this.openGeoDb(path),
       workersRunning: () => (this.serving ? this.settings.workers : undefined),
+      killWorker: (n) => this.pool?.kill(n),
     };
   }
 }

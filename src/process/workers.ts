@@ -137,6 +137,11 @@ export class WorkerPool {
     this.postAll({ type: 'reloadGeo' });
   }
 
+  /** Ends worker `thread` at once, its connections with it; it is replaced as if it had died. */
+  kill(thread: number): void {
+    void this.workers[thread - 1]?.terminate();
+  }
+
   /** Closes connection id in the worker that holds it. */
   closeConnection(id: number): void {
     const thread = this.owner.connections.holder(id);

@@ -2,34 +2,8 @@
 // -U: datagrams balanced per client, replies back through the listening port, failover on refusal.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const dgram = require('node:dgram');
-const { once } = require('node:events');
 const { startPen, penctl, freePort } = require('../support/harness');
-
-async function udpBackend(t, name) {
-  const s = dgram.createSocket('udp4');
-  s.on('message', (msg, from) => s.send(`${name}:${msg}`, from.port, from.address));
-  s.bind(0, '127.0.0.1');
-  await once(s, 'listening');
-  t.after(() => s.close());
-  return s.address().port;
-}
-
-async function ask(port, text, address = '127.0.0.1') {
-  const c = dgram.createSocket('udp4');
-  c.bind(0, address);
-  await once(c, 'listening');
-  try {
-    for (let attempt = 0; attempt < 20; attempt++) { // UDP may lose a datagram while a server is tried: ask again
-      c.send(text, port, '127.0.0.1');
-      const reply = await Promise.race([once(c, 'message').then(([m]) => m.toString()), new Promise((r) => setTimeout(r, 500, undefined))]);
-      if (reply !== undefined) return reply;
-    }
-    throw new Error('no reply');
-  } finally {
-    c.close();
-  }
-}
+const { udpBackend, ask } = require('../support/udp');
 
 test('-U: each client gets its server; replies come back from the listening port', async (t) => {
   const [a, b] = await Promise.all([udpBackend(t, 'a'), udpBackend(t, 'b')]);

@@ -7,7 +7,8 @@ const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const { once } = require('node:events');
-const { namedBackend, echoBackend, startPen, controlOf, exchange, runPen, fileCreated, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
+const { namedBackend, echoBackend, startPen, controlOf, exchange, runPen, fileCreated, freePort, stderrMatching, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
+const { udpBackend, ask } = require('../support/udp');
 const { certificateSet } = require('../support/certs');
 const { noOpenssl, sClient, sessionLine } = require('../support/openssl');
 
@@ -139,4 +140,67 @@ test('with workers 2, TERM stops every worker and the process', { skip: NO_WORKE
   assert.equal(code, 0);
   await closed;
   await assert.rejects(new Promise((resolve, reject) => net.connect(pen.port, '127.0.0.1').on('connect', resolve).on('error', reject)));
+});
+
+test('with workers 2, the client table is one LRU table of -c entries', { skip: NO_WORKERS_NODE }, async (t) => {
+  const be = await namedBackend('a', t);
+  const pen = await startWorkers(t, ['-c', '3', `127.0.0.1:${be.port}`], { control: true });
+  for (const last of [2, 3, 4, 2, 5]) await exchange(pen.port, { localAddress: `127.0.0.${last}` }); // 5 evicts 3, the least recent
+  const clients = (await controlOf(pen)('clients')).trim().split('\n').map((l) => l.split(' ')[0]).sort();
+  assert.deepEqual(clients, ['127.0.0.2', '127.0.0.4', '127.0.0.5']);
+});
+
+test('with workers 2, a server that fails is blacklisted for every worker', { skip: NO_WORKERS_NODE }, async (t) => {
+  const dead = await freePort();
+  const be = await namedBackend('b', t);
+  const pen = await startWorkers(t, [`127.0.0.1:${dead}`, `127.0.0.1:${be.port}`], { control: true });
+  const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => exchange(pen.port, { localAddress: `127.0.0.${i + 2}` })));
+  assert.deepEqual(new Set(answers), new Set(['b\n']));
+  const [down] = JSON.parse(await controlOf(pen)('json', 'servers')).servers;
+  assert.equal(down.blacklisted, true);
+});
+
+test('with workers 2, USR1 reports every worker\'s connections', { skip: NO_WORKERS_NODE }, async (t) => {
+  const be = await echoBackend(t);
+  const pen = await startWorkers(t, [`127.0.0.1:${be.port}`]);
+  for (let i = 0; i < 6; i++) await hold(t, pen.port, `127.0.0.${i + 2}`);
+  process.kill(pen.pid, 'SIGUSR1');
+  const text = await stderrMatching(pen.child, /Connection \d+ status:(.|\n)*Connection \d+ status:(.|\n)*Connection \d+ status:(.|\n)*Connection \d+ status:(.|\n)*Connection \d+ status:(.|\n)*Connection \d+ status:/);
+  assert.match(text, /Server 0 status: .*, 6 connections \(0 soft, 0 hard\)/);
+});
+
+test('with workers 2, UDP clients are served by every worker, each keeping its server', { skip: NO_WORKERS_NODE }, async (t) => {
+  const backends = await Promise.all(['a', 'b'].map((n) => udpBackend(t, n)));
+  const pen = await startWorkers(t, ['-U', 'LISTEN', ...backends.map((p) => `127.0.0.1:${p}`)]);
+  const first = new Map();
+  for (let round = 0; round < 3; round++) {
+    for (let i = 2; i < 10; i++) {
+      const reply = await ask(pen.port, `r${round}`, `127.0.0.${i}`);
+      const server = reply.split(':')[0];
+      if (!first.has(i)) first.set(i, server);
+      assert.equal(reply, `${first.get(i)}:r${round}`);
+    }
+  }
+});
+
+test('worker N kill ends one worker with its connections; the others keep theirs, and a new worker serves', { skip: NO_WORKERS_NODE }, async (t) => {
+  const be = await echoBackend(t);
+  const pen = await startWorkers(t, [`127.0.0.1:${be.port}`], { control: true });
+  const ctl = controlOf(pen);
+  assert.match(await ctl('worker', '3', 'kill'), /^worker: expected a number from 1 to 2, not '3'\n$/);
+  const held = [];
+  for (let i = 0; i < 16; i++) held.push(await hold(t, pen.port, `127.0.0.${i + 2}`)); // hashed over both workers
+  const closed = held.map((s) => once(s, 'close').then(() => true));
+  assert.equal(await ctl('worker', '1', 'kill'), 'Killing worker 1\n');
+  await stderrMatching(pen.child, /worker 1 is serving again/);
+  assert.match(pen.child.stderrText, /worker 1 died \(exit code 1\) with \d+ connections; starting a new one/);
+  const gone = await Promise.all(closed.map((c) => Promise.race([c, new Promise((r) => setImmediate(r, false))])));
+  const survivors = held.filter((_, i) => !gone[i]);
+  assert.ok(survivors.length > 0 && survivors.length < held.length, `${survivors.length} of ${held.length} survived`);
+  for (const s of survivors) {
+    s.write('still here\n');
+    assert.match((await once(s, 'data'))[0].toString(), /still here/);
+  }
+  assert.deepEqual(JSON.parse(await ctl('json', 'servers')).servers.map((s) => s.conn), [survivors.length]);
+  assert.equal(await exchange(pen.port, { localAddress: '127.0.0.99', end: true }), 'hello\n');
 });
