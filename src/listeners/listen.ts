@@ -13,11 +13,17 @@ export interface ListenOptions {
   backlog: number;
   /** every worker thread binds its own socket at the address (SO_REUSEPORT) and the kernel spreads clients */
   reusePort: boolean;
+  /** a descriptor of a unix socket already listening at the address, shared by the worker threads */
+  fd?: number;
 }
 
 /** Binds an already created server (plain or TLS) where address says. */
-export async function bind(server: Server, address: string, what: string, { backlog, reusePort }: ListenOptions): Promise<Server> {
+export async function bind(server: Server, address: string, what: string, { backlog, reusePort, fd }: ListenOptions): Promise<Server> {
   const where = parseListenAddress(address, what);
+  if (fd !== undefined) {
+    await new Promise<void>((resolve) => server.listen({ fd, backlog }, resolve));
+    return server;
+  }
   if (where.family === 0) {
     try {
       unlinkSync(where.host); // pen removes a stale socket file before binding
@@ -90,27 +96,87 @@ async function addAcceptors(server: Server, handle: AcceptingHandle, backlog: nu
     open = false;
     for (const copy of copies) copy.close();
   });
-  let copier: ChildProcess;
-  try {
-    copier = spawn(process.execPath, ['-e', COPIER], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env: {} });
-  } catch {
-    return; // no copies: the one handle accepts alone
-  }
-  copier.on('message', (_: unknown, copy: AcceptingHandle | undefined) => {
-    if (copy === undefined) return;
+  await copyHandle(handle, EXTRA_ACCEPTORS, (copy) => {
     const accept = handle.onconnection;
     copy.onconnection = (status, client) => accept.call(handle, status, client); // net's finds its server through `this`
     if (open && copy.listen(backlog) === 0) copies.push(copy);
     else copy.close();
   });
-  copier.send(EXTRA_ACCEPTORS, handle as unknown as Server, () => {}); // a raw handle goes as one
-  await new Promise<void>((resolve) => {
-    const giveUp = setTimeout(() => copier.kill(), COPIES_WAIT_MS);
+}
+
+/** A handle received from a helper process: a descriptor of its own. */
+interface ReceivedHandle extends AcceptingHandle {
+  fd: number;
+}
+
+/** Hands n copies of handle to onCopy, each on a new descriptor; fewer (or none) when the helper fails or is slow. */
+async function copyHandle(handle: object, n: number, onCopy: (copy: ReceivedHandle) => void): Promise<void> {
+  let copier: ChildProcess;
+  try {
+    copier = spawn(process.execPath, ['-e', COPIER], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env: {} });
+  } catch {
+    return;
+  }
+  copier.on('message', (_: unknown, copy: ReceivedHandle | undefined) => {
+    if (copy !== undefined) onCopy(copy);
+  });
+  copier.send(n, handle as unknown as Server, () => {}); // a raw handle goes as one
+  await helperDone(copier);
+}
+
+function helperDone(helper: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const giveUp = setTimeout(() => helper.kill(), COPIES_WAIT_MS);
     const done = () => {
       clearTimeout(giveUp);
       resolve();
     };
-    copier.once('error', done);
-    copier.once('close', done);
+    helper.once('error', done);
+    helper.once('close', done);
   });
+}
+
+// A helper process binds the unix socket and sets it listening, then sends it back and exits
+// without closing it (closing would remove the file): so no thread of ours polls the original.
+const BINDER = "const s = require('net').createServer(); s.on('error', (e) => process.send({ error: e.code || e.message }, () => process.exit(1))); " +
+  's.listen({ path: process.argv[1], backlog: Number(process.argv[2]) }, () => process.send({}, s._handle, () => process.exit(0)));';
+
+/**
+ * A unix socket that worker threads serve together (SO_REUSEPORT is for TCP and UDP only): one
+ * listening socket, held here by a descriptor no event loop polls; each worker listens on a copy.
+ */
+export class SharedUnixSocket {
+  private constructor(private readonly path: string, private readonly held: ReceivedHandle) {}
+
+  static async bind(path: string, backlog: number): Promise<SharedUnixSocket> {
+    try {
+      unlinkSync(path); // pen removes a stale socket file before binding
+    } catch { /* nothing to remove */ }
+    const binder = spawn(process.execPath, ['-e', BINDER, path, String(backlog)], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env: {} });
+    let held: ReceivedHandle | undefined;
+    let error = 'the helper process that binds it failed';
+    binder.on('message', (m: { error?: string }, handle: ReceivedHandle | undefined) => {
+      held = handle;
+      if (m.error) error = m.error;
+    });
+    await helperDone(binder);
+    if (held === undefined) throw new SystemError(`listen ${path}: can't bind local address (${error})`);
+    return new SharedUnixSocket(path, held);
+  }
+
+  /** A new descriptor of the socket, for one worker to listen on (the worker closes it). */
+  async copy(): Promise<number> {
+    let fd: number | undefined;
+    await copyHandle(this.held, 1, (copy) => (fd = copy.fd));
+    if (fd === undefined) throw new SystemError(`listen ${this.path}: could not copy the listening socket for a worker`);
+    return fd;
+  }
+
+  /** Closes the socket and removes its file. */
+  close(): void {
+    this.held.close();
+    try {
+      unlinkSync(this.path);
+    } catch { /* already gone */ }
+  }
 }

@@ -32,7 +32,6 @@ function checkWorkers(s: Settings): void {
   if (!workersSupported()) {
     throw new ConfigError(`workers ${s.workers}: needs Node.js ${WORKERS_NODE.join('.')} or later (this is ${process.version}); workers 1 runs on this one`);
   }
-  if (s.listen?.includes('/')) throw new ConfigError(`workers ${s.workers}: a unix socket listener is served by one thread; use workers 1`);
 }
 
 export async function main(argv: string[]): Promise<void> {

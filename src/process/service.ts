@@ -23,24 +23,27 @@ export class Service {
     this.forwarder = new Forwarder(settings, balancer, connections);
   }
 
-  /** Listens where the settings say; tls: the certificate, when clients speak TLS. */
-  async open(tls: TlsFiles | undefined): Promise<void> {
+  /**
+   * Listens where the settings say; tls: the certificate, when clients speak TLS; fd: a unix
+   * socket the worker threads share, already listening there.
+   */
+  async open(tls: TlsFiles | undefined, fd?: number): Promise<void> {
     const s = this.settings;
     if (s.udp) this.udp = await UdpListener.open(s.listen!, this.balancer, s, this.reusePort);
-    else this.listener = await this.openListener(s.listen!, tls);
+    else this.listener = await this.openListener(s.listen!, tls, fd);
   }
 
   /** Moves the listener to address; the old one closes once the new one listens. */
-  async listen(address: string, tls: TlsFiles | undefined): Promise<void> {
+  async listen(address: string, tls: TlsFiles | undefined, fd?: number): Promise<void> {
     const old = this.listener;
     if (old === undefined) return;
-    this.listener = await this.openListener(address, tls);
+    this.listener = await this.openListener(address, tls, fd);
     old.close();
   }
 
-  private async openListener(address: string, files: TlsFiles | undefined): Promise<NetServer> {
+  private async openListener(address: string, files: TlsFiles | undefined, fd: number | undefined): Promise<NetServer> {
     const s = this.settings;
-    const options: ListenOptions = { backlog: s.listenQueue, reusePort: this.reusePort };
+    const options: ListenOptions = { backlog: s.listenQueue, reusePort: this.reusePort, fd };
     if (!files) return listenForClients(address, 'listen', options, this.forwarder.accept);
     const front = await TlsFrontEnd.open(address, options, s.tls, files, s.http, this.sessions,
       (socket, origin) => this.forwarder.accept(new SocketEndpoint(socket), origin), this.forwarder.trustsProxyHeader);

@@ -27,11 +27,13 @@ export interface WorkerStart {
   ticketKeys: Buffer;
   sessionLifetime: number;
   syslog: boolean;
+  /** the shared unix socket to listen on, when the listener is one */
+  listenFd: number | undefined;
 }
 
 export type ToWorker =
   | { type: 'configure'; configuration: Configuration }
-  | { type: 'listen'; address: string; seq: number }
+  | { type: 'listen'; address: string; seq: number; fd: number | undefined }
   | { type: 'reloadTls' }
   | { type: 'reloadGeo' }
   | { type: 'close'; id: number }

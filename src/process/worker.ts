@@ -51,7 +51,7 @@ port.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'configure': return configure(m.configuration);
     case 'listen':
-      return void service.listen(m.address, tls).then(
+      return void service.listen(m.address, tls, m.fd).then(
         () => post({ type: 'listened', seq: m.seq, error: undefined }),
         (err) => post({ type: 'listened', seq: m.seq, error: messageOf(err) }));
     case 'reloadTls': {
@@ -73,4 +73,4 @@ port.on('message', (m: ToWorker) => {
 });
 
 configure(start.configuration);
-service.open(tls).then(() => post({ type: 'ready' }), (err) => post({ type: 'failed', message: messageOf(err) }));
+service.open(tls, start.listenFd).then(() => post({ type: 'ready' }), (err) => post({ type: 'failed', message: messageOf(err) }));

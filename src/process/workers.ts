@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ConnectionTable } from '../balancer/connection-table';
 import type { ClientTable } from '../balancer/client-table';
+import { SharedUnixSocket } from '../listeners/listen';
 import type { TlsSessionStore } from '../listeners/tls-sessions';
 import { diag, isSyslog } from '../reports/diag';
 import type { RequestLog } from '../reports/request-log';
@@ -35,6 +36,8 @@ export class WorkerPool {
   private ticketKeys: Buffer = Buffer.alloc(0);
   private seq = 0;
   private readonly listening = new Map<number, { left: number; errors: string[]; done: (error: string | undefined) => void }>();
+  /** the listening unix socket the workers share, when the listener is one */
+  private unix: SharedUnixSocket | undefined;
 
   constructor(readonly count: number, private readonly owner: Owner) {
     owner.sessions.watchTicketKeys((keys) => {
@@ -45,6 +48,7 @@ export class WorkerPool {
 
   /** Starts every worker; fails with the first worker's error (then none is left running). */
   async open(): Promise<void> {
+    this.unix = await this.unixSocket(this.owner.configuration().settings.listen!);
     const started = Array.from({ length: this.count }, (_, i) => this.start(i + 1));
     const failures = (await Promise.all(started)).filter((e): e is string => e !== undefined);
     if (failures.length > 0) {
@@ -53,11 +57,22 @@ export class WorkerPool {
     }
   }
 
+  /** A unix socket for the workers to share, when address is a path. */
+  private async unixSocket(address: string): Promise<SharedUnixSocket | undefined> {
+    return address.includes('/') ? SharedUnixSocket.bind(address, this.owner.configuration().settings.listenQueue) : undefined;
+  }
+
   /** Starts worker `thread`; resolves with undefined once it listens, or with why it could not. */
-  private start(thread: number): Promise<string | undefined> {
+  private async start(thread: number): Promise<string | undefined> {
+    let listenFd: number | undefined;
+    try {
+      listenFd = await this.unix?.copy();
+    } catch (err) {
+      return (err as Error).message;
+    }
     const data: WorkerStart = {
       thread, tables: this.owner.tables, configuration: this.owner.configuration(), ticketKeys: this.ticketKeys,
-      sessionLifetime: this.owner.sessions.lifetime, syslog: isSyslog(),
+      sessionLifetime: this.owner.sessions.lifetime, syslog: isSyslog(), listenFd,
     };
     const worker = new Worker(join(__dirname, 'worker.js'), { workerData: data });
     this.workers[thread - 1] = worker;
@@ -121,12 +136,24 @@ export class WorkerPool {
   }
 
   /** Every worker moves its listener to address; the first error, if any. */
-  listen(address: string): Promise<string | undefined> {
+  async listen(address: string): Promise<string | undefined> {
+    let unix: SharedUnixSocket | undefined;
+    let fds: Array<number | undefined>;
+    try {
+      unix = await this.unixSocket(address);
+      fds = await Promise.all(this.workers.map(() => unix?.copy()));
+    } catch (err) {
+      unix?.close();
+      return (err as Error).message;
+    }
     const seq = ++this.seq;
-    return new Promise((done) => {
+    const error = await new Promise<string | undefined>((done) => {
       this.listening.set(seq, { left: this.workers.length, errors: [], done });
-      this.postAll({ type: 'listen', address, seq });
+      this.workers.forEach((worker, i) => worker.postMessage({ type: 'listen', address, seq, fd: fds[i] } satisfies ToWorker));
     });
+    this.unix?.close();
+    this.unix = unix;
+    return error;
   }
 
   reloadTls(): void {
@@ -151,6 +178,7 @@ export class WorkerPool {
   /** Every worker stops listening, ends its connections and sends its last log lines. */
   async close(): Promise<void> {
     this.stopping = true;
+    this.unix?.close();
     await Promise.all(this.workers.map((worker) => new Promise<void>((resolve) => {
       if (worker === undefined) return resolve();
       const giveUp = setTimeout(() => void worker.terminate(), 5000);

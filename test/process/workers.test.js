@@ -7,7 +7,8 @@ const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const { once } = require('node:events');
-const { namedBackend, echoBackend, startPen, controlOf, exchange, runPen, fileCreated, freePort, stderrMatching, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
+const { namedBackend, echoBackend, startPen, controlOf, exchange, runPen, fileCreated, freePort, stderrMatching, spawnServing, penctl,
+  PEN, IS_ROOT, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
 const { udpBackend, ask } = require('../support/udp');
 const { certificateSet } = require('../support/certs');
 const { noOpenssl, sClient, sessionLine } = require('../support/openssl');
@@ -203,4 +204,25 @@ test('worker N kill ends one worker with its connections; the others keep theirs
   }
   assert.deepEqual(JSON.parse(await ctl('json', 'servers')).servers.map((s) => s.conn), [survivors.length]);
   assert.equal(await exchange(pen.port, { localAddress: '127.0.0.99', end: true }), 'hello\n');
+});
+
+test('with workers 2, a unix socket listener is served by every worker, also by one that replaced another', { skip: NO_WORKERS_NODE }, async (t) => {
+  const be = await echoBackend(t);
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'pen-workers-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const socketPath = path.join(dir, 'pen.sock');
+  const pidFile = path.join(dir, 'pen.pid');
+  const control = `127.0.0.1:${await freePort()}`;
+  const child = await spawnServing(t, WORKERS_NODE, [PEN, '-f', '-p', pidFile, '-C', control, ...(IS_ROOT ? ['-u', 'root'] : []),
+    '-o', 'workers 2', socketPath, `127.0.0.1:${be.port}`], pidFile);
+  const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => exchange(socketPath, { data: `n${i}\n`, end: true })));
+  assert.deepEqual(answers, Array.from({ length: 40 }, (_, i) => `n${i}\n`));
+  await penctl(control, 'worker', '1', 'kill');
+  await stderrMatching(child, /worker 1 is serving again/);
+  await penctl(control, 'worker', '2', 'kill');
+  await stderrMatching(child, /worker 2 is serving again/);
+  assert.equal(await exchange(socketPath, { end: true }), 'hello\n');
+  child.kill('SIGTERM');
+  await child.exited;
+  assert.equal(fs.existsSync(socketPath), false, 'the socket file is removed at the end');
 });

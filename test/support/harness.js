@@ -189,11 +189,11 @@ async function startPen(t, args, { control = false, waitFor = true, worldWritabl
   return { child, port, ctl, pid: child.pid, dir };
 }
 
-/** Connects to port (from localAddress), sends data, returns everything received until close. */
+/** Connects to port (from localAddress) or a unix socket path, sends data, returns everything received until close. */
 function exchange(port, { data = 'hello\n', localAddress = '127.0.0.1', host = '127.0.0.1', end = false } = {}) {
   return new Promise((resolve, reject) => {
     const chunks = [];
-    const s = net.connect({ port, host, localAddress });
+    const s = net.connect(typeof port === 'string' ? { path: port } : { port, host, localAddress });
     s.on('connect', () => (end ? s.end(data) : s.write(data)));
     s.on('data', (c) => chunks.push(c));
     s.on('error', (err) => (err.code === 'ECONNRESET' ? resolve(Buffer.concat(chunks).toString()) : reject(err)));
