@@ -55,7 +55,9 @@ const LAST = 5;
 const CONNECTS = 6;
 const PLACE = 7;
 const GENERATION = 8;
-const ENTRY_WORDS = 9;
+/** 1 when the server changed since the client store last took the changes */
+const CHANGED = 9;
+const ENTRY_WORDS = 10;
 
 const NO_PLACE = 0;
 /** the largest clients_max: shared memory is reserved for it up front, and committed as it grows */
@@ -149,7 +151,43 @@ export class ClientTable {
   remember(client: Client, server: number): void {
     client.server = server;
     const at = client.slot * ENTRY_WORDS;
-    if (Atomics.load(this.entries, at + GENERATION) === client.generation) Atomics.store(this.entries, at + SERVER, server);
+    if (Atomics.load(this.entries, at + GENERATION) !== client.generation) return;
+    if (Atomics.exchange(this.entries, at + SERVER, server) !== server) Atomics.store(this.entries, at + CHANGED, 1);
+  }
+
+  /** Clients whose server changed since the last call, as [address, server] (for a client store). */
+  takeChanges(): Array<[string, number]> {
+    const changes: Array<[string, number]> = [];
+    this.lock.lock();
+    try {
+      for (let slot = 0; slot < this.header[USED]!; slot++) {
+        const at = slot * ENTRY_WORDS;
+        if (this.entries[at + CHANGED] === 0) continue;
+        this.entries[at + CHANGED] = 0;
+        changes.push([keyText(this.entries, at + KEY), this.entries[at + SERVER]!]);
+      }
+    } finally {
+      this.lock.unlock();
+    }
+    return changes;
+  }
+
+  /** Takes over another balancer's choice of server for address (no connection is counted). */
+  adopt(address: string, server: number, now: number): void {
+    writeKey(address, this.key, 0);
+    this.lock.lock();
+    try {
+      let slot = this.find();
+      if (slot < 0) {
+        slot = this.newEntry();
+        this.entries[slot * ENTRY_WORDS + LAST] = now;
+        this.stamps[slot] = this.tick();
+      }
+      this.entries[slot * ENTRY_WORDS + SERVER] = server;
+      this.entries[slot * ENTRY_WORDS + CHANGED] = 0;
+    } finally {
+      this.lock.unlock();
+    }
   }
 
   /** Records where a client is (the geo lookup of its first connection). */
@@ -275,6 +313,7 @@ export class ClientTable {
     this.entries[at + SERVER] = NO_SERVER;
     this.entries[at + CONNECTS] = 0;
     this.entries[at + PLACE] = NO_PLACE;
+    this.entries[at + CHANGED] = 0;
     for (const row of this.allRows()) row.fill(0, slot * 2, slot * 2 + 2);
   }
 

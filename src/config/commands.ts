@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Balancer } from '../balancer/balancer';
+import { checkStoreUrl } from '../balancer/client-store';
 import { CLIENTS_LIMIT } from '../balancer/client-table';
 import { CONNECTIONS_LIMIT } from '../balancer/connection-table';
 import { SERVER_MAX } from '../balancer/scoreboard';
@@ -36,6 +37,8 @@ export interface Effects {
   workersRunning(): number | undefined;
   /** ends worker thread n at once, as kill -9 ends a process; the pool starts another */
   killWorker(n: number): void;
+  /** shares the client table through Redis at url from now on (undefined: keep it local) */
+  useClientStore(url: string | undefined): void;
 }
 
 export interface CommandContext {
@@ -144,6 +147,17 @@ const commands: Record<string, Command> = {
   blacklist: numberSetting('blacklist', 'blacklistTime', 0, Infinity, settingsChanged),
   client_acl: numberSetting('client_acl', 'clientAcl', 0, 9),
   clients_max: numberSetting('clients_max', 'clientsMax', 1, CLIENTS_LIMIT, settingsChanged),
+  client_store: {
+    usage: 'local | redis://HOST:PORT[/DB]',
+    run(ctx, [where]) {
+      if (where !== undefined) {
+        const url = where === 'local' ? undefined : checkStoreUrl(where);
+        ctx.effects.useClientStore(url);
+        ctx.settings.clientStore = url;
+      }
+      return `${ctx.settings.clientStore ?? 'local'}\n`;
+    },
+  },
   close: {
     usage: 'N',
     run(ctx, [n]) {

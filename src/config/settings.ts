@@ -79,6 +79,8 @@ export interface Settings {
   udp: boolean;
   /** `workers N`: threads serving the listener (1 = the main thread serves alone) */
   workers: number;
+  /** `client_store redis://…`: the client table shared with other balancers (undefined = local) */
+  clientStore?: string;
   exitEnabled: boolean;
   ascii: boolean;
   debug: number;

@@ -80,6 +80,7 @@ export function configText(s: Settings, balancer: Balancer, file: string): strin
     `idle_timeout ${s.idleTimeout}`,
     on(s.keepalive, 'keepalive'),
     ...(s.workers > 1 ? [`workers ${s.workers}`] : []),
+    ...(s.clientStore ? [`client_store ${s.clientStore}`] : []),
     ...tlsCommands(s.tls),
   ];
   return lines.join('\n') + '\n';

@@ -5,6 +5,7 @@ import { readFileSync, renameSync, watch, writeFileSync, type FSWatcher } from '
 import { basename, dirname } from 'node:path';
 import { GeoDatabase } from '../geo/database';
 import { Balancer } from '../balancer/balancer';
+import { RedisClientStore } from '../balancer/client-store';
 import { emptyServer } from '../balancer/server-table';
 import { parseServerSpec, parseListenAddress } from '../config/address';
 import { runCommand, runScript, type CommandContext, type Effects } from '../config/commands';
@@ -40,6 +41,7 @@ export class Pen {
   /** the certificate the TLS listener serves, when there is one */
   private tlsFiles: TlsFiles | undefined;
   private control: ControlPort | undefined;
+  private clientStore: RedisClientStore | undefined;
   private log: RequestLog | undefined;
   /** log file changes asked for by commands, applied in order */
   private logChange: Promise<void> = Promise.resolve();
@@ -133,7 +135,14 @@ export class Pen {
       await service.open(this.tlsFiles);
       this.service = service;
     }
+    this.useClientStore(s.clientStore);
     this.health.start();
+  }
+
+  /** client_store: the client table shared through Redis at url, or local only (undefined). */
+  private useClientStore(url: string | undefined): void {
+    this.clientStore?.close();
+    this.clientStore = url === undefined ? undefined : new RedisClientStore(url, this.balancer.clients, () => this.settings.trackingTime);
   }
 
   /** The certificate when -E or ssl_auto asks for TLS (ssl_auto's is made here, once). */
@@ -237,6 +246,7 @@ export class Pen {
     this.service?.close();
     await this.pool?.close();
     this.sessions.close();
+    this.clientStore?.close();
     this.control?.close();
     await this.health.stop();
     this.geoWatch?.close();
@@ -296,6 +306,9 @@ export class Pen {
       openGeoDb: (path) => this.openGeoDb(path),
       workersRunning: () => (this.serving ? this.settings.workers : undefined),
       killWorker: (n) => this.pool?.kill(n),
+      useClientStore: (url) => {
+        if (this.serving) this.useClientStore(url); // else open() starts it
+      },
     };
   }
 }
