@@ -61,13 +61,18 @@ test('server N … changes the table; server N blacklist T takes it out of rotat
 });
 
 test('a bad command names the problem and changes nothing', async (t) => {
-  const { ctl } = await setup(t);
+  const { pen, ctl } = await setup(t);
   const before = await ctl('servers');
   assert.equal(await ctl('server', '0', 'max', '5', 'weight', 'heavy'), "server weight: expected a number, not 'heavy'\n");
   assert.equal(await ctl('servers'), before);
   assert.equal(await ctl('acl', '1', 'permit', '300.1.1.1'), "acl: bogus address '300.1.1.1'\n");
   assert.equal(await ctl('blacklist', 'soon'), "blacklist: expected a number, not 'soon'\n");
   assert.equal(await ctl('blacklist'), '30\n');
+  assert.equal(await ctl('tcp_fastclose', 'both'), '');
+  assert.equal(await ctl('tcp_fastclose', 'sideways'), "tcp_fastclose: expected up, down, both or off, not 'sideways'\n");
+  const written = path.join(pen.dir, 'after.cfg');
+  await ctl('write', written);
+  assert.match(fs.readFileSync(written, 'utf8'), /^tcp_fastclose both$/m);
 });
 
 test('write produces a file that starts an identical balancer', async (t) => {
