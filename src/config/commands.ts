@@ -1,5 +1,6 @@
 // pen's command language (penctl format): one table, one parser, one executor for every source:
-// -o/-O, the -F file, `include`, HUP and the control port. A failing command changes nothing.
+// -o/-O, the -F file, `include`, HUP and the control port. A failing command changes nothing, and
+// a file is checked whole (on a copy of the configuration) before any of it applies.
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Balancer } from '../balancer/balancer';
@@ -39,6 +40,8 @@ export interface Effects {
   killWorker(n: number): void;
   /** shares the client table through Redis at url from now on (undefined: keep it local) */
   useClientStore(url: string | undefined): void;
+  /** runs a script on a copy of the configuration: throws its first error, changes nothing */
+  checkScript(text: string, source: string): void;
 }
 
 export interface CommandContext {
@@ -47,6 +50,8 @@ export interface CommandContext {
   effects: Effects;
   /** seconds, for `recent` and `server N blacklist` */
   now: number;
+  /** an unknown command is an error (in -o, files and include), not pen's "ignoring" reply */
+  strict?: boolean;
 }
 
 interface Command {
@@ -132,6 +137,8 @@ const settingsChanged = (ctx: CommandContext) => ctx.effects.settingsChanged();
 /** Whose cipher order counts: the server's (the default) or the client's. */
 const CIPHER_ORDER = ['cipher_server_preference', 'prefer_client_ciphers'];
 const SSL_OPTIONS = ['no_sslv2', 'no_sslv3', 'no_tlsv1', 'no_tlsv1.1', 'no_tlsv1.2', ...CIPHER_ORDER];
+
+const FAST_CLOSE = ['up', 'down', 'both', 'off'];
 
 const commands: Record<string, Command> = {
   abort_on_error: flag('abortOnError'),
@@ -259,7 +266,9 @@ const commands: Record<string, Command> = {
     usage: 'FILE',
     run(ctx, [file]) {
       if (file === undefined) throw new ConfigError('Usage: include filename');
-      runScript(ctx, ctx.effects.readFile(file), file);
+      const text = ctx.effects.readFile(file);
+      ctx.effects.checkScript(text, file);
+      runScript(ctx, text, file);
       return ''; // as in pen, the included commands' replies are not sent back
     },
   },
@@ -452,7 +461,8 @@ const commands: Record<string, Command> = {
     usage: 'up|down|both|off',
     run(ctx, [mode]) {
       if (mode === undefined) return 'do_cmd: ignoring tcp_fastclose without argument\n';
-      ctx.settings.tcpFastclose = (['up', 'down', 'both'].includes(mode) ? mode : 'off') as FastClose;
+      if (!FAST_CLOSE.includes(mode)) throw new ConfigError(`tcp_fastclose: expected up, down, both or off, not '${mode}'`);
+      ctx.settings.tcpFastclose = mode as FastClose;
       return '';
     },
   },
@@ -681,15 +691,20 @@ export function runCommand(ctx: CommandContext, line: string): string {
   if (name === undefined || name.startsWith('#')) return '';
   if (name === 'json') return runJson(ctx, args);
   const command = commands[name];
+  if (!command && ctx.strict) throw new ConfigError(`unknown command '${name}'`);
   if (!command) return `do_cmd: ignoring command starting with '${name}'\n`;
   return command.run(ctx, args);
 }
 
-/** Runs every line of a script (a -F file or an include); a failing line names its file and line. */
+/**
+ * Runs every line of a script (a -F file or an include); a failing line names its file and line.
+ * Callers check the script first (Effects.checkScript), so that a failure leaves nothing half done.
+ */
 export function runScript(ctx: CommandContext, text: string, source: string): void {
+  const strict = { ...ctx, strict: true };
   text.split('\n').forEach((line, i) => {
     try {
-      runCommand(ctx, line);
+      runCommand(strict, line);
     } catch (err) {
       if (err instanceof ConfigError) throw new ConfigError(`${source}:${i + 1}: ${err.message}`);
       throw err;

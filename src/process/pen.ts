@@ -46,6 +46,8 @@ export class Pen {
   /** log file changes asked for by commands, applied in order */
   private logChange: Promise<void> = Promise.resolve();
   private readonly effects: Effects;
+  /** the effects of a script run on a copy: they check, and change nothing */
+  private readonly checkingEffects: Effects;
   private readonly health: HealthChecker;
   private geoWatch: FSWatcher | undefined;
 
@@ -54,6 +56,13 @@ export class Pen {
     this.balancer = new Balancer(settings, this.tables.balancer, 0);
     this.connections = new ConnectionTable(this.tables.connections, this.balancer.servers.board, 0);
     this.effects = this.makeEffects();
+    this.checkingEffects = {
+      ...this.effects,
+      listen: (address) => void parseListenAddress(address, 'listen'),
+      openLog: () => {}, closeConnection: () => {}, exit: () => {}, writeFile: () => {}, settingsChanged: () => {},
+      reloadTls: () => undefined, openGeoDb: (path) => void GeoDatabase.open(path), killWorker: () => {}, useClientStore: () => {},
+      checkScript: () => {}, // an include inside the checked script is checked as it runs there
+    };
     this.health = new HealthChecker(this.balancer.servers, settings);
   }
 
@@ -67,7 +76,7 @@ export class Pen {
     if (s.abuseServer) this.balancer.servers.abuse = special(s.abuseServer, ABUSE);
     for (const line of commands) {
       try {
-        process.stdout.write(this.command(line)); // pen prints -o replies on its standard output
+        process.stdout.write(runCommand({ ...this.context(), strict: true }, line)); // pen prints -o replies on its standard output
       } catch (err) {
         throw new ConfigError(`-o '${line}': ${messageOf(err)}`);
       }
@@ -76,9 +85,21 @@ export class Pen {
     this.applySettings();
   }
 
+  /** The -F file, checked whole first: an error names file:line and changes nothing. */
   private readConfigFile(): void {
     const file = this.settings.configFile!;
-    runScript(this.context(), this.effects.readFile(file), file);
+    const text = this.effects.readFile(file);
+    this.checkScript(text, file);
+    runScript(this.context(), text, file);
+  }
+
+  /** Runs a script on a copy of the configuration, whose effects only check: throws the first error. */
+  private checkScript(text: string, source: string): void {
+    const settings = structuredClone(this.settings);
+    const balancer = new Balancer(settings, Balancer.memory(settings), 0);
+    balancer.configure(structuredClone(this.balancer.configuration()));
+    balancer.geo.database = this.balancer.geo.database;
+    runScript({ settings, balancer, effects: this.checkingEffects, now: seconds() }, text, source);
   }
 
   private context(): CommandContext {
@@ -163,20 +184,26 @@ export class Pen {
     await old?.close();
   }
 
-  /** HUP: reopen the log file, re-read -F. Errors are reported; the balancer keeps serving. */
+  /**
+   * HUP: reopen the log file, re-read -F, reopen the geo database, re-read certificates: each step
+   * on its own, so that one failing (reported, changing nothing) does not skip the others.
+   */
   async reload(): Promise<void> {
-    try {
-      if (this.settings.logFile) await this.switchLog(this.settings.logFile);
-      if (this.settings.configFile) this.readConfigFile();
-      this.applySettings();
-      if (this.settings.geoDb) this.reloadGeoDb(this.settings.geoDb, 'reload');
-      const tlsError = this.reloadTls();
-      if (tlsError) diag(`reload: ${tlsError}; the previous certificates stay in use`);
-    } catch (err) {
-      diag(`reload: ${messageOf(err)}`);
-    } finally {
-      this.pool?.configured();
-    }
+    const step = async (what: () => unknown) => {
+      try {
+        await what();
+      } catch (err) {
+        diag(`reload: ${messageOf(err)}`);
+      }
+    };
+    const s = this.settings;
+    if (s.logFile) await step(() => this.switchLog(s.logFile));
+    if (s.configFile) await step(() => this.readConfigFile());
+    this.applySettings();
+    if (s.geoDb) this.reloadGeoDb(s.geoDb, 'reload');
+    const tlsError = this.reloadTls();
+    if (tlsError) diag(`reload: ${tlsError}; the previous certificates stay in use`);
+    this.pool?.configured();
   }
 
   /** Re-reads certificates and keys where they are served; what went wrong, and nothing changed, on failure. */
@@ -306,6 +333,7 @@ export class Pen {
       openGeoDb: (path) => this.openGeoDb(path),
       workersRunning: () => (this.serving ? this.settings.workers : undefined),
       killWorker: (n) => this.pool?.kill(n),
+      checkScript: (text, source) => this.checkScript(text, source),
       useClientStore: (url) => {
         if (this.serving) this.useClientStore(url); // else open() starts it
       },
