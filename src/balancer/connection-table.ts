@@ -47,7 +47,9 @@ const USED = 0;
 const LAST = 1;
 const HINT = 2;
 const CAPACITY = 3;
-const HEADER_WORDS = 4;
+/** threads waiting for a free slot (only then does closing a connection wake anyone) */
+const WAITERS = 4;
+const HEADER_WORDS = 5;
 
 // words of one slot
 const OWNER = 0;
@@ -149,6 +151,21 @@ export class ConnectionTable {
     Atomics.store(this.slots, at + OWNER, FREE);
     Atomics.sub(this.header, USED, 1);
     if (id < Atomics.load(this.header, HINT)) Atomics.store(this.header, HINT, id);
+    if (Atomics.load(this.header, WAITERS) > 0) Atomics.notify(this.header, USED);
+  }
+
+  /** Calls back once a slot may be free: when a connection in any thread closes, or at once if one is. */
+  whenFree(callback: () => void): void {
+    const used = Atomics.load(this.header, USED);
+    if (used < this.max) return queueMicrotask(callback);
+    Atomics.add(this.header, WAITERS, 1);
+    const wait = Atomics.waitAsync(this.header, USED, used);
+    const done = () => {
+      Atomics.sub(this.header, WAITERS, 1);
+      callback();
+    };
+    if (wait.async) void wait.value.then(done);
+    else queueMicrotask(done);
   }
 
   /** After a thread died: its slots and server counts are given back. */

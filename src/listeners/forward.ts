@@ -53,8 +53,20 @@ function clientCertificateHeaders(socket: TLSSocket): string[] {
   ];
 }
 
+/** A client waiting for a connection slot (-x): pen stops accepting until one frees. */
+interface Waiting {
+  down: Endpoint;
+  address: string;
+  port: number;
+  seen: string;
+}
+
 export class Forwarder {
   log: RequestSink | undefined;
+  /** clients accepted while -x connections were open, served in order as slots free */
+  private readonly waiting: Waiting[] = [];
+  /** whether admitWaiting is due when a slot frees */
+  private watching = false;
 
   constructor(
     private readonly settings: Settings,
@@ -106,18 +118,49 @@ export class Forwarder {
 
   /** `address` is the client as routing knows it; `seen` the address added to X-Forwarded-For. */
   private admit(down: Endpoint, address: string, port: number, seen = address): void {
+    if (this.connections.count >= this.connections.max) return this.wait({ down, address, port, seen });
     const now = Math.floor(Date.now() / 1000);
     const route = this.balancer.route(address, port, now);
     const conn = this.connections.open(down, route.client, port, seen);
-    if (conn === undefined) {
-      debug(1, () => `connection table full (${this.connections.max}), closing client ${address}`);
-      down.destroy();
+    if (conn === undefined) return this.wait({ down, address, port, seen }); // another thread took the last slot
+    this.serve(conn, down, route.candidates, now);
+  }
+
+  /** Keeps a client that finds every slot taken until one frees, as many as the backlog (-q) holds. */
+  private wait(client: Waiting): void {
+    if (this.waiting.length >= this.settings.listenQueue) {
+      debug(1, () => `connection table full (${this.connections.max}) and ${this.waiting.length} clients waiting, closing client ${client.address}`);
+      client.down.destroy();
       return;
     }
+    debug(1, () => `connection table full (${this.connections.max}), client ${client.address} waits`);
+    client.down.onclose = () => this.waiting.splice(this.waiting.indexOf(client), 1);
+    this.waiting.push(client);
+    this.watchForSlots();
+  }
+
+  private watchForSlots(): void {
+    if (this.watching || this.waiting.length === 0) return;
+    this.watching = true;
+    this.connections.whenFree(this.admitWaiting);
+  }
+
+  /** A slot may be free: the clients waiting longest go first. */
+  private readonly admitWaiting = (): void => {
+    this.watching = false;
+    while (this.waiting.length > 0 && this.connections.count < this.connections.max) {
+      const { down, address, port, seen } = this.waiting.shift()!;
+      this.admit(down, address, port, seen);
+    }
+    this.watchForSlots();
+  };
+
+  /** The client has a slot: on to its servers (or the dummy answer). */
+  private serve(conn: Connection, down: Endpoint, candidates: Server[], now: number): void {
     down.onclose = () => this.finish(conn); // until the relay takes over
     down.onend = nothing; // a client that half-closes still gets its answer
     if (this.settings.dummy) return answerAsDummy(down);
-    this.tryNext(conn, route.candidates, 0, now, 503);
+    this.tryNext(conn, candidates, 0, now, 503);
   }
 
   /** Tries candidates from `from`; `failure` is the HTTP status to answer with when none is left. */

@@ -3,7 +3,8 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
-const { namedBackend, startPen, exchange, freePort, penctl } = require('../support/harness');
+const { once } = require('node:events');
+const { namedBackend, echoBackend, startPen, exchange, freePort, penctl } = require('../support/harness');
 
 async function three(t) {
   return Promise.all(['be1', 'be2', 'be3'].map((n) => namedBackend(n, t)));
@@ -104,14 +105,28 @@ test('soft max: a full server sends new clients on to the next server', async (t
   assert.equal((await exchange(pen.port)).trim(), 'be2');
 });
 
-test('-x: connections beyond the limit are closed at once', async (t) => {
-  const hold = net.createServer((s) => s.on('error', () => {}));
-  hold.listen(0, '127.0.0.1');
-  await new Promise((r) => hold.once('listening', r));
-  t.after(() => hold.close());
-  const pen = await startPen(t, ['-x', '1', `127.0.0.1:${hold.address().port}`]);
-  const first = net.connect(pen.port, '127.0.0.1');
-  t.after(() => first.destroy());
-  await new Promise((r) => hold.once('connection', r));
-  assert.equal(await exchange(pen.port), '');
+test('-x 2: clients beyond the limit wait in order and are served as connections end; beyond -q they are closed', async (t) => {
+  const be = await echoBackend(t);
+  const pen = await startPen(t, ['-x', '2', '-q', '50', `127.0.0.1:${be.port}`]);
+  const connect = async (text) => {
+    const s = net.connect(pen.port, '127.0.0.1').on('error', () => {}); // reset when pen stops
+    t.after(() => s.destroy());
+    await once(s, 'connect');
+    s.write(text);
+    return s;
+  };
+  const [one, two] = [await connect('1'), await connect('2')];
+  assert.deepEqual([(await once(one, 'data'))[0].toString(), (await once(two, 'data'))[0].toString()], ['1', '2']);
+  const [three, four] = [await connect('3'), await connect('4')];
+  for (let i = 0; i < 48; i++) await connect('waits');
+  assert.equal(await exchange(pen.port), ''); // 50 clients wait (-q 50): the next is closed
+  const answered = [];
+  three.on('data', (d) => answered.push(d.toString()));
+  four.on('data', (d) => answered.push(d.toString()));
+  one.destroy();
+  await once(three, 'data');
+  assert.deepEqual(answered, ['3']);
+  two.destroy();
+  await once(four, 'data');
+  assert.deepEqual(answered, ['3', '4']);
 });

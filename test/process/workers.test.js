@@ -226,3 +226,21 @@ test('with workers 2, a unix socket listener is served by every worker, also by 
   await child.exited;
   assert.equal(fs.existsSync(socketPath), false, 'the socket file is removed at the end');
 });
+
+test('with workers 2, clients beyond -x wait and are served when a connection ends in any worker', { skip: NO_WORKERS_NODE }, async (t) => {
+  const be = await echoBackend(t);
+  const pen = await startWorkers(t, ['-x', '2', `127.0.0.1:${be.port}`]);
+  const held = [await hold(t, pen.port, '127.0.0.2'), await hold(t, pen.port, '127.0.0.3')];
+  const waiting = Array.from({ length: 6 }, (_, i) => net.connect({ port: pen.port, host: '127.0.0.1', localAddress: `127.0.1.${i + 2}` }).on('error', () => {}));
+  let served = 0;
+  const twoServed = new Promise((resolve) => {
+    for (const w of waiting) {
+      t.after(() => w.destroy());
+      w.write('w');
+      w.once('data', () => ++served === 2 && resolve());
+    }
+  });
+  for (const h of held) h.destroy(); // whichever workers held them, two waiting clients get the slots
+  await twoServed;
+  assert.equal(served, 2);
+});
