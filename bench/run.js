@@ -10,11 +10,11 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { startBackends } = require('./backends');
 const { makeCertificate } = require('./certificates');
-const { startContenders } = require('./contenders');
+const { startContenders, workersNode } = require('./contenders');
 const { describe, moveToCpus, onCpus, planPinning } = require('./pinning');
-const { HOST, cleanupSync, cpuSeconds, running, stop, tempDir, which } = require('./processes');
+const { HOST, cleanupSync, cpuSeconds, mainThreadCpuSeconds, running, stop, tempDir, which } = require('./processes');
 const { measureIdle } = require('./idle');
-const { printIdleTable, printTable, summarise, summariseIdle } = require('./report');
+const { printIdleTable, printTable, printCompareTable, summarise, summariseIdle } = require('./report');
 const { connectionCounts, parseConnections, selectScenarios } = require('./scenarios');
 const { buildFullHandshakes, runWrk } = require('./wrk');
 
@@ -32,6 +32,7 @@ function positiveInt(value, fallback) {
 async function measure(ctx, scenario, target, connections) {
   const { child } = target;
   const cpuBefore = child ? cpuSeconds(child.pid) : NaN;
+  const mainBefore = child && scenario.threadCpu ? mainThreadCpuSeconds(child.pid) : NaN;
   const run = {
     bin: ctx.tools.wrk, threads: Math.min(THREADS, connections), connections, seconds: SECONDS,
     args: scenario.wrkArgs ?? [], onCpus: ctx.onLoadCpus,
@@ -44,6 +45,7 @@ async function measure(ctx, scenario, target, connections) {
     return { failed: true, notes: [err.message] };
   }
   row.cpuPerRequest = ((cpuSeconds(child?.pid) - cpuBefore) / row.requests) * 1e6;
+  row.mainCpuPerRequest = ((mainThreadCpuSeconds(child?.pid) - mainBefore) / row.requests) * 1e6;
   if (child && !running(child)) {
     row.failed = true;
     row.notes.push(`exited during run (${child.signalCode ?? child.exitCode}): ${child.stderrTail.trim()}`);
@@ -99,7 +101,7 @@ async function runWrkScenario(scenario, base) {
       const rows = [...targets.map((t) => summarise(t.name, rounds.get(t.name))), ...failed].sort(byContender);
       const threads = Math.min(THREADS, connections);
       const unpinned = scenario.unpinned && ctx.pinning.on ? ', unpinned' : '';
-      printTable(`${scenario.name} (wrk -t${threads} -c${connections} -d${SECONDS}s, median of ${ROUNDS} rounds${unpinned})`, rows, scenario);
+      (scenario.compare ? printCompareTable : printTable)(`${scenario.name} (wrk -t${threads} -c${connections} -d${SECONDS}s, median of ${ROUNDS} rounds${unpinned})`, rows, scenario);
     }
   } finally {
     await Promise.all(started.map((s) => stop(s.child)));
@@ -175,11 +177,21 @@ async function main() {
       fullHandshakes = null;
     }
   }
+  let node = null; // the Node that runs pen-edge in the workers scenarios
+  if (scenarios.some((s) => s.workersNode)) {
+    node = workersNode();
+    if (typeof node === 'string') {
+      console.log(`${node}; skipping the workers scenarios`);
+      scenarios = scenarios.filter((s) => !s.workersNode);
+      node = null;
+    }
+  }
   const pinning = planPinning(process.env.BENCH_PIN, tools.taskset);
   const backends = await startBackends(tools.nginx, process.env.BENCH_BACKENDS);
   console.log(`backends: ${backends.kind}`);
   console.log(`pinning: ${describe(pinning)}`);
-  const ctx = { tools, certificates, fullHandshakes, pinning, backends, connections };
+  if (node) console.log(`pen-edge in the workers scenarios: ${path.relative(ROOT, node.path)} ${node.version}`);
+  const ctx = { tools, certificates, fullHandshakes, pinning, backends, connections, workersNode: node };
   for (const scenario of scenarios) await (scenario.idle ? runIdleScenario : runWrkScenario)(scenario, ctx);
   await Promise.all(backends.children.map(stop));
 }

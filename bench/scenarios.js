@@ -17,7 +17,31 @@
 //                balancers that use more than one core)
 //   idle         no wrk: hold this many idle connections through each balancer and compare its
 //                memory (VmRSS) before and after
+//   group        a second name that selects this scenario with others (BENCH_SCENARIOS=workers)
+//   penEdges     several pen-edges instead of one: [{ name, args }], each with its own arguments
+//   workersNode  run pen-edge with a Node that has `workers` (the pinned Node 24 in .ci/node24);
+//                without one the scenario is skipped, saying why
+//   haproxyGlobal  lines for haproxy's `global` section (e.g. nbthread 2)
+//   threadCpu    also read each balancer's main thread's CPU time (/proc/PID/task/PID/stat)
+//   compare      { of, to }: the table shows req/s as ratios to each contender in `to` (a name or
+//                its first word), and `of`'s CPU per request against the pen-edge among them
+//   targets      [{ vs, min }]: req/s of `compare.of` / req/s of `vs` should be >= min; each is
+//                printed with its measured ratio and whether it holds
 const CLOSE = ['-H', 'Connection: close']; // a new client connection (and backend connection) per request
+
+const WORKERS = {
+  group: 'workers',
+  unpinned: true,
+  workersNode: true,
+  penEdges: [
+    { name: 'pen-edge workers 1', args: ['-o', 'workers 1'] },
+    { name: 'pen-edge workers 2', args: ['-o', 'workers 2'] },
+  ],
+  haproxyGlobal: ['nbthread 2'],
+  threadCpu: true,
+  compare: { of: 'pen-edge workers 2', to: ['pen (Debian)', 'haproxy', 'pen-edge workers 1'] },
+};
+const target = (vs, min) => ({ vs, min });
 
 const SCENARIOS = [
   { name: 'tcp keep-alive', penFlags: ['-r'], haproxy: ['mode tcp'] },
@@ -31,21 +55,29 @@ const SCENARIOS = [
   { name: 'many connections', penFlags: ['-r'], haproxy: ['mode tcp'], connections: [64, 256, 1000], tail: true },
   // A client table as big as the connections, as an operator holding this many would set it.
   { name: 'idle connections', penFlags: ['-r', '-c', '6000'], haproxy: ['mode tcp'], idle: 5000 },
+  // pen-edge's worker threads (issue #13): `workers 1` and `workers 2` side by side with pen and
+  // haproxy with two threads, all of them and wrk unpinned, sharing the cores.
+  { ...WORKERS, name: 'workers tls handshakes rsa-2048', tls: 'rsa-2048', penFlags: ['-r'], haproxy: ['mode tcp'],
+    wrkArgs: CLOSE, per: 'conn', fullHandshakes: true,
+    targets: [target('pen (Debian)', 1.2), target('haproxy', 1.0), target('pen-edge workers 1', 1.4)] },
+  { ...WORKERS, name: 'workers conn per request', penFlags: ['-r'], haproxy: ['mode tcp'], wrkArgs: CLOSE, per: 'conn',
+    targets: [target('pen (Debian)', 1.2)] },
 ];
 
 const DEFAULT_CONNECTIONS = [64];
 
-// BENCH_SCENARIOS: comma-separated scenario names (case-insensitive); unset = all of them.
-// Returns the scenarios, or throws naming the unknown ones.
+// BENCH_SCENARIOS: comma-separated scenario names or group names (case-insensitive); unset =
+// all of them. Returns the scenarios, or throws naming the unknown ones.
 function selectScenarios(env) {
   const wanted = (env ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   if (wanted.length === 0) return SCENARIOS;
-  const names = SCENARIOS.map((s) => s.name.toLowerCase());
-  const unknown = wanted.filter((w) => !names.includes(w));
+  const picks = (s, w) => s.name.toLowerCase() === w || s.group === w;
+  const unknown = wanted.filter((w) => !SCENARIOS.some((s) => picks(s, w)));
   if (unknown.length) {
-    throw new Error(`unknown BENCH_SCENARIOS ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+    const known = [...SCENARIOS.map((s) => s.name), ...new Set(SCENARIOS.map((s) => s.group).filter(Boolean))];
+    throw new Error(`unknown BENCH_SCENARIOS ${unknown.join(', ')}; known: ${known.join(', ')}`);
   }
-  return SCENARIOS.filter((s) => wanted.includes(s.name.toLowerCase()));
+  return SCENARIOS.filter((s) => wanted.some((w) => picks(s, w)));
 }
 
 // BENCH_CONNECTIONS: one wrk connection count or a comma-separated list of them; when set it
