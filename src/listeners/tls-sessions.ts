@@ -2,6 +2,7 @@
 // that seal session tickets (TLS 1.2 and 1.3). One callback interface: the main thread keeps the
 // store, worker threads reach it by message, so a client resumes whichever worker it reaches.
 import { randomBytes } from 'node:crypto';
+import { sharedMemory } from '../balancer/shared-memory';
 
 export interface TlsSessionStore {
   /** seconds a session stays resumable; also the lifetime of the tickets issued */
@@ -68,6 +69,11 @@ export class MemorySessionStore implements TlsSessionStore {
     use(this.keys);
   }
 
+  /** The IDs of the sessions kept now. */
+  ids(): Buffer[] {
+    return [...this.sessions.keys()].map((hex) => Buffer.from(hex, 'hex'));
+  }
+
   /** New ticket keys for every user: tickets sealed with the old ones no longer resume. */
   rotateTicketKeys(): void {
     this.keys = randomBytes(TICKET_KEYS_BYTES);
@@ -91,19 +97,68 @@ export function resumableById(session: Buffer): boolean {
   return session.readUInt16BE(version + 2) !== 0x0304;
 }
 
+const INDEX_BITS = 1 << 20;
+
+/** Two bit positions for a session ID (FNV-1a with two seeds). */
+function indexBits(id: Buffer): [number, number] {
+  let a = 0x811c9dc5;
+  let b = 0x01000193;
+  for (let i = 0; i < id.length; i++) {
+    a = Math.imul(a ^ id[i]!, 0x01000193);
+    b = Math.imul(b ^ id[i]!, 0x811c9dc5);
+  }
+  return [(a >>> 0) % INDEX_BITS, (b >>> 0) % INDEX_BITS];
+}
+
+/**
+ * Which session IDs the main thread's store may hold, as bits in shared memory (a Bloom filter).
+ * Every TLS 1.3 hello carries a random session ID, and Node asks for it: a worker answers "none"
+ * itself when the bits say so, instead of a message to the main thread and back per handshake.
+ */
+export class SessionIndex {
+  private readonly words: Int32Array;
+
+  static memory(): SharedArrayBuffer {
+    return sharedMemory(INDEX_BITS / 8);
+  }
+
+  constructor(memory: SharedArrayBuffer) {
+    this.words = new Int32Array(memory);
+  }
+
+  add(id: Buffer): void {
+    for (const bit of indexBits(id)) Atomics.or(this.words, bit >>> 5, 1 << (bit & 31));
+  }
+
+  /** false: certainly not kept; true: perhaps (rarely a false alarm, which costs one question). */
+  mayHold(id: Buffer): boolean {
+    if (id.length === 0) return false;
+    for (const bit of indexBits(id)) if ((Atomics.load(this.words, bit >>> 5) & (1 << (bit & 31))) === 0) return false;
+    return true;
+  }
+
+  /** Starts over from the IDs kept now, so expired sessions stop raising false alarms. */
+  rebuild(ids: Buffer[]): void {
+    for (let i = 0; i < this.words.length; i++) Atomics.store(this.words, i, 0);
+    for (const id of ids) this.add(id);
+  }
+}
+
 /**
  * A worker thread's view of the main thread's store: sessions are asked for and handed over by
- * message (only TLS 1.2 clients resuming by ID ask), ticket keys arrive when they rotate.
+ * message (only TLS 1.2 clients resuming by an ID the index knows ask), ticket keys arrive when
+ * they rotate.
  */
 export class RemoteSessionStore implements TlsSessionStore {
   private readonly waiting = new Map<number, (session: Buffer | undefined) => void>();
   private seq = 0;
   private readonly keyUsers: Array<(keys: Buffer) => void> = [];
 
-  constructor(readonly lifetime: number, private keys: Buffer,
+  constructor(readonly lifetime: number, private keys: Buffer, private readonly index: SessionIndex,
     private readonly ask: (seq: number, id: Buffer) => void, private readonly keep: (id: Buffer, session: Buffer) => void) {}
 
   get(id: Buffer, done: (session: Buffer | undefined) => void): void {
+    if (!this.index.mayHold(id)) return done(undefined);
     const seq = ++this.seq;
     this.waiting.set(seq, done);
     this.ask(seq, id);

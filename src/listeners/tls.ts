@@ -26,6 +26,15 @@ type OnSocket = (s: Socket, origin?: ProxiedAddress) => void;
 
 const peerKey = (s: Socket) => `${s.remoteAddress} ${s.remotePort}`;
 
+/**
+ * Who a TLS socket's peer is, for diagnostics. After a reset the TLS socket no longer knows; the
+ * plain socket under it (`_parent`) remembers the address read when it was accepted.
+ */
+function clientOf(socket: tls.TLSSocket): string {
+  const address = socket.remoteAddress ?? (socket as unknown as { _parent?: Socket })._parent?.remoteAddress;
+  return address === undefined ? 'unix client' : peerAddress(address);
+}
+
 export class TlsFrontEnd {
   /** the plain listening socket; TLS starts on each connection it accepts */
   listener: Server | undefined;
@@ -81,9 +90,7 @@ export class TlsFrontEnd {
       // the SNI callback, like the OCSP listener below, stops every handshake for a call into JavaScript
       SNICallback: this.settings.sniPath ? (name, done) => done(null, this.sniContext(name)) : undefined,
     }, (s) => this.onSecure(s));
-    server.on('tlsClientError', (err, socket) => {
-      diag(`TLS handshake with ${socket.remoteAddress ?? 'unix client'} failed: ${err.message}`);
-    });
+    server.on('tlsClientError', (err, socket) => diag(`TLS handshake with ${clientOf(socket)} failed: ${err.message}`));
     const ocsp = this.ocsp;
     if (ocsp) server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => done(null, ocsp));
     if (options.minVersion !== 'TLSv1.3') { // TLS 1.3 resumes by ticket only: no calls per handshake for a cache

@@ -26,6 +26,8 @@ export interface WorkerStart {
   configuration: Configuration;
   ticketKeys: Buffer;
   sessionLifetime: number;
+  /** SessionIndex memory: which session IDs the main thread's store may hold */
+  sessionIndex: SharedArrayBuffer;
   syslog: boolean;
   /** the shared unix socket to listen on, when the listener is one */
   listenFd: number | undefined;

@@ -5,7 +5,7 @@ import { Balancer } from '../balancer/balancer';
 import { ConnectionTable } from '../balancer/connection-table';
 import { messageOf } from '../errors';
 import { GeoDatabase } from '../geo/database';
-import { RemoteSessionStore } from '../listeners/tls-sessions';
+import { RemoteSessionStore, SessionIndex } from '../listeners/tls-sessions';
 import { diag, setDebugLevel, useSyslog } from '../reports/diag';
 import { LogRelay } from '../reports/request-log';
 import { Service } from './service';
@@ -19,7 +19,7 @@ const settings = start.configuration.settings;
 const balancer = new Balancer(settings, start.tables.balancer, start.thread);
 const connections = new ConnectionTable(start.tables.connections, balancer.servers.board, start.thread);
 // Buffers cross threads as plain Uint8Arrays: Node's TLS calls want Buffers back
-const sessions = new RemoteSessionStore(start.sessionLifetime, Buffer.from(start.ticketKeys),
+const sessions = new RemoteSessionStore(start.sessionLifetime, Buffer.from(start.ticketKeys), new SessionIndex(start.sessionIndex),
   (seq, id) => post({ type: 'getSession', seq, id }), (id, session) => post({ type: 'setSession', id, session }));
 const service = new Service(settings, balancer, connections, sessions, true);
 const log = new LogRelay((records) => post({ type: 'log', records }));

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { ConnectionTable } from '../balancer/connection-table';
 import type { ClientTable } from '../balancer/client-table';
 import { SharedUnixSocket } from '../listeners/listen';
-import type { TlsSessionStore } from '../listeners/tls-sessions';
+import { SessionIndex, type MemorySessionStore } from '../listeners/tls-sessions';
 import { diag, isSyslog } from '../reports/diag';
 import type { RequestLog } from '../reports/request-log';
 import type { Configuration, FromWorker, SharedTables, ToWorker, WorkerStart } from './worker-messages';
@@ -24,7 +24,7 @@ interface Owner {
   tables: SharedTables;
   connections: ConnectionTable;
   clients: ClientTable;
-  sessions: TlsSessionStore;
+  sessions: MemorySessionStore;
   /** the configuration to start a worker with, and to hand over after a change */
   configuration(): Configuration;
   log(): RequestLog | undefined;
@@ -38,12 +38,17 @@ export class WorkerPool {
   private readonly listening = new Map<number, { left: number; errors: string[]; done: (error: string | undefined) => void }>();
   /** the listening unix socket the workers share, when the listener is one */
   private unix: SharedUnixSocket | undefined;
+  private readonly sessionIndexMemory = SessionIndex.memory();
+  private readonly sessionIndex = new SessionIndex(this.sessionIndexMemory);
+  /** rebuilds the session index once per session lifetime, forgetting expired sessions */
+  private readonly indexRebuild: NodeJS.Timeout;
 
   constructor(readonly count: number, private readonly owner: Owner) {
     owner.sessions.watchTicketKeys((keys) => {
       this.ticketKeys = keys;
       this.postAll({ type: 'ticketKeys', keys });
     });
+    this.indexRebuild = setInterval(() => this.sessionIndex.rebuild(owner.sessions.ids()), owner.sessions.lifetime * 1000).unref();
   }
 
   /** Starts every worker; fails with the first worker's error (then none is left running). */
@@ -72,7 +77,7 @@ export class WorkerPool {
     }
     const data: WorkerStart = {
       thread, tables: this.owner.tables, configuration: this.owner.configuration(), ticketKeys: this.ticketKeys,
-      sessionLifetime: this.owner.sessions.lifetime, syslog: isSyslog(), listenFd,
+      sessionLifetime: this.owner.sessions.lifetime, sessionIndex: this.sessionIndexMemory, syslog: isSyslog(), listenFd,
     };
     const worker = new Worker(join(__dirname, 'worker.js'), { workerData: data });
     this.workers[thread - 1] = worker;
@@ -110,8 +115,11 @@ export class WorkerPool {
       }
       case 'getSession':
         return this.owner.sessions.get(Buffer.from(m.id), (session) => worker.postMessage({ type: 'session', seq: m.seq, session } satisfies ToWorker));
-      case 'setSession':
-        return this.owner.sessions.set(Buffer.from(m.id), Buffer.from(m.session), () => {});
+      case 'setSession': {
+        const id = Buffer.from(m.id);
+        this.sessionIndex.add(id);
+        return this.owner.sessions.set(id, Buffer.from(m.session), () => {});
+      }
       case 'listened': {
         const wait = this.listening.get(m.seq);
         if (!wait) return;
@@ -178,6 +186,7 @@ export class WorkerPool {
   /** Every worker stops listening, ends its connections and sends its last log lines. */
   async close(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.indexRebuild);
     this.unix?.close();
     await Promise.all(this.workers.map((worker) => new Promise<void>((resolve) => {
       if (worker === undefined) return resolve();

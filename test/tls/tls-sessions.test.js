@@ -89,3 +89,18 @@ test('TLS 1.2 sessions are kept by ID, TLS 1.3 ones (placeholder IDs for tickets
   assert.ok(sessions.length > 1);
   assert.ok(sessions.slice(1).every((s) => !resumableById(s)));
 });
+
+test('the session index: IDs added are found, unknown ones are not (bar rare false alarms), rebuild forgets', () => {
+  const { SessionIndex } = require('../../dist/listeners/tls-sessions');
+  const { randomBytes } = require('node:crypto');
+  const index = new SessionIndex(SessionIndex.memory());
+  const kept = Array.from({ length: 1000 }, () => randomBytes(32));
+  for (const id of kept) index.add(id);
+  assert.ok(kept.every((id) => index.mayHold(id)));
+  const alarms = Array.from({ length: 10000 }, () => randomBytes(32)).filter((id) => index.mayHold(id)).length;
+  assert.ok(alarms < 10, `${alarms} false alarms in 10,000`);
+  assert.equal(index.mayHold(Buffer.alloc(0)), false);
+  index.rebuild(kept.slice(0, 10));
+  assert.ok(kept.slice(0, 10).every((id) => index.mayHold(id)));
+  assert.ok(kept.slice(10).filter((id) => index.mayHold(id)).length < 5);
+});
