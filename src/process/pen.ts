@@ -59,7 +59,7 @@ export class Pen {
     this.checkingEffects = {
       ...this.effects,
       listen: (address) => void parseListenAddress(address, 'listen'),
-      openLog: () => {}, closeConnection: () => {}, exit: () => {}, writeFile: () => {}, settingsChanged: () => {},
+      openLog: (file) => void (file && RequestLog.open(file).close()), closeConnection: () => {}, exit: () => {}, writeFile: () => {}, settingsChanged: () => {},
       reloadTls: () => undefined, openGeoDb: (path) => void GeoDatabase.open(path), killWorker: () => {}, useClientStore: () => {},
       checkScript: () => {}, // an include inside the checked script is checked as it runs there
     };
@@ -176,12 +176,13 @@ export class Pen {
     return made;
   }
 
-  private async switchLog(target: string | undefined): Promise<void> {
+  /** Opens the new log at once (a failure throws, and the old one stays); resolves once the old one is flushed and closed. */
+  private switchLog(target: string | undefined): Promise<void> {
     const next = target === undefined ? undefined : RequestLog.open(target);
     const old = this.log;
     this.log = next;
     if (this.service) this.service.forwarder.log = next;
-    await old?.close();
+    return old?.close() ?? Promise.resolve();
   }
 
   /**
@@ -296,7 +297,8 @@ export class Pen {
       },
       openLog: (file) => {
         if (!this.serving) return; // not serving yet: open() opens settings.logFile
-        this.logChange = this.logChange.then(() => this.switchLog(file)).catch((err) => diag(messageOf(err)));
+        const closing = this.switchLog(file);
+        this.logChange = this.logChange.then(() => closing);
       },
       statusPage: () => {
         this.writeWebStats();

@@ -26,7 +26,12 @@ const log = new LogRelay((records) => post({ type: 'log', records }));
 let tls = start.configuration.tls;
 
 if (start.syslog) useSyslog();
-process.on('uncaughtException', (err) => diag(`internal error in worker ${start.thread}: ${err.stack ?? err}`));
+// after an error nobody caught, this worker's state is unknown: it ends (its connections with it)
+// and the main thread starts a clean one, as a process supervisor would
+process.on('uncaughtException', (err) => {
+  diag(`internal error in worker ${start.thread}: ${err.stack ?? err}; the worker stops and is replaced`);
+  process.exit(1);
+});
 
 /** Opens the geo database the settings name (the main thread has checked it opens). */
 function openGeoDb(): void {
