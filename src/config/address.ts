@@ -1,5 +1,6 @@
 // Addresses as pen writes them: listen addresses, server specs, service names, host names.
 import { execFileSync } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError } from '../errors';
@@ -47,13 +48,35 @@ function serviceTable(): Map<string, number> {
   return services;
 }
 
-/** Host name or literal address → the address pen would connect to (getaddrinfo order). */
-export function resolveHost(host: string, what: string): { host: string; family: 4 | 6 } {
+/** A literal address as it is, undefined for a name to look up; throws for text that is neither. */
+function literalHost(host: string, what: string): { host: string; family: 4 | 6 } | undefined {
   const literal = isIP(host);
   if (literal) return { host, family: literal as 4 | 6 };
   if (host === '' || !/^[A-Za-z0-9.-]+$/.test(host)) {
     throw new ConfigError(`${what}: unknown or invalid address '${host}'`);
   }
+  return undefined;
+}
+
+/**
+ * Host name or literal address → the address pen would connect to (getaddrinfo order), looked up
+ * without blocking: for commands that arrive while connections are served.
+ */
+export async function lookupHost(host: string, what: string): Promise<{ host: string; family: 4 | 6 }> {
+  const literal = literalHost(host, what);
+  if (literal) return literal;
+  try {
+    const found = await lookup(host);
+    return { host: found.address, family: found.family as 4 | 6 };
+  } catch {
+    throw new ConfigError(`${what}: unknown or invalid address '${host}'`);
+  }
+}
+
+/** The same, blocking (getent): for the command line, read before anything is served. */
+export function resolveHost(host: string, what: string): { host: string; family: 4 | 6 } {
+  const literal = literalHost(host, what);
+  if (literal) return literal;
   let out = '';
   try {
     out = execFileSync('getent', ['ahosts', host], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
@@ -103,21 +126,29 @@ export function parseServerSpec(spec: string, defaultPort: number): ServerSpec {
   };
 }
 
-/** `[host:]port`, `[v6]:port` or `/path/to/socket`; a bare port listens on all addresses. */
-export function parseListenAddress(text: string, what: string, protocol: 'tcp' | 'udp' = 'tcp'): Endpoint {
-  if (text.includes('/')) return { host: text, port: 0, family: 0 };
-  let host = '0.0.0.0';
-  let port = text;
+/** The listen address text with its host looked up (without blocking): what to bind, as a literal. */
+export async function lookupListenAddress(text: string, what: string): Promise<string> {
+  if (text.includes('/')) return text;
+  const [host, port] = splitListenAddress(text, what);
+  parsePort(port, `${what} '${text}'`);
+  const found = await lookupHost(host, `${what} '${text}'`);
+  return found.family === 6 ? `[${found.host}]:${port}` : `${found.host}:${port}`;
+}
+
+function splitListenAddress(text: string, what: string): [string, string] {
   const cut = text.lastIndexOf(':');
   if (text.startsWith('[')) {
     const end = text.indexOf(']');
     if (end < 0 || text[end + 1] !== ':') throw new ConfigError(`${what}: bad address '${text}'`);
-    host = text.slice(1, end);
-    port = text.slice(end + 2);
-  } else if (cut >= 0) {
-    host = text.slice(0, cut);
-    port = text.slice(cut + 1);
+    return [text.slice(1, end), text.slice(end + 2)];
   }
+  return cut >= 0 ? [text.slice(0, cut), text.slice(cut + 1)] : ['0.0.0.0', text];
+}
+
+/** `[host:]port`, `[v6]:port` or `/path/to/socket`; a bare port listens on all addresses. */
+export function parseListenAddress(text: string, what: string, protocol: 'tcp' | 'udp' = 'tcp'): Endpoint {
+  if (text.includes('/')) return { host: text, port: 0, family: 0 };
+  const [host, port] = splitListenAddress(text, what);
   const address = resolveHost(host, `${what} '${text}'`);
   return { ...address, port: parsePort(port, `${what} '${text}'`, protocol) };
 }

@@ -12,14 +12,15 @@ import type { Server } from '../balancer/server-table';
 import type { HealthCheck } from '../health/checker';
 import { ConfigError, messageOf } from '../errors';
 import { loadKeyPair } from '../listeners/tls-options';
-import { parsePort, resolveHost } from './address';
+import { lookupHost, parsePort } from './address';
 import { WORKERS_MAX, type FastClose, type ForwardedMode, type Settings } from './settings';
 import { configText } from './write-config';
 
 /** What commands can do beyond changing settings and tables: wired by the running process. */
 export interface Effects {
   pid(): number;
-  listen(address: string): void;
+  /** moves the listener (resolved once it listens there, rejected and nothing changed if it cannot); undefined before serving */
+  listen(address: string): Promise<void> | undefined;
   openLog(file: string | undefined): void;
   statusPage(): string;
   connectionReport(id: number): string | undefined;
@@ -40,8 +41,8 @@ export interface Effects {
   killWorker(n: number): void;
   /** shares the client table through Redis at url from now on (undefined: keep it local) */
   useClientStore(url: string | undefined): void;
-  /** runs a script on a copy of the configuration: throws its first error, changes nothing */
-  checkScript(text: string, source: string): void;
+  /** runs a script on a copy of the configuration: rejects with its first error, changes nothing */
+  checkScript(text: string, source: string): Promise<void>;
 }
 
 export interface CommandContext {
@@ -54,10 +55,13 @@ export interface CommandContext {
   strict?: boolean;
 }
 
+/** A command's reply; a promise for a command whose work (a name lookup, a bind) ends later. */
+export type Reply = string | Promise<string>;
+
 interface Command {
   /** argument grammar, for documentation and errors */
   usage: string;
-  run(ctx: CommandContext, args: string[]): string;
+  run(ctx: CommandContext, args: string[]): Reply;
   /** the reply as data, for `json COMMAND` (default: `{ "reply": text }`) */
   json?(ctx: CommandContext, args: string[]): unknown;
 }
@@ -267,9 +271,7 @@ const commands: Record<string, Command> = {
     run(ctx, [file]) {
       if (file === undefined) throw new ConfigError('Usage: include filename');
       const text = ctx.effects.readFile(file);
-      ctx.effects.checkScript(text, file);
-      runScript(ctx, text, file);
-      return ''; // as in pen, the included commands' replies are not sent back
+      return ctx.effects.checkScript(text, file).then(() => runScript(ctx, text, file)).then(() => '');
     },
   },
   keepalive: flag('keepalive'),
@@ -277,11 +279,13 @@ const commands: Record<string, Command> = {
   listen: {
     usage: '[[HOST:]PORT | /path]',
     run(ctx, [address]) {
-      if (address !== undefined) {
-        ctx.effects.listen(address);
+      if (address === undefined) return `${ctx.settings.listen ?? ''}\n`;
+      const listened = () => {
         ctx.settings.listen = address;
-      }
-      return `${ctx.settings.listen ?? ''}\n`;
+        return `${address}\n`;
+      };
+      const moving = ctx.effects.listen(address);
+      return moving ? moving.then(listened) : listened();
     },
   },
   log: {
@@ -338,10 +342,7 @@ const commands: Record<string, Command> = {
   select: accepted,
   server: {
     usage: 'N [acl A] [address ADDR] [port P] [max M] [hard H] [weight W] [prio P] [blacklist T] [tls] [servername NAME] [ca FILE] [check http PATH [expect STATUS] | check tcp | check off]',
-    run(ctx, args) {
-      setServer(ctx, args);
-      return '';
-    },
+    run: (ctx, args) => setServer(ctx, args),
   },
   servers: {
     usage: '',
@@ -588,11 +589,16 @@ function recentClients(ctx: CommandContext, [n]: string[]) {
   return ctx.balancer.clients.list().filter((c) => c.last >= since);
 }
 
-/** `server N key value … [tls]`: every field is checked before any is applied. */
-function setServer(ctx: CommandContext, [n, ...words]: string[]): void {
+type ServerChange = (s: Server) => void;
+
+/**
+ * `server N key value … [tls]`: every field is checked before any is applied; a host name is
+ * looked up first (without blocking), and the server keeps its old address until it is known.
+ */
+function setServer(ctx: CommandContext, [n, ...words]: string[]): Reply {
   const index = integer(n, 'server');
   if (index >= SERVER_MAX) throw new ConfigError(`server: ${index} is beyond the table limit of ${SERVER_MAX}`);
-  const changes: Array<(s: Server) => void> = [];
+  const changes: Array<ServerChange | Promise<ServerChange>> = [];
   for (let i = 0; i < words.length;) {
     const key = words[i++]!;
     if (key === 'tls' || key === 'no_tls') {
@@ -609,8 +615,13 @@ function setServer(ctx: CommandContext, [n, ...words]: string[]): void {
     if (value === undefined) throw new ConfigError(`server: '${key}' needs a value`);
     changes.push(serverField(ctx, key, value));
   }
-  const server = ctx.balancer.servers.slot(index);
-  for (const change of changes) change(server);
+  const apply = (ready: ServerChange[]) => {
+    const server = ctx.balancer.servers.slot(index);
+    for (const change of ready) change(server);
+    return '';
+  };
+  if (changes.every((c): c is ServerChange => typeof c === 'function')) return apply(changes);
+  return Promise.all(changes).then(apply);
 }
 
 /** `check http PATH [expect STATUS]`, `check tcp` or `check off`: the check and the words it used. */
@@ -624,12 +635,13 @@ function healthCheck(words: string[]): [HealthCheck | undefined, number] {
   return [{ kind: 'http', path, expect: integer(status, 'server check expect', 100, 599) }, 4];
 }
 
-/** One `key value` pair of the server command, checked now, applied later. */
-function serverField(ctx: CommandContext, key: string, value: string): (s: Server) => void {
+/** One `key value` pair of the server command, checked now (or once its name is looked up), applied later. */
+function serverField(ctx: CommandContext, key: string, value: string): ServerChange | Promise<ServerChange> {
   switch (key) {
     case 'address': {
-      const where = value.includes('/') ? { host: value, family: 0 as const } : resolveHost(value, 'server address');
-      return (s) => Object.assign(s, where);
+      if (value.includes('/')) return (s) => Object.assign(s, { host: value, family: 0 });
+      if (isIP(value)) return (s) => Object.assign(s, { host: value, family: isIP(value) });
+      return lookupHost(value, 'server address').then((where) => (s: Server) => Object.assign(s, where));
     }
     case 'port': {
       const port = parsePort(value, 'server port');
@@ -672,12 +684,12 @@ export function parseCommand(line: string): string[] {
 }
 
 /** `json COMMAND …`: the reply as one line of JSON; errors as `{"error": "…"}`. */
-function runJson(ctx: CommandContext, [name, ...args]: string[]): string {
+async function runJson(ctx: CommandContext, [name, ...args]: string[]): Promise<string> {
   let data: unknown;
   try {
     const command = name === undefined ? undefined : commands[name];
     if (!command) throw new ConfigError(`unknown command '${name ?? ''}'`);
-    data = command.json ? command.json(ctx, args) : { reply: command.run(ctx, args) };
+    data = command.json ? command.json(ctx, args) : { reply: await command.run(ctx, args) };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     data = { error: err.message };
@@ -685,8 +697,8 @@ function runJson(ctx: CommandContext, [name, ...args]: string[]): string {
   return `${JSON.stringify(data)}\n`;
 }
 
-/** Runs one command line and returns pen's reply text; throws ConfigError for bad input. */
-export function runCommand(ctx: CommandContext, line: string): string {
+/** Runs one command line and returns pen's reply text (a promise when its work ends later); throws ConfigError for bad input. */
+export function runCommand(ctx: CommandContext, line: string): Reply {
   const [name, ...args] = parseCommand(line);
   if (name === undefined || name.startsWith('#')) return '';
   if (name === 'json') return runJson(ctx, args);
@@ -697,17 +709,19 @@ export function runCommand(ctx: CommandContext, line: string): string {
 }
 
 /**
- * Runs every line of a script (a -F file or an include); a failing line names its file and line.
- * Callers check the script first (Effects.checkScript), so that a failure leaves nothing half done.
+ * Runs every line of a script (a -F file or an include) in order, each after the one before has
+ * finished; a failing line names its file and line. Callers check the script first
+ * (Effects.checkScript), so that a failure leaves nothing half done.
  */
-export function runScript(ctx: CommandContext, text: string, source: string): void {
+export async function runScript(ctx: CommandContext, text: string, source: string): Promise<void> {
   const strict = { ...ctx, strict: true };
-  text.split('\n').forEach((line, i) => {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
     try {
-      runCommand(strict, line);
+      await runCommand(strict, lines[i]!);
     } catch (err) {
       if (err instanceof ConfigError) throw new ConfigError(`${source}:${i + 1}: ${err.message}`);
       throw err;
     }
-  });
+  }
 }

@@ -12,7 +12,7 @@ const IDLE_MS = 10_000; // a silent control client is dropped, never waited on
 export class ControlPort {
   private constructor(private readonly server: Server) {}
 
-  static async open(address: string, acls: AclLists, aclNumber: () => number, run: (line: string) => string): Promise<ControlPort> {
+  static async open(address: string, acls: AclLists, aclNumber: () => number, run: (line: string) => Promise<string>): Promise<ControlPort> {
     const onSocket = (socket: Socket) => {
       const client = peerAddress(socket.remoteAddress);
       socket.on('error', () => {});
@@ -29,11 +29,8 @@ export class ControlPort {
       };
       const execute = () => {
         if (done) return;
-        try {
-          answer(run(buffered));
-        } catch (err) {
-          answer(`${err instanceof ConfigError ? '' : 'error: '}${messageOf(err)}\n`);
-        }
+        done = true; // the reply may come later (a bind, a name lookup): nothing more is read meanwhile
+        run(buffered).then(answer, (err) => answer(`${err instanceof ConfigError ? '' : 'error: '}${messageOf(err)}\n`));
       };
       socket.setEncoding('latin1');
       socket.setTimeout(IDLE_MS, () => socket.destroy());

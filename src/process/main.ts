@@ -57,7 +57,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     refuseUnsupported(cl);
     pen = new Pen(s, () => void shutdown(0));
-    pen.configure(cl.servers, cl.commands);
+    await pen.configure(cl.servers, cl.commands);
     if (s.listen === undefined) throw new ConfigError('no listen address: give [host:]port or a `listen` command');
     checkWorkers(s);
     user = s.user === undefined ? undefined : lookupUser(s.user);

@@ -7,10 +7,10 @@ import { GeoDatabase } from '../geo/database';
 import { Balancer } from '../balancer/balancer';
 import { RedisClientStore } from '../balancer/client-store';
 import { emptyServer } from '../balancer/server-table';
-import { parseServerSpec, parseListenAddress } from '../config/address';
+import { lookupListenAddress, parseServerSpec, parseListenAddress } from '../config/address';
 import { runCommand, runScript, type CommandContext, type Effects } from '../config/commands';
 import type { Settings } from '../config/settings';
-import { ConfigError, messageOf } from '../errors';
+import { ConfigError, SystemError, messageOf } from '../errors';
 import { HealthChecker } from '../health/checker';
 import { ConnectionTable } from '../balancer/connection-table';
 import { ControlPort } from '../listeners/control';
@@ -61,13 +61,13 @@ export class Pen {
       listen: (address) => void parseListenAddress(address, 'listen'),
       openLog: (file) => void (file && RequestLog.open(file).close()), closeConnection: () => {}, exit: () => {}, writeFile: () => {}, settingsChanged: () => {},
       reloadTls: () => undefined, openGeoDb: (path) => void GeoDatabase.open(path), killWorker: () => {}, useClientStore: () => {},
-      checkScript: () => {}, // an include inside the checked script is checked as it runs there
+      checkScript: async () => {}, // an include inside the checked script is checked as it runs there
     };
     this.health = new HealthChecker(this.balancer.servers, settings);
   }
 
   /** Command-line servers, -e and -B, then -o commands, then the -F file. */
-  configure(servers: string[], commands: string[]): void {
+  async configure(servers: string[], commands: string[]): Promise<void> {
     const s = this.settings;
     const defaultPort = s.listen && !s.listen.includes('/') ? parseListenAddress(s.listen, 'listen address').port : 0;
     servers.forEach((spec, i) => Object.assign(this.balancer.servers.slot(i), parseServerSpec(spec, defaultPort)));
@@ -76,40 +76,40 @@ export class Pen {
     if (s.abuseServer) this.balancer.servers.abuse = special(s.abuseServer, ABUSE);
     for (const line of commands) {
       try {
-        process.stdout.write(runCommand({ ...this.context(), strict: true }, line)); // pen prints -o replies on its standard output
+        process.stdout.write(await runCommand({ ...this.context(), strict: true }, line)); // pen prints -o replies on its standard output
       } catch (err) {
         throw new ConfigError(`-o '${line}': ${messageOf(err)}`);
       }
     }
-    if (s.configFile) this.readConfigFile();
+    if (s.configFile) await this.readConfigFile();
     this.applySettings();
   }
 
   /** The -F file, checked whole first: an error names file:line and changes nothing. */
-  private readConfigFile(): void {
+  private async readConfigFile(): Promise<void> {
     const file = this.settings.configFile!;
     const text = this.effects.readFile(file);
-    this.checkScript(text, file);
-    runScript(this.context(), text, file);
+    await this.checkScript(text, file);
+    await runScript(this.context(), text, file);
   }
 
   /** Runs a script on a copy of the configuration, whose effects only check: throws the first error. */
-  private checkScript(text: string, source: string): void {
+  private checkScript(text: string, source: string): Promise<void> {
     const settings = structuredClone(this.settings);
     const balancer = new Balancer(settings, Balancer.memory(settings), 0);
     balancer.configure(structuredClone(this.balancer.configuration()));
     balancer.geo.database = this.balancer.geo.database;
-    runScript({ settings, balancer, effects: this.checkingEffects, now: seconds() }, text, source);
+    return runScript({ settings, balancer, effects: this.checkingEffects, now: seconds() }, text, source);
   }
 
   private context(): CommandContext {
     return { settings: this.settings, balancer: this.balancer, effects: this.effects, now: seconds() };
   }
 
-  /** Runs one penctl command and returns its reply; the workers take over what it changed. */
-  command(line: string): string {
+  /** Runs one penctl command and resolves with its reply once its work is done; the workers take over what it changed. */
+  async command(line: string): Promise<string> {
     try {
-      return runCommand(this.context(), line);
+      return await runCommand(this.context(), line);
     } finally {
       this.pool?.configured();
     }
@@ -290,10 +290,12 @@ export class Pen {
     return {
       pid: () => process.pid,
       listen: (address) => {
-        parseListenAddress(address, 'listen');
-        // not serving yet: open() listens where settings say
-        this.service?.listen(address, this.tlsFiles).catch((err) => diag(messageOf(err)));
-        this.pool?.listen(address).then((error) => error && diag(error));
+        if (!this.serving) return void parseListenAddress(address, 'listen'); // open() listens where the settings say
+        return lookupListenAddress(address, 'listen').then(async (literal) => {
+          await this.service?.listen(literal, this.tlsFiles);
+          const error = await this.pool?.listen(literal);
+          if (error) throw new SystemError(error);
+        });
       },
       openLog: (file) => {
         if (!this.serving) return; // not serving yet: open() opens settings.logFile

@@ -63,6 +63,8 @@ test('server N … changes the table; server N blacklist T takes it out of rotat
 test('a bad command names the problem and changes nothing', async (t) => {
   const { pen, ctl } = await setup(t);
   const before = await ctl('servers');
+  assert.equal(await ctl('server', '0', 'max', '5', 'address', 'no-such-host.invalid'), "server address: unknown or invalid address 'no-such-host.invalid'\n");
+  assert.equal(await ctl('servers'), before);
   assert.equal(await ctl('server', '0', 'max', '5', 'weight', 'heavy'), "server weight: expected a number, not 'heavy'\n");
   assert.equal(await ctl('servers'), before);
   assert.equal(await ctl('acl', '1', 'permit', '300.1.1.1'), "acl: bogus address '300.1.1.1'\n");
@@ -73,6 +75,8 @@ test('a bad command names the problem and changes nothing', async (t) => {
   const written = path.join(pen.dir, 'after.cfg');
   await ctl('write', written);
   assert.match(fs.readFileSync(written, 'utf8'), /^tcp_fastclose both$/m);
+  assert.equal(await ctl('server', '1', 'address', 'localhost'), ''); // a name is looked up without blocking
+  assert.match(await ctl('servers'), /^1 addr (127\.0\.0\.1|::1) port \d+ /m);
 });
 
 test('write produces a file that starts an identical balancer', async (t) => {
@@ -180,9 +184,13 @@ test('listen moves the listener; connections open on the old one are kept', asyn
   await new Promise((r) => s.once('data', r));
   const port = await freePort();
   assert.equal((await penctl(`127.0.0.1:${pen.ctl}`, 'listen', `127.0.0.1:${port}`)).stdout, `127.0.0.1:${port}\n`);
-  const { waitForPort } = require('../support/harness');
-  await waitForPort(port);
+  // the reply comes once it listens: nothing to wait for
   assert.equal(await exchange(port, { data: 'new', end: true }), 'new');
+  // a busy port: the error is the reply, and the listener stays where it is
+  assert.match((await penctl(`127.0.0.1:${pen.ctl}`, 'listen', `127.0.0.1:${be.port}`)).stdout,
+    new RegExp(`^error: listen 127\\.0\\.0\\.1:${be.port}: can't bind local address \\(EADDRINUSE\\)\n$`));
+  assert.equal((await penctl(`127.0.0.1:${pen.ctl}`, 'listen')).stdout, `127.0.0.1:${port}\n`);
+  assert.equal(await exchange(port, { data: 'still', end: true }), 'still');
   s.write('two');
   const [echo] = await new Promise((r) => s.once('data', (...d) => r(d)));
   assert.equal(echo.toString(), 'two');
