@@ -3,7 +3,7 @@ import { unlinkSync, writeFileSync } from 'node:fs';
 import { parseCommandLine, type CommandLine } from '../cli/options';
 import { USAGE } from '../cli/usage';
 import { ConfigError, messageOf } from '../errors';
-import { diag, useSyslog } from '../reports/diag';
+import { closeWindow, diag, useSyslog } from '../reports/diag';
 import { daemonize, isDaemonChild, reportReady } from './daemon';
 import { Pen } from './pen';
 import { WORKERS_NODE, workersSupported } from './workers';
@@ -70,6 +70,7 @@ export async function main(argv: string[]): Promise<void> {
 
   const shutdown = async (code: number) => {
     await pen.close();
+    closeWindow(); // the count of lines held back is a line too
     if (s.pidFile) {
       try { unlinkSync(s.pidFile); } catch { /* already gone */ }
     }

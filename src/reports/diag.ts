@@ -1,8 +1,18 @@
 // pen's diagnostics: "YYYY-MM-DD HH:MM:SS: message" on stderr in the foreground, syslog as a daemon.
-import { spawn } from 'node:child_process';
+// Lines alike (the same text but for numbers) are limited per window, so that a flood of bad
+// clients cannot flood the log: the rest are counted and reported as "N more like this".
+import { spawn, type ChildProcess } from 'node:child_process';
 
 let toSyslog = false;
 let level = 0;
+/** one logger(1) process for the life of pen-edge, fed a line per message */
+let logger: ChildProcess | undefined;
+
+const WINDOW_MS = 5000;
+const ALIKE_PER_WINDOW = 10;
+/** lines alike seen in this window: how many, and an example of the ones held back */
+const alike = new Map<string, { count: number; example: string }>();
+let window: NodeJS.Timeout | undefined;
 
 export function setDebugLevel(n: number): void {
   level = n;
@@ -26,13 +36,48 @@ export function localTimestamp(date = new Date()): string {
   return `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())} ${p(date.getHours())}:${p(date.getMinutes())}:${p(date.getSeconds())}`;
 }
 
-/** An unconditional diagnostic line (pen's debug()). */
+/** An unconditional diagnostic line (pen's debug()); with -d every line is written, none held back. */
 export function diag(message: string): void {
-  if (toSyslog) {
-    spawn('logger', ['-t', 'pen', '-p', 'user.debug', '--', message], { stdio: 'ignore' }).on('error', () => {});
-  } else {
+  if (level === 0 && !admitted(message)) return;
+  write(message);
+}
+
+function write(message: string): void {
+  if (!toSyslog) {
     process.stderr.write(`${localTimestamp()}: ${message}\n`);
+    return;
   }
+  if (logger === undefined || logger.exitCode !== null || !logger.stdin?.writable) {
+    logger = spawn('logger', ['-t', 'pen', '-p', 'user.debug'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    logger.on('error', () => {});
+    logger.stdin!.on('error', () => {});
+    logger.unref();
+    (logger.stdin as unknown as { unref?: () => void }).unref?.();
+  }
+  logger.stdin!.write(`${message.replace(/\n/g, ' | ')}\n`);
+}
+
+/** Whether a line goes out now: up to ALIKE_PER_WINDOW alike per window, the others counted. */
+function admitted(message: string): boolean {
+  const key = message.replace(/\d+/g, '#');
+  const seen = alike.get(key);
+  if (seen === undefined) {
+    alike.set(key, { count: 1, example: message });
+    window ??= setTimeout(closeWindow, WINDOW_MS).unref();
+    return true;
+  }
+  seen.example = message;
+  return ++seen.count <= ALIKE_PER_WINDOW;
+}
+
+/** Reports the lines held back so far (at the end of a window, and before pen-edge exits). */
+export function closeWindow(): void {
+  if (window !== undefined) clearTimeout(window);
+  window = undefined;
+  for (const { count, example } of alike.values()) {
+    if (count > ALIKE_PER_WINDOW) write(`${count - ALIKE_PER_WINDOW} more like this: ${example}`);
+  }
+  alike.clear();
 }
 
 /** A diagnostic shown only at debug level n or above (-d repeated n times). */
