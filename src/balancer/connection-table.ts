@@ -154,12 +154,13 @@ export class ConnectionTable {
     if (Atomics.load(this.header, WAITERS) > 0) Atomics.notify(this.header, USED);
   }
 
-  /** Calls back once a slot may be free: when a connection in any thread closes, or at once if one is. */
-  whenFree(callback: () => void): void {
-    const used = Atomics.load(this.header, USED);
-    if (used < this.max) return queueMicrotask(callback);
+  /**
+   * Calls back once the number of open connections (in any thread) is no longer `seen`: at once if
+   * it has changed already, else when a connection closes.
+   */
+  whenChanged(seen: number, callback: () => void): void {
     Atomics.add(this.header, WAITERS, 1);
-    const wait = Atomics.waitAsync(this.header, USED, used);
+    const wait = Atomics.waitAsync(this.header, USED, seen);
     const done = () => {
       Atomics.sub(this.header, WAITERS, 1);
       callback();

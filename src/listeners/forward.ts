@@ -65,8 +65,10 @@ export class Forwarder {
   log: RequestSink | undefined;
   /** clients accepted while -x connections were open, served in order as slots free */
   private readonly waiting: Waiting[] = [];
-  /** whether admitWaiting is due when a slot frees */
+  /** whether admitWaiting is due when the number of connections changes */
   private watching = false;
+  /** descriptors clients and their servers may hold (ulimit -n less a reserve); Infinity where unknown */
+  descriptorBudget = Infinity;
 
   constructor(
     private readonly settings: Settings,
@@ -79,6 +81,11 @@ export class Forwarder {
    * one itself (TLS listeners read it before the handshake).
    */
   readonly accept = (down: Endpoint, origin?: ProxiedAddress): void => {
+    if (!this.hasRoom()) {
+      debug(1, () => `no descriptors to spare (${this.descriptorBudget} for clients), closing a new client`);
+      down.destroy();
+      return;
+    }
     const { address, port } = down.remote();
     const peer = peerAddress(address);
     const trusted = this.settings.trustedProxiesAcl;
@@ -117,17 +124,29 @@ export class Forwarder {
   }
 
   /** `address` is the client as routing knows it; `seen` the address added to X-Forwarded-For. */
+  /**
+   * Whether one more client may be held: every connection holds two descriptors (client and
+   * server), every waiting client one, and together they stay within the budget.
+   */
+  readonly hasRoom = (): boolean => 2 * this.connections.count + this.waiting.length < this.descriptorBudget;
+
   private admit(down: Endpoint, address: string, port: number, seen = address): void {
-    if (this.connections.count >= this.connections.max) return this.wait({ down, address, port, seen });
+    const count = this.connections.count;
+    if (count >= this.connections.max || 2 * (count + 1) + this.waiting.length > this.descriptorBudget) {
+      return this.wait({ down, address, port, seen }, count);
+    }
     const now = Math.floor(Date.now() / 1000);
     const route = this.balancer.route(address, port, now);
     const conn = this.connections.open(down, route.client, port, seen);
-    if (conn === undefined) return this.wait({ down, address, port, seen }); // another thread took the last slot
+    if (conn === undefined) return this.wait({ down, address, port, seen }, count); // another thread took the last slot
     this.serve(conn, down, route.candidates, now);
   }
 
-  /** Keeps a client that finds every slot taken until one frees, as many as the backlog (-q) holds. */
-  private wait(client: Waiting): void {
+  /**
+   * Keeps a client that finds every slot taken (or no descriptors to spare) until one frees, as many
+   * as the backlog (-q) holds; `seen` is the number of connections that made it wait.
+   */
+  private wait(client: Waiting, seen: number): void {
     if (this.waiting.length >= this.settings.listenQueue) {
       debug(1, () => `connection table full (${this.connections.max}) and ${this.waiting.length} clients waiting, closing client ${client.address}`);
       client.down.destroy();
@@ -136,23 +155,29 @@ export class Forwarder {
     debug(1, () => `connection table full (${this.connections.max}), client ${client.address} waits`);
     client.down.onclose = () => this.waiting.splice(this.waiting.indexOf(client), 1);
     this.waiting.push(client);
-    this.watchForSlots();
+    this.watchForSlots(seen);
   }
 
-  private watchForSlots(): void {
+  /**
+   * Waiting clients are looked at again once the number of connections is no longer `seen` (at
+   * once if it changed meanwhile): when a connection closes (or opens) in any thread.
+   */
+  private watchForSlots(seen: number): void {
     if (this.watching || this.waiting.length === 0) return;
     this.watching = true;
-    this.connections.whenFree(this.admitWaiting);
+    this.connections.whenChanged(seen, this.admitWaiting);
   }
 
   /** A slot may be free: the clients waiting longest go first. */
   private readonly admitWaiting = (): void => {
     this.watching = false;
-    while (this.waiting.length > 0 && this.connections.count < this.connections.max) {
+    let count = this.connections.count;
+    while (this.waiting.length > 0 && count < this.connections.max && 2 * (count + 1) + this.waiting.length - 1 <= this.descriptorBudget) {
       const { down, address, port, seen } = this.waiting.shift()!;
       this.admit(down, address, port, seen);
+      count = this.connections.count;
     }
-    this.watchForSlots();
+    this.watchForSlots(count);
   };
 
   /** The client has a slot: on to its servers (or the dummy answer). */

@@ -61,9 +61,10 @@ export class TlsFrontEnd {
    * the plain connection before the handshake; the client it names goes to onSocket with the socket.
    */
   static async open(address: string, listenOptions: ListenOptions, settings: TlsSettings, files: TlsFiles, http: boolean,
-    sessions: TlsSessionStore, onSocket: OnSocket, trustsProxyHeader: (peer: string) => boolean): Promise<TlsFrontEnd> {
+    sessions: TlsSessionStore, onSocket: OnSocket, trustsProxyHeader: (peer: string) => boolean, hasRoom: () => boolean): Promise<TlsFrontEnd> {
     const front = new TlsFrontEnd(buildTlsOptions(settings, files.certFile, files.keyFile), settings, files, http, sessions, onSocket);
     front.listener = await listenForSockets(address, 'listen', listenOptions, (raw) => {
+      if (!hasRoom()) return void raw.destroy(); // no descriptor to spare for a handshake
       const peer = peerAddress(raw.remoteAddress);
       if (raw.remoteAddress === undefined || !trustsProxyHeader(peer)) {
         front.server.emit('connection', raw);

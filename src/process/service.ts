@@ -10,6 +10,8 @@ import { TlsFrontEnd, type TlsFiles } from '../listeners/tls';
 import type { TlsSessionStore } from '../listeners/tls-sessions';
 import { UdpListener } from '../listeners/udp';
 import { SocketEndpoint } from '../pipelines/endpoint';
+import { diag } from '../reports/diag';
+import { descriptorBudget, RESERVED_DESCRIPTORS } from './descriptors';
 
 export class Service {
   readonly forwarder: Forwarder;
@@ -31,6 +33,11 @@ export class Service {
     const s = this.settings;
     if (s.udp) this.udp = await UdpListener.open(s.listen!, this.balancer, s, this.reusePort);
     else this.listener = await this.openListener(s.listen!, tls, fd);
+    this.forwarder.descriptorBudget = descriptorBudget();
+    const most = Math.floor(this.forwarder.descriptorBudget / 2);
+    if (most < s.connMax) {
+      diag(`-x ${s.connMax}: ulimit -n leaves descriptors for ${most} connections (two each; ${RESERVED_DESCRIPTORS} kept for accepting, the control port, the log and health checks): more clients wait`);
+    }
   }
 
   /** Moves the listener to address; the old one closes once the new one listens. */
@@ -46,7 +53,7 @@ export class Service {
     const options: ListenOptions = { backlog: s.listenQueue, reusePort: this.reusePort, fd };
     if (!files) return listenForClients(address, 'listen', options, this.forwarder.accept);
     const front = await TlsFrontEnd.open(address, options, s.tls, files, s.http, this.sessions,
-      (socket, origin) => this.forwarder.accept(new SocketEndpoint(socket), origin), this.forwarder.trustsProxyHeader);
+      (socket, origin) => this.forwarder.accept(new SocketEndpoint(socket), origin), this.forwarder.trustsProxyHeader, this.forwarder.hasRoom);
     this.tls?.close();
     this.tls = front;
     return front.listener!;

@@ -1,0 +1,33 @@
+// File descriptors: how many the process may open (ulimit -n) and has open. Clients and their
+// servers may use what is left after a reserve, so that the control port, the log and health
+// checks keep working when clients would take them all (HAProxy derives maxconn the same way).
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * kept free: each of a listener's 32 accepting descriptors may take a client in one turn of the
+ * event loop before a refused one is closed, and the control port, the log, health checks and a
+ * TLS reload need some of their own
+ */
+export const RESERVED_DESCRIPTORS = 64;
+
+/** The soft limit on open files, where /proc tells it (Linux); undefined elsewhere. */
+function descriptorLimit(): number | undefined {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const soft = line?.split(/\s{2,}/)[1];
+    return soft === undefined || soft === 'unlimited' ? undefined : Number(soft);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Descriptors clients and servers may hold from now on: the limit, less what is open and the reserve. */
+export function descriptorBudget(): number {
+  const limit = descriptorLimit();
+  if (limit === undefined) return Infinity;
+  try {
+    return Math.max(0, limit - readdirSync('/proc/self/fd').length - RESERVED_DESCRIPTORS);
+  } catch {
+    return Infinity;
+  }
+}
