@@ -36,8 +36,9 @@ export interface FramerSink {
   forwardHead(head: RequestHead): boolean;
   /** a request went to the server: what its response will be */
   sent(expecting: Expecting): void;
-  /** refuses the request with an HTTP status; no more bytes are forwarded */
-  refuse(status: number, reason: string): void;
+  /** refuses the request with an HTTP status; no more bytes are forwarded. `headSent`: the
+   *  refused request's head went to the server already (its body is what was refused) */
+  refuse(status: number, reason: string, headSent: boolean): void;
   /** the client, paused while an upgrade was pending, may be read again */
   resume(): void;
 }
@@ -156,9 +157,10 @@ export class RequestFramer {
   }
 
   private refuse(status: number, reason: string): void {
+    const headSent = this.state === 'body';
     this.state = 'refused';
     this.held = [];
-    this.sink.refuse(status, reason);
+    this.sink.refuse(status, reason, headSent);
   }
 
   private switchDecided(): void {

@@ -2,14 +2,15 @@
 // answer to an Upgrade or CONNECT request is recognised. Nothing is changed or held back. Of a
 // response head only the status line and the framing headers are read: the server is the
 // authority on its own answers, and the client reads them as they are. A response that cannot
-// be framed ends the watching, and no switch is granted after that.
+// be framed ends the watching, and no switch is granted after that. After a refused request the
+// tracker can be told to stop at the end of the last answer the server still owes.
 import { Expecting } from './http-request';
 import {
   BodyFramer, COLON, CR, DIGIT_0, INCOMPLETE, LF, Named, Refusal, SP, SplitHead,
   contentLength, endsInChunked, isDigit, isHttpVersion, namedHeader,
 } from './http-syntax';
 
-type State = 'head' | 'body' | 'until-close' | 'switched' | 'lost';
+type State = 'head' | 'body' | 'until-close' | 'switched' | 'lost' | 'settled';
 
 export class ResponseTracker {
   private state: State = 'head';
@@ -23,6 +24,10 @@ export class ResponseTracker {
   /** the framing headers of the head being read */
   private length: number | undefined;
   private transferEncoding: string | undefined;
+  /** requests sent, final responses ended, and after how many of those the watching stops */
+  private requests = 0;
+  private answers = 0;
+  private last = Infinity;
 
   /** `onAnswer` learns whether the server switched protocols for an Upgrade or CONNECT request. */
   constructor(private readonly headMax: number, private readonly onAnswer: (switched: boolean) => void) {
@@ -32,12 +37,34 @@ export class ResponseTracker {
   /** A request went to the server. */
   sent(expecting: Expecting): void {
     this.expected[this.end++] = expecting;
+    this.requests++;
     // no response boundary will be found any more: a switch can never be seen
     if (this.state === 'lost' || this.state === 'until-close') this.onAnswer(false);
   }
 
-  /** Reads a chunk on its way to the client. */
-  observe(chunk: Buffer): void {
+  /**
+   * Stops the watching at the end of the answer to the last request sent so far, not counting the
+   * last `unanswerable` ones (a request whose body was refused never reached the server whole).
+   * From then on `settled` is true, and observe returns where in its chunk that answer ended.
+   */
+  stopAfterAnswers(unanswerable: number): void {
+    this.last = this.requests - unanswerable;
+    if (this.state === 'head' && this.split.length === 0 && this.answers >= this.last) this.state = 'settled';
+  }
+
+  /** The server has given every answer it was asked for by stopAfterAnswers. */
+  get settled(): boolean {
+    return this.state === 'settled';
+  }
+
+  /** Between two responses, where bytes of our own are read by the client as a new response. */
+  get atBoundary(): boolean {
+    return this.state === 'settled' || (this.state === 'head' && this.split.length === 0);
+  }
+
+  /** Reads a chunk on its way to the client; returns how much of it is still answers (all of it,
+   *  unless the watching stopped after the last answer owed). */
+  observe(chunk: Buffer): number {
     let i = 0;
     try {
       while (i < chunk.length) {
@@ -45,15 +72,16 @@ export class ResponseTracker {
           i = this.readHead(chunk, i);
         } else if (this.state === 'body') {
           i = this.body.read(chunk, i);
-          if (this.body.done) this.state = 'head';
+          if (this.body.done) this.responseEnded();
         } else {
-          return;
+          return this.state === 'settled' ? i : chunk.length;
         }
       }
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
       this.noMoreBoundaries('lost');
     }
+    return chunk.length;
   }
 
   private readHead(chunk: Buffer, i: number): number {
@@ -135,7 +163,7 @@ export class ResponseTracker {
         return;
       }
     }
-    if (expecting === Expecting.HeadResponse || status === 204 || status === 304) return; // no body
+    if (expecting === Expecting.HeadResponse || status === 204 || status === 304) return this.responseEnded(); // no body
     if (transferEncoding !== undefined) {
       if (endsInChunked(transferEncoding)) this.startBody('chunked');
       else this.noMoreBoundaries('until-close');
@@ -148,7 +176,13 @@ export class ResponseTracker {
 
   private startBody(length: number | 'chunked'): void {
     this.body.start(length);
-    if (!this.body.done) this.state = 'body';
+    if (this.body.done) this.responseEnded();
+    else this.state = 'body';
+  }
+
+  /** A final response ended: the next one, or the end of the watching. */
+  private responseEnded(): void {
+    this.state = ++this.answers >= this.last ? 'settled' : 'head';
   }
 
   /** From here on no response can be told from the next: a pending switch is not granted. */

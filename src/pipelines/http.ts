@@ -19,6 +19,9 @@ export interface HttpOptions extends HttpLimits {
   identity: string[];
   /** how long a started request head may take to arrive in full */
   headTimeoutMs: number;
+  /** after a refusal, how long the server may go without a byte while it still owes answers to
+   *  earlier requests; headTimeoutMs when not given */
+  answerTimeoutMs?: number;
 }
 
 const OURS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded']);
@@ -82,30 +85,74 @@ export function lastForwardedFor(head: string): string | undefined {
 }
 
 /** The HTTP pipeline of one connection: client chunks go through the request framer, server
- *  chunks past the response tracker. */
+ *  chunks past the response tracker on their way to the client. */
 export interface HttpPipe {
   fromClient: (chunk: Buffer) => boolean;
-  fromServer: (chunk: Buffer) => void;
+  /** writes what of a server chunk goes to the client; false when the client socket is full */
+  fromServer: (chunk: Buffer) => boolean;
   /** both sides are closed */
   closed: () => void;
 }
 
-/** Returns what builds the HTTP pipeline between client (down) and server (up) around plain writes to the server. */
+/**
+ * Returns what builds the HTTP pipeline between client (down) and server (up) around plain writes to the server.
+ *
+ * A refused request is answered after the answers the server still owes to the requests before
+ * it, as nginx and HAProxy do: the client reads responses in order, so the error goes after the
+ * last of them, and anything the server sends after that is dropped. The server gets
+ * answerTimeoutMs without a byte before the wait ends in a 504, and its closing before it has
+ * answered ends it in a 502, each in place of the answer missing. When the answer under way runs
+ * to the close, or cannot be framed, nothing of ours can follow it: the connection just closes.
+ */
 export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions, onRefuse: (status: number, reason: string) => void): HttpPipeline {
   return (toServer) => {
     const tracker = new ResponseTracker(options.headMax, (switched) => framer.answered(switched));
+    /** the status of a refused request, sent once the answers owed before it are */
+    let refusal: number | undefined;
+    /** runs while the answers owed are awaited: time since the server's last byte */
+    let answerTimer: NodeJS.Timeout | undefined;
+    /** the client has been sent all it will get */
+    let done = false;
+    let serverEnded = false;
+    const close = () => {
+      done = true;
+      clearTimeout(answerTimer);
+      down.end(() => up.destroy()); // the server never sees the refused bytes
+    };
+    const answer = (status: number) => {
+      const response = errorResponse(status);
+      down.write(response, 0, response.length);
+      close();
+    };
+    /** The answers owed will not all come: the error in place of the missing one, where it can be read as one. */
+    const giveUp = (status: number, reason: string) => {
+      if (!tracker.atBoundary) return close();
+      onRefuse(status, reason);
+      answer(status);
+    };
     const framer: RequestFramer = new RequestFramer({
       forward: toServer,
       forwardHead: headWriter(options, toServer),
       sent: (expecting) => tracker.sent(expecting),
-      refuse: (status, reason) => {
+      refuse: (status, reason, headSent) => {
         onRefuse(status, reason);
-        const response = errorResponse(status); // after the answers to earlier requests, already written
-        down.write(response, 0, response.length);
-        down.end(() => up.destroy()); // the server never sees the refused bytes
+        refusal = status;
+        if (serverEnded) { // the relay has passed the server's end on to the client: nothing more can go
+          done = true;
+          return;
+        }
+        tracker.stopAfterAnswers(headSent ? 1 : 0);
+        if (tracker.settled) return answer(status);
+        answerTimer = setTimeout(() => giveUp(504, 'no answer from the server in time'), options.answerTimeoutMs ?? options.headTimeoutMs);
       },
       resume: () => down.resume(),
     }, options);
+    const relayEnd = up.onend; // set by the relay before it builds the pipeline
+    up.onend = () => {
+      serverEnded = true;
+      if (refusal === undefined) relayEnd();
+      else if (!done) giveUp(502, 'the server closed before answering'); // or, in a body that runs to the close, its end
+    };
     let headTimer: NodeJS.Timeout | undefined; // runs while a request head is incomplete
     return {
       fromClient(chunk) {
@@ -118,8 +165,22 @@ export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions,
         }
         return ok;
       },
-      fromServer: (chunk) => tracker.observe(chunk),
-      closed: () => clearTimeout(headTimer),
+      fromServer(chunk) {
+        if (refusal === undefined) {
+          tracker.observe(chunk);
+          return down.write(chunk, 0, chunk.length);
+        }
+        if (done) return true;
+        const end = tracker.observe(chunk);
+        const ok = end === 0 || down.write(chunk, 0, end);
+        if (tracker.settled) answer(refusal);
+        else answerTimer?.refresh();
+        return ok;
+      },
+      closed: () => {
+        clearTimeout(headTimer);
+        clearTimeout(answerTimer);
+      },
     };
   };
 }

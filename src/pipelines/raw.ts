@@ -59,7 +59,7 @@ export function relay(down: Endpoint, up: Endpoint, ends: RelayEnds, options: Re
 
   const http = options.http?.((bytes, from, to) => up.write(bytes, from, to));
   const toServer = http?.fromClient ?? ((chunk: Buffer) => up.write(chunk, 0, chunk.length));
-  const watchServer = http?.fromServer;
+  const throughHttp = http?.fromServer;
   down.onchunk = (chunk) => {
     servers.addSent(server, chunk.length);
     clients.addReceived(client, chunk.length);
@@ -71,8 +71,7 @@ export function relay(down: Endpoint, up: Endpoint, ends: RelayEnds, options: Re
     servers.addReceived(server, chunk.length);
     clients.addSent(client, chunk.length);
     idle?.refresh();
-    if (watchServer !== undefined) watchServer(chunk);
-    return down.write(chunk, 0, chunk.length);
+    return throughHttp !== undefined ? throughHttp(chunk) : down.write(chunk, 0, chunk.length);
   };
   down.resume();
   up.resume();

@@ -69,3 +69,59 @@ test('a deep pipeline costs the same per response as a shallow one', () => {
   tracker.observe(Buffer.from(switching));
   assert.deepEqual(answers, [true]);
 });
+
+test('stopAfterAnswers: the watching stops where the last answer owed ends, whole or split at any byte', () => {
+  const requests = [Expecting.Response, Expecting.HeadResponse, Expecting.Response, Expecting.Response];
+  const owed = [
+    'HTTP/1.1 100 Continue\r\n\r\n' + ok('one'),
+    'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n', // HEAD: no body
+    chunked,
+  ].join('');
+  const stream = owed + ok('not owed: the refused request never reached the server whole');
+  // the last request's body was refused: stops after the first three answers
+  const told = (pieces) => {
+    const tracker = new ResponseTracker(16384, () => {});
+    for (const r of requests) tracker.sent(r);
+    tracker.stopAfterAnswers(1);
+    let passed = 0;
+    for (const p of pieces) {
+      passed += tracker.observe(Buffer.from(p, 'latin1'));
+      if (tracker.settled) return { at: passed, boundary: tracker.atBoundary };
+    }
+    return undefined;
+  };
+  assert.deepEqual(told([stream]), { at: owed.length, boundary: true });
+  for (let cut = 1; cut < stream.length; cut++) {
+    assert.deepEqual(told([stream.slice(0, cut), stream.slice(cut)]), { at: owed.length, boundary: true }, `cut at ${cut}`);
+  }
+  const untold = new ResponseTracker(16384, () => {});
+  for (const r of requests) untold.sent(r);
+  assert.equal(untold.observe(Buffer.from(stream, 'latin1')), stream.length); // never told: everything passes
+  assert.equal(untold.settled, false);
+});
+
+test('stopAfterAnswers: settled at once when nothing is owed; not at a boundary inside an answer or one that runs to the close', () => {
+  const tracker = new ResponseTracker(16384, () => {});
+  tracker.sent(Expecting.Response);
+  assert.equal(tracker.observe(Buffer.from(ok('done'))), ok('done').length);
+  tracker.stopAfterAnswers(0);
+  assert.equal(tracker.settled, true);
+
+  const midBody = new ResponseTracker(16384, () => {});
+  midBody.sent(Expecting.Response);
+  midBody.sent(Expecting.Response);
+  midBody.observe(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf'));
+  midBody.stopAfterAnswers(1); // the second request's body was refused: only the answer under way is owed
+  assert.equal(midBody.settled, false);
+  assert.equal(midBody.atBoundary, false);
+  assert.equal(midBody.observe(Buffer.from('the rest + more')), 6);
+  assert.equal(midBody.settled, true);
+
+  const untilClose = new ResponseTracker(16384, () => {});
+  untilClose.sent(Expecting.Response);
+  untilClose.stopAfterAnswers(0);
+  const toTheClose = Buffer.from('HTTP/1.0 200 OK\r\n\r\nbody to the close');
+  assert.equal(untilClose.observe(toTheClose), toTheClose.length);
+  assert.equal(untilClose.settled, false);
+  assert.equal(untilClose.atBoundary, false);
+});
