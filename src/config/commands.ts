@@ -252,6 +252,7 @@ const commands: Record<string, Command> = {
   health_interval: numberSetting('health_interval', 'healthInterval', 1, 86400),
   http_header_max: numberSetting('http_header_max', 'httpHeadMax', 1024, 1 << 20),
   http_head_timeout: numberSetting('http_head_timeout', 'httpHeadTimeout', 1, 3600),
+  http_answer_timeout: numberSetting('http_answer_timeout', 'httpAnswerTimeout', 1, 3600),
   idle_timeout: {
     usage: '[N]',
     run(ctx, [n]) {

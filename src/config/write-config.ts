@@ -73,6 +73,7 @@ export function configText(s: Settings, balancer: Balancer, file: string): strin
     `forwarded ${s.forwardedRfc7239 ? 'rfc7239' : 'off'}`,
     `http_header_max ${s.httpHeadMax}`,
     `http_head_timeout ${s.httpHeadTimeout}`,
+    `http_answer_timeout ${s.httpAnswerTimeout}`,
     on(s.stubborn, 'stubborn'),
     `tcp_fastclose ${s.tcpFastclose}`,
     on(s.tcpNodelay, 'tcp_nodelay'),

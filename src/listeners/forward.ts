@@ -278,7 +278,7 @@ export class Forwarder {
     const s = this.settings;
     const tls = down.tls;
     return httpPipeline(down, up, {
-      forwarded: s.forwarded, headMax: s.httpHeadMax, lineMax: Math.min(8192, s.httpHeadMax), headTimeoutMs: s.httpHeadTimeout * 1000,
+      forwarded: s.forwarded, headMax: s.httpHeadMax, lineMax: Math.min(8192, s.httpHeadMax), headTimeoutMs: s.httpHeadTimeout * 1000, answerTimeoutMs: s.httpAnswerTimeout * 1000,
       clientAddress: seen, rfc7239: s.forwardedRfc7239, tlsPort: tls?.localPort,
       // a client is asked for a certificate only with -G or -A: without them there is none to read
       identity: tls === undefined ? [] : s.tls.caFile || s.tls.caDir ? clientCertificateHeaders(tls) : NO_CLIENT_CERTIFICATE,

@@ -19,9 +19,8 @@ export interface HttpOptions extends HttpLimits {
   identity: string[];
   /** how long a started request head may take to arrive in full */
   headTimeoutMs: number;
-  /** after a refusal, how long the server may go without a byte while it still owes answers to
-   *  earlier requests; headTimeoutMs when not given */
-  answerTimeoutMs?: number;
+  /** after a refusal, how long the server may go without a byte while it still owes answers to earlier requests */
+  answerTimeoutMs: number;
 }
 
 const OURS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded']);
@@ -143,7 +142,7 @@ export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions,
         }
         tracker.stopAfterAnswers(headSent ? 1 : 0);
         if (tracker.settled) return answer(status);
-        answerTimer = setTimeout(() => giveUp(504, 'no answer from the server in time'), options.answerTimeoutMs ?? options.headTimeoutMs);
+        answerTimer = setTimeout(() => giveUp(504, 'no answer from the server in time'), options.answerTimeoutMs);
       },
       resume: () => down.resume(),
     }, options);

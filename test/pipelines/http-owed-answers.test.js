@@ -122,10 +122,10 @@ test('a bad body: the request before it is answered, then 400 at once (its own h
   assert.ok(ms < 10000, `answered after ${ms} ms, not after the answer timeout`);
 });
 
-test('a backend that never answers: 504 once it has been silent for the answer timeout (http_head_timeout meanwhile), then the close', async (t) => {
+test('a backend that never answers: 504 once it has been silent for http_answer_timeout, then the close', async (t) => {
   let received = 0;
   const be = await onLoopback(t, net.createServer((sock) => sock.on('data', (d) => { received += d.length; })));
-  const pen = await startPen(t, ['-H', '-o', 'http_head_timeout 1', `127.0.0.1:${be.port}`]);
+  const pen = await startPen(t, ['-H', '-o', 'http_answer_timeout 1', `127.0.0.1:${be.port}`]);
   const { reply, ms } = await exchange(pen.port, GET('/1') + SMUGGLING);
   const { found, rest } = responses(reply);
   assert.deepEqual(found.map((r) => r.status), [504], reply);
