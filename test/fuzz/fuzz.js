@@ -28,11 +28,11 @@ function options(stored, title, decode = (x) => x, runs = RUNS) {
   return { numRuns: runs, examples, ...(SEED === undefined ? {} : { seed: SEED }) };
 }
 
-/** Runs a synchronous property over one generated input and fails if it takes too long. */
+/** Runs a synchronous property over generated inputs and fails if it takes too long. */
 function bounded(fn) {
-  return (input) => {
+  return (...inputs) => {
     const start = performance.now();
-    const result = fn(input);
+    const result = fn(...inputs);
     const ms = performance.now() - start;
     assert.ok(ms < SLOW_MS, `took ${Math.round(ms)} ms`);
     return result;
