@@ -13,7 +13,10 @@ const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.en
 /** one call of a parser taking longer than this counts as a hang (inputs are small) */
 const SLOW_MS = 2000;
 
-/** Inputs that once failed, from fixtures/fuzz/NAME.json: { "property title": [input, …] }. */
+/**
+ * Inputs that once failed, from fixtures/fuzz/NAME.json: { "property title": [arguments, …] },
+ * each the argument list that fast-check prints as the counterexample.
+ */
 function fixtures(name) {
   const file = path.join(__dirname, '../../fixtures/fuzz', `${name}.json`);
   return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
@@ -21,10 +24,10 @@ function fixtures(name) {
 
 /**
  * fast-check options for one property: the run budget, and the stored counterexamples for it
- * (decoded from JSON by `decode`) replayed first.
+ * (argument lists decoded from JSON by `decode`) replayed first.
  */
-function options(stored, title, decode = (x) => x, runs = RUNS) {
-  const examples = (stored[title] ?? []).map((input) => [decode(input)]);
+function options(stored, title, decode = (args) => args, runs = RUNS) {
+  const examples = (stored[title] ?? []).map(decode);
   return { numRuns: runs, examples, ...(SEED === undefined ? {} : { seed: SEED }) };
 }
 
