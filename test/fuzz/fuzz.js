@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const fc = require('fast-check');
 const { ConfigError } = require('../../dist/errors');
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 200);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
 /** one call of a parser taking longer than this counts as a hang (inputs are small) */
 const SLOW_MS = 2000;
