@@ -591,6 +591,10 @@ function recentClients(ctx: CommandContext, [n]: string[]) {
 }
 
 type ServerChange = (s: Server) => void;
+/** a change that needs a name looked up first: started only once every field has been checked */
+interface LaterChange {
+  later(): Promise<ServerChange>;
+}
 
 /**
  * `server N key value … [tls]`: every field is checked before any is applied; a host name is
@@ -599,7 +603,7 @@ type ServerChange = (s: Server) => void;
 function setServer(ctx: CommandContext, [n, ...words]: string[]): Reply {
   const index = integer(n, 'server');
   if (index >= SERVER_MAX) throw new ConfigError(`server: ${index} is beyond the table limit of ${SERVER_MAX}`);
-  const changes: Array<ServerChange | Promise<ServerChange>> = [];
+  const changes: Array<ServerChange | LaterChange> = [];
   for (let i = 0; i < words.length;) {
     const key = words[i++]!;
     if (key === 'tls' || key === 'no_tls') {
@@ -622,7 +626,7 @@ function setServer(ctx: CommandContext, [n, ...words]: string[]): Reply {
     return '';
   };
   if (changes.every((c): c is ServerChange => typeof c === 'function')) return apply(changes);
-  return Promise.all(changes).then(apply);
+  return Promise.all(changes.map((c) => (typeof c === 'function' ? c : c.later()))).then(apply);
 }
 
 /** `check http PATH [expect STATUS]`, `check tcp` or `check off`: the check and the words it used. */
@@ -637,12 +641,12 @@ function healthCheck(words: string[]): [HealthCheck | undefined, number] {
 }
 
 /** One `key value` pair of the server command, checked now (or once its name is looked up), applied later. */
-function serverField(ctx: CommandContext, key: string, value: string): ServerChange | Promise<ServerChange> {
+function serverField(ctx: CommandContext, key: string, value: string): ServerChange | LaterChange {
   switch (key) {
     case 'address': {
       if (value.includes('/')) return (s) => Object.assign(s, { host: value, family: 0 });
       if (isIP(value)) return (s) => Object.assign(s, { host: value, family: isIP(value) });
-      return lookupHost(value, 'server address').then((where) => (s: Server) => Object.assign(s, where));
+      return { later: () => lookupHost(value, 'server address').then((where) => (s: Server) => Object.assign(s, where)) };
     }
     case 'port': {
       const port = parsePort(value, 'server port');

@@ -15,8 +15,8 @@ export function addressBytes(address: string): [Uint8Array, number] {
 
 /** `address[/len]` (no length: the one address) → its 16 bytes and its prefix length in them. */
 export function parseNetwork(cidr: string): { bytes: Uint8Array; len: number } {
-  const [address = '', lenText] = cidr.split('/');
-  if (!isIP(address)) throw new ConfigError(`bad network '${cidr}'`);
+  const [address = '', lenText, ...more] = cidr.split('/');
+  if (!isIP(address) || more.length > 0 || (lenText !== undefined && !/^\d{1,3}$/.test(lenText))) throw new ConfigError(`bad network '${cidr}'`);
   const [bytes, offset] = addressBytes(address);
   const len = lenText === undefined ? 128 - offset : Number(lenText);
   if (!Number.isInteger(len) || len < 0 || len + offset > 128) throw new ConfigError(`bad network '${cidr}'`);

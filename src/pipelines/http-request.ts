@@ -197,8 +197,10 @@ export class RequestFramer {
     if (end === INCOMPLETE) {
       throw this.lineChecked ? new Refusal(431, 'request header block too large') : new Refusal(414, 'request line too long');
     }
-    if (split.bytes[0] === CR && split.length <= 2) {
-      if (split.length === 2) split.length = 0; // an empty line before a request is tolerated
+    if (split.bytes[0] === CR && split.length === 2 && split.bytes[1] === LF) {
+      split.length = 0; // an empty line before a request is tolerated
+    } else if (split.bytes[0] === CR && split.length === 1) {
+      // a CR alone so far: whether it begins an empty line shows with the next byte
     } else if (!this.lineChecked) {
       this.checkRequestLineSoFar(split.lineEnded);
     } else if (split.complete) {

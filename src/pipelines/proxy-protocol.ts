@@ -22,18 +22,22 @@ export function parseProxyHeader(bytes: Buffer): ProxiedAddress | undefined {
   const prefix = 'PROXY ';
   const have = bytes.subarray(0, prefix.length).toString('latin1');
   if (!prefix.startsWith(have)) throw new ProxyHeaderError('no PROXY protocol header');
-  const end = bytes.indexOf('\r\n');
+  // the spec's limit is on the whole line, CR LF included: the answer must not depend on how it arrived
+  const end = bytes.subarray(0, V1_MAX).indexOf('\r\n');
   if (end < 0) {
     if (bytes.length >= V1_MAX) throw new ProxyHeaderError('PROXY v1 header too long');
     return undefined;
   }
-  const [, family, src, , srcPort] = bytes.toString('latin1', 0, end).split(' ');
+  const [, family, src, dst, srcPort, dstPort, ...more] = bytes.toString('latin1', 0, end).split(' ');
   if (family === 'UNKNOWN') return { length: end + 2 };
-  const ok = (family === 'TCP4' && isIPv4(src ?? '')) || (family === 'TCP6' && isIPv6(src ?? ''));
-  const port = Number(srcPort);
-  if (!ok || !Number.isInteger(port) || port < 0 || port > 65535) throw new ProxyHeaderError('malformed PROXY v1 header');
-  return { address: src, port, length: end + 2 };
+  const isFamily = family === 'TCP4' ? isIPv4 : family === 'TCP6' ? isIPv6 : undefined;
+  const ok = isFamily !== undefined && isFamily(src ?? '') && isFamily(dst ?? '') && more.length === 0;
+  if (!ok || !isPort(srcPort) || !isPort(dstPort)) throw new ProxyHeaderError('malformed PROXY v1 header');
+  return { address: src, port: Number(srcPort), length: end + 2 };
 }
+
+/** A port as the spec writes it: decimal, no leading zero, 0 to 65535. */
+const isPort = (text: string | undefined) => text !== undefined && /^(0|[1-9]\d{0,4})$/.test(text) && Number(text) <= 65535;
 
 function parseV2(bytes: Buffer): ProxiedAddress | undefined {
   if (bytes.length < 16) {
@@ -45,6 +49,7 @@ function parseV2(bytes: Buffer): ProxiedAddress | undefined {
   if (bytes.length < length) return undefined;
   const command = bytes[12]! & 0x0f;
   const family = bytes[13]! >> 4;
+  if (command > 1) throw new ProxyHeaderError('malformed PROXY v2 header (unknown command)');
   if (command === 0) return { length }; // LOCAL: the proxy's own connection (health check)
   if (family === 1 && length >= 16 + 12) {
     return { address: [...bytes.subarray(16, 20)].join('.'), port: bytes.readUInt16BE(24), length };

@@ -149,7 +149,7 @@ function validNetwork(text) {
 }
 
 const networkTitle = 'a network text is taken exactly when it is ADDRESS[/LENGTH]';
-test(networkTitle, { todo: 'src/geo/network.ts parseNetwork takes "10.0.0.0/" and "10.0.0.0/-0" as /0 (every IPv4 address), and "/0x8", "/1e1", "/ 8", "/8.0", "/8/9"' }, () => {
+test(networkTitle, () => {
   const text = fc.tuple(fc.oneof(ipv4Bytes.map(ipv4Text), ipv6Bytes.map((b) => ipv6Text(b, 'short')), fc.constantFrom('1.2.3', 'x')),
     fc.constantFrom('', '/', '/8', '/08', '/0x8', '/1e1', '/ 8', '/8 ', '/8/9', '/33', '/129', '/-0', '/1.5'))
     .map(([address, suffix]) => address + suffix);
