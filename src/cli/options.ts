@@ -13,6 +13,8 @@ export interface CommandLine {
   commands: string[];
   /** informational lines for stderr (obsolete options, bumped values) */
   notes: string[];
+  /** --help or --version: print it and exit 0 */
+  info?: 'help' | 'version';
   /** -i: nothing to run (Windows service install) */
   windowsOnly: boolean;
 }
@@ -101,6 +103,8 @@ export function parseCommandLine(argv: string[]): CommandLine {
   for (let i = 0; i < argv.length; i++) {
     const word = argv[i]!;
     if (word === '--') { operands.push(...argv.slice(i + 1)); break; }
+    if (word === '--help' || word === '--version') { cl.info = word.slice(2) as 'help' | 'version'; continue; }
+    if (word.startsWith('--')) throw new ConfigError(`unknown option ${word} (--help lists the options)`);
     if (!word.startsWith('-') || word === '-') { operands.push(word); continue; }
     for (let j = 1; j < word.length; j++) {
       const option = word[j]!;

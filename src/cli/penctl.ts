@@ -1,5 +1,6 @@
 // `penctl host:port|/path/to/socket command…`: sends one command, prints the reply (pen's penctl).
 import { connect } from 'node:net';
+import { PENCTL_USAGE } from './usage';
 
 function die(message: string): never {
   process.stderr.write(`${message}\n`);
@@ -11,8 +12,8 @@ export function main(argv: string[]): void {
   const [target, ...words] = json ? argv.slice(1) : argv;
   if (json) words.unshift('json');
   if (target === undefined || words.length === (json ? 1 : 0)) {
-    process.stdout.write('usage: penctl host:port command\n');
-    process.exit(0);
+    process.stderr.write(PENCTL_USAGE);
+    process.exit(1);
   }
   let socket;
   if (target.includes('/')) {

@@ -1,6 +1,7 @@
-// The text `pen` prints when run without a listen address.
+// The text `pen` prints when run without a listen address, and for --help; penctl's usage line.
 export const USAGE = `usage:
   pen [options] [host:]port|/path/to/socket server1 [server2 ...]
+  pen --help | --version
   server: host[:port[:maxc[:hard[:weight[:prio]]]]]  ([ipv6]:port:... for IPv6, or /path/to/socket)
 
   -B host:port  abuse server: where clients refused by client_acl are sent
@@ -42,4 +43,10 @@ export const USAGE = `usage:
 
 example:
   pen 8080 www1:80 www2:80 www3:80:100:200
+`;
+
+export const PENCTL_USAGE = `usage: penctl [--json] host:port|[host]:port|/path/to/socket command [arguments ...]
+  --json  the reply as one line of JSON
+example:
+  penctl 127.0.0.1:10080 servers
 `;

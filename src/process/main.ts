@@ -1,5 +1,6 @@
 // `pen`: parse argv → configure → (daemonize) → open listeners → drop privileges → serve → exit.
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseCommandLine, type CommandLine } from '../cli/options';
 import { USAGE } from '../cli/usage';
 import { ConfigError, messageOf } from '../errors';
@@ -40,6 +41,15 @@ export async function main(argv: string[]): Promise<void> {
     cl = parseCommandLine(argv);
   } catch (err) {
     fail(err);
+  }
+  if (cl.info === 'help') {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  if (cl.info === 'version') {
+    const { version } = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    process.stdout.write(`pen-edge ${version} (pen 0.34.1 compatible), Node.js ${process.version}\n`);
+    process.exit(0);
   }
   if (cl.windowsOnly) {
     process.stderr.write('Windows only\n');

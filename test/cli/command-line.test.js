@@ -74,3 +74,15 @@ test('options after operands and clustered flags are understood (GNU getopt)', a
   assert.equal((await penctl(`127.0.0.1:${pen.ctl}`, 'mode')).stdout, 'no hash roundrobin stubborn no weight no prio\n');
   assert.equal((await exchange(pen.port)).trim(), 'be');
 });
+
+test('--help prints the usage and --version the version, both exit 0; an unknown long option is named', async () => {
+  const help = await runPen(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^usage:\n  pen \[options\]/);
+  const version = await runPen(['--version']);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^pen-edge \d+\.\d+\.\d+ \(pen 0\.34\.1 compatible\), Node\.js v\d+/);
+  const unknown = await runPen(['--foo', '8080', 'a:80']);
+  assert.equal(unknown.code, 1);
+  assert.equal(unknown.stderr, 'pen: unknown option --foo (--help lists the options)\n');
+});

@@ -142,7 +142,10 @@ test('garbage and over-long lines get an error reply; traffic goes on', async (t
 });
 
 test('penctl: usage, missing port, nothing listening', async () => {
-  assert.deepEqual(await penctl(), { code: 0, stdout: 'usage: penctl host:port command\n', stderr: '' });
+  const usage = await penctl();
+  assert.equal(usage.code, 1);
+  assert.match(usage.stderr, /^usage: penctl \[--json\] host:port\|\[host\]:port\|\/path\/to\/socket command/);
+  assert.equal((await penctl('127.0.0.1:1')).code, 1, 'no command: the usage, exit 1');
   const noPort = await penctl('127.0.0.1', 'servers');
   assert.equal(noPort.code, 1);
   assert.equal(noPort.stderr, 'no port given\n');
