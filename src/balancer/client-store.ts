@@ -47,9 +47,12 @@ export class RedisClientStore {
     this.subscriber = new Redis(url, { ...options, enableOfflineQueue: true });
     this.commands.on('error', (err: Error) => this.unreachable(err));
     this.subscriber.on('error', (err: Error) => this.unreachable(err));
-    this.commands.on('ready', () => void this.catchUp());
+    // what others stored is read once this balancer is subscribed (and both connections are up),
+    // so that nothing published in between is missed; again after every reconnect
+    this.commands.on('ready', () => this.whenBothReady());
+    this.subscriber.on('ready', () => this.whenBothReady());
     this.subscriber.on('message', (_channel: string, message: string) => this.received(message));
-    void this.subscriber.subscribe(CHANNEL).catch(() => {}); // resubscribed by ioredis after a reconnect
+    void this.subscriber.subscribe(CHANNEL).then(() => this.whenBothReady(), () => {}); // resubscribed by ioredis after a reconnect
     this.timer = setInterval(() => void this.send(), TICK_MS);
   }
 
@@ -57,6 +60,10 @@ export class RedisClientStore {
     if (!this.reachable) return;
     this.reachable = false;
     diag(`client_store: ${this.url} unreachable (${(err as NodeJS.ErrnoException).code ?? err.message}); serving from the local client table`);
+  }
+
+  private whenBothReady(): void {
+    if (this.commands.status === 'ready' && this.subscriber.status === 'ready') void this.catchUp();
   }
 
   /** Connected (again): take over what the others stored, then send what changed here. */

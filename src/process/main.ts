@@ -1,6 +1,6 @@
 // `pen`: parse argv → configure → (daemonize) → open listeners → drop privileges → serve → exit.
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseCommandLine, type CommandLine } from '../cli/options';
 import { USAGE } from '../cli/usage';
 import { ConfigError, messageOf } from '../errors';
@@ -33,6 +33,28 @@ function checkWorkers(s: Settings): void {
   if (!workersSupported()) {
     throw new ConfigError(`workers ${s.workers}: needs Node.js ${WORKERS_NODE.join('.')} or later (this is ${process.version}); workers 1 runs on this one`);
   }
+}
+
+/** Settings that would silently do nothing: one warning line each on stderr, before anything starts. */
+function warnings(s: Settings): string[] {
+  const found: string[] = [];
+  const tls = s.tls;
+  if (!tls.certFile && !tls.auto && (tls.caFile || tls.caDir || tls.requireClientCert)) {
+    found.push('-G, -A and -R act on TLS clients: without -E (or ssl_auto) there are none, and no certificate is asked for');
+  }
+  if (tls.sniPath && !existsSync(tls.sniPath)) found.push(`ssl_sni_path ${tls.sniPath}: no such directory; every name gets the default certificate`);
+  if (s.webFile) {
+    try {
+      accessSync(dirname(s.webFile), constants.W_OK);
+    } catch (err) {
+      found.push(`-w ${s.webFile}: its directory cannot be written (${(err as NodeJS.ErrnoException).code}); USR1 will not update the status page`);
+    }
+  }
+  // in the foreground pen's own line says so; a detached pen has no terminal to say it on
+  if (s.control && !s.foreground && process.getuid?.() === 0 && s.user === undefined) {
+    found.push(`-C ${s.control}: pen opens no control port when it runs as root without -u (give -u USER to have one)`);
+  }
+  return found;
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -74,6 +96,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     fail(err);
   }
+  if (!isDaemonChild()) for (const warning of warnings(s)) process.stderr.write(`pen: warning: ${warning}\n`);
 
   if (!s.foreground && !isDaemonChild()) return daemonize(argv);
   if (isDaemonChild()) useSyslog();

@@ -23,13 +23,14 @@ async function startRedis(t, port) {
   return { stop: async () => { child.kill('SIGTERM'); await exited; } };
 }
 
-/** Resolves once the balancer's client table has address with a server. */
-async function knows(pen, address) {
+/** Resolves once the balancer's client table has address with a server (a bound for a broken run, not a wait). */
+async function knows(pen, address, deadline = Date.now() + 20000) {
   const ctl = controlOf(pen);
-  for (;;) {
+  while (Date.now() < deadline) {
     const line = (await ctl('clients')).split('\n').find((l) => l.startsWith(`${address} `));
     if (line && !/ server -1 /.test(line)) return line;
   }
+  throw new Error(`${address} never reached the other balancer's client table`);
 }
 
 test('client_store: the setting, checked', async (t) => {

@@ -22,3 +22,14 @@ test('-ddd -a dumps client bytes as text; -ddd alone as hex', async (t) => {
   await exchange(hex.port, { data: 'PING\n' });
   assert.match(await stderrMatching(hex.child, /5: 50 49/), /^5: 50 49 4e 47 0a $/m);
 });
+
+test('settings that would do nothing get one warning line each at start', async (t) => {
+  const be = await namedBackend('a', t);
+  const pen = await startPen(t, ['-G', '/etc/hosts', '-w', '/no/such/dir/status.html', '-o', 'ssl_sni_path /no/such/dir', `127.0.0.1:${be.port}`]);
+  const warnings = pen.child.stderrText.split('\n').filter((l) => l.startsWith('pen: warning: '));
+  assert.deepEqual(warnings, [
+    'pen: warning: -G, -A and -R act on TLS clients: without -E (or ssl_auto) there are none, and no certificate is asked for',
+    'pen: warning: ssl_sni_path /no/such/dir: no such directory; every name gets the default certificate',
+    'pen: warning: -w /no/such/dir/status.html: its directory cannot be written (ENOENT); USR1 will not update the status page',
+  ]);
+});

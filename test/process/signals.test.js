@@ -7,7 +7,7 @@ const os = require('node:os');
 const path = require('node:path');
 const net = require('node:net');
 const { once } = require('node:events');
-const { namedBackend, echoBackend, startPen, exchange, penctl, runPen, freePort, fileCreated, stderrMatching } = require('../support/harness');
+const { namedBackend, echoBackend, startPen, exchange, penctl, runPen, freePort, fileCreated, stderrMatching, IS_ROOT } = require('../support/harness');
 
 const tmp = (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-proc-'));
@@ -109,4 +109,15 @@ test('HUP re-reads -F: changes apply to new connections, open ones are kept', as
   const [echo] = await once(open, 'data');
   assert.equal(echo.toString(), 'after');
   open.destroy();
+});
+
+test('detached as root without -u, the launcher says the control port is not opened', { skip: !IS_ROOT && 'needs root' }, async (t) => {
+  const be = await namedBackend('be', t);
+  const pidFile = path.join(tmp(t), 'pen.pid');
+  const [port, ctl] = [await freePort(), await freePort()];
+  const r = await runPen(['-p', pidFile, '-C', `127.0.0.1:${ctl}`, `127.0.0.1:${port}`, `127.0.0.1:${be.port}`]);
+  const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+  t.after(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } });
+  assert.equal(r.code, 0);
+  assert.equal(r.stderr, `pen: warning: -C 127.0.0.1:${ctl}: pen opens no control port when it runs as root without -u (give -u USER to have one)\n`);
 });
