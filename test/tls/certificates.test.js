@@ -65,8 +65,9 @@ test('ssl_certificate on the control port: checked at once, served after ssl_rel
     s.on('error', (err) => resolve(err.code));
   });
   const serialOf = (pem) => new X509Certificate(pem).serialNumber;
-  const REFUSED = 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE';
-  assert.equal(await ecdsaSerial(), REFUSED);
+  // the client's handshake_failure alert; OpenSSL 3.5 (Node 24) names it SSL/TLS where 3.0 said SSLV3
+  const REFUSED = /^ERR_SSL_(SSLV3|SSL\/TLS)_ALERT_HANDSHAKE_FAILURE$/;
+  assert.match(await ecdsaSerial(), REFUSED);
   assert.equal(await control(`ssl_certificate ${certs.serverCert} ${certs.server2Key}`),
     `ssl_certificate: key ${certs.server2Key}: does not match certificate ${certs.serverCert}\n`);
   const ecCert = certs.write('ec.crt', certs.server.cert);
@@ -87,7 +88,7 @@ test('ssl_certificate on the control port: checked at once, served after ssl_rel
   assert.match(fs.readFileSync(file, 'utf8'), new RegExp(`^no ssl_certificate\nssl_certificate ${ecCert} ${ecKey}$`, 'm'));
   assert.equal(await control('no ssl_certificate'), '');
   assert.equal(await control('ssl_reload'), '');
-  assert.equal(await ecdsaSerial(), REFUSED);
+  assert.match(await ecdsaSerial(), REFUSED);
 });
 
 test('bad ssl_certificate files: one line naming the file, exit 1', async (t) => {
