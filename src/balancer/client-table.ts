@@ -3,7 +3,7 @@
 // a hash of address keys (open addressing) over numbered slots, guarded by one spin lock.
 import { keyText, writeKey } from './address-key';
 import { NO_SERVER } from './server-table';
-import { growMemory, sharedMemory, SpinLock } from './shared-memory';
+import { CounterRows, growMemory, sharedMemory, SpinLock } from './shared-memory';
 
 /** A connection's view of its client: what the table held when the connection came in. */
 export interface Client {
@@ -79,10 +79,8 @@ export class ClientTable {
   private readonly entries: Int32Array;
   private readonly stamps: Float64Array;
   private readonly buckets: Int32Array;
-  /** this thread's row of byte counters */
-  private readonly row: Float64Array;
-  /** every thread's row, for sums and resets */
-  private rows: Float64Array[] = [];
+  /** bytes sent to and received from each client slot, one row per thread */
+  private readonly bytes: CounterRows;
   private readonly lock: SpinLock;
   private readonly key = new Int32Array(4);
   /** seconds after which a client's server is forgotten (-T); 0 = never */
@@ -106,7 +104,7 @@ export class ClientTable {
   /** Rows of byte counters for threads 0 … threads-1 (made before the threads start). */
   static addRows(memory: ClientTableMemory, threads: number): void {
     const capacity = new Int32Array(memory.header, 0, HEADER_WORDS)[CAPACITY]!;
-    while (memory.bytes.length < threads) memory.bytes.push(sharedMemory(capacity * 16, CLIENTS_LIMIT * 16));
+    CounterRows.add(memory.bytes, threads, capacity * 16, CLIENTS_LIMIT * 16);
   }
 
   constructor(readonly memory: ClientTableMemory, thread: number) {
@@ -116,7 +114,7 @@ export class ClientTable {
     this.stamps = new Float64Array(memory.stamps);
     this.buckets = new Int32Array(memory.buckets);
     ClientTable.addRows(memory, thread + 1);
-    this.row = new Float64Array(memory.bytes[thread]!);
+    this.bytes = new CounterRows(memory.bytes, thread);
     this.lock = new SpinLock(this.header, LOCK, thread);
   }
 
@@ -137,11 +135,7 @@ export class ClientTable {
       this.entries[at + LAST] = now;
       this.entries[at + CONNECTS]!++;
       this.stamps[slot] = this.tick();
-      const place = this.entries[at + PLACE]!;
-      return {
-        address, slot, generation: this.entries[at + GENERATION]!, last: now, server: this.entries[at + SERVER]!,
-        connects: this.entries[at + CONNECTS]!, country: letters(place >>> 16), continent: letters(place & 0xffff),
-      };
+      return this.clientAt(slot, address);
     } finally {
       this.lock.unlock();
     }
@@ -201,11 +195,11 @@ export class ClientTable {
 
   /** Bytes sent to the client, counted in this thread's column. */
   addSent(client: Client, n: number): void {
-    this.row[client.slot * 2] += n;
+    this.bytes.own[client.slot * 2] += n;
   }
 
   addReceived(client: Client, n: number): void {
-    this.row[client.slot * 2 + 1] += n;
+    this.bytes.own[client.slot * 2 + 1] += n;
   }
 
   /** Grows the table (pen never shrinks it). */
@@ -216,7 +210,7 @@ export class ClientTable {
       const m = this.memory;
       growMemory(m.entries, max * ENTRY_WORDS * 4);
       growMemory(m.stamps, max * 8);
-      for (const row of m.bytes) growMemory(row, max * 16);
+      this.bytes.grow(max * 16);
       const buckets = bucketCountFor(max);
       if (buckets > this.header[BUCKET_COUNT]!) {
         growMemory(m.buckets, buckets * 4);
@@ -235,13 +229,8 @@ export class ClientTable {
     this.lock.lock();
     try {
       for (let slot = 0; slot < this.header[USED]!; slot++) {
-        const at = slot * ENTRY_WORDS;
-        const place = this.entries[at + PLACE]!;
-        clients.push({
-          address: keyText(this.entries, at + KEY), slot, generation: this.entries[at + GENERATION]!,
-          last: this.entries[at + LAST]!, server: this.entries[at + SERVER]!, connects: this.entries[at + CONNECTS]!,
-          country: letters(place >>> 16), continent: letters(place & 0xffff), csx: this.total(slot, 0), crx: this.total(slot, 1),
-        });
+        const client = this.clientAt(slot, keyText(this.entries, slot * ENTRY_WORDS + KEY));
+        clients.push({ ...client, csx: this.bytes.sum(slot * 2), crx: this.bytes.sum(slot * 2 + 1) });
       }
     } finally {
       this.lock.unlock();
@@ -254,15 +243,14 @@ export class ClientTable {
     this.lock.release(deadThread);
   }
 
-  private total(slot: number, which: 0 | 1): number {
-    let sum = 0;
-    for (const row of this.allRows()) sum += row[slot * 2 + which]!;
-    return sum;
-  }
-
-  private allRows(): Float64Array[] {
-    if (this.rows.length !== this.memory.bytes.length) this.rows = this.memory.bytes.map((b) => new Float64Array(b));
-    return this.rows;
+  /** The entry at slot as a connection sees it (under the lock); address: its key as text. */
+  private clientAt(slot: number, address: string): Client {
+    const at = slot * ENTRY_WORDS;
+    const place = this.entries[at + PLACE]!;
+    return {
+      address, slot, generation: this.entries[at + GENERATION]!, last: this.entries[at + LAST]!, server: this.entries[at + SERVER]!,
+      connects: this.entries[at + CONNECTS]!, country: letters(place >>> 16), continent: letters(place & 0xffff),
+    };
   }
 
   /** The slot holding the key, or -1. */
@@ -314,7 +302,7 @@ export class ClientTable {
     this.entries[at + CONNECTS] = 0;
     this.entries[at + PLACE] = NO_PLACE;
     this.entries[at + CHANGED] = 0;
-    for (const row of this.allRows()) row.fill(0, slot * 2, slot * 2 + 2);
+    this.bytes.clear(slot * 2, slot * 2 + 2);
   }
 
   private evictOldest(): number {

@@ -1,7 +1,7 @@
 // The scoreboard: the live counters of the servers, shared by every thread. Connections per
 // server (limits, weights), blacklist time and health are one truth read and written with
 // Atomics; bytes are counted in one row per thread (no contention) and summed when reported.
-import { sharedMemory } from './shared-memory';
+import { CounterRows, sharedMemory } from './shared-memory';
 
 /** Server slots: `server N` for N < SERVER_MAX, then the emergency (-e) and abuse (-B) servers. */
 export const SERVER_MAX = 4096;
@@ -31,10 +31,8 @@ export interface ScoreboardMemory {
 
 export class Scoreboard {
   private readonly words: Int32Array;
-  /** this thread's row of byte counters */
-  private readonly row: Float64Array;
-  /** every thread's row, for the sums */
-  private rows: Float64Array[] = [];
+  /** bytes sent and received per server slot, one row per thread */
+  private readonly bytes: CounterRows;
 
   static memory(): ScoreboardMemory {
     return { words: sharedMemory(WORDS * 4), bytes: [] };
@@ -42,13 +40,13 @@ export class Scoreboard {
 
   /** Rows of byte counters for threads 0 … threads-1 (made before the threads start). */
   static addRows(memory: ScoreboardMemory, threads: number): void {
-    while (memory.bytes.length < threads) memory.bytes.push(sharedMemory(SLOTS * 2 * 8));
+    CounterRows.add(memory.bytes, threads, SLOTS * 2 * 8);
   }
 
-  constructor(readonly memory: ScoreboardMemory, thread: number) {
+  constructor(memory: ScoreboardMemory, thread: number) {
     Scoreboard.addRows(memory, thread + 1);
     this.words = new Int32Array(memory.words);
-    this.row = new Float64Array(memory.bytes[thread]!);
+    this.bytes = new CounterRows(memory.bytes, thread);
   }
 
   connections(slot: number): number {
@@ -83,26 +81,19 @@ export class Scoreboard {
 
   /** Bytes sent to the server (this thread's row: no other thread writes it). */
   addSent(slot: number, n: number): void {
-    this.row[slot * 2] += n;
+    this.bytes.own[slot * 2] += n;
   }
 
   addReceived(slot: number, n: number): void {
-    this.row[slot * 2 + 1] += n;
+    this.bytes.own[slot * 2 + 1] += n;
   }
 
   totalSent(slot: number): number {
-    return this.sum(slot * 2);
+    return this.bytes.sum(slot * 2);
   }
 
   totalReceived(slot: number): number {
-    return this.sum(slot * 2 + 1);
-  }
-
-  private sum(at: number): number {
-    if (this.rows.length !== this.memory.bytes.length) this.rows = this.memory.bytes.map((b) => new Float64Array(b));
-    let total = 0;
-    for (const row of this.rows) total += row[at]!;
-    return total;
+    return this.bytes.sum(slot * 2 + 1);
   }
 
   /** pen's round-robin cursor, shared so that rotation is one rotation across threads. */

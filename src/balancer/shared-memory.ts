@@ -34,3 +34,45 @@ export class SpinLock {
     Atomics.compareExchange(this.words, this.at, deadHolder + 1, 0);
   }
 }
+
+/**
+ * Counters kept in one row per thread (float64s, each row written by its thread alone: no
+ * contention, no atomics) and summed when read. The rows are made before the threads start.
+ */
+export class CounterRows {
+  /** this thread's row */
+  readonly own: Float64Array;
+  /** views of every row, for sums and resets, made again when rows were added */
+  private views: Float64Array[] = [];
+
+  /** Rows for threads 0 … threads-1, each `bytes` long, with room to grow to `maxBytes`. */
+  static add(rows: SharedArrayBuffer[], threads: number, bytes: number, maxBytes = bytes): void {
+    while (rows.length < threads) rows.push(sharedMemory(bytes, maxBytes));
+  }
+
+  constructor(private readonly rows: SharedArrayBuffer[], thread: number) {
+    this.own = new Float64Array(rows[thread]!);
+  }
+
+  /** Counter `at`, summed over every thread. */
+  sum(at: number): number {
+    let total = 0;
+    for (const row of this.all()) total += row[at]!;
+    return total;
+  }
+
+  /** Zeroes counters [from, to) in every thread's row. */
+  clear(from: number, to: number): void {
+    for (const row of this.all()) row.fill(0, from, to);
+  }
+
+  /** Grows every row to at least `bytes`. */
+  grow(bytes: number): void {
+    for (const row of this.rows) growMemory(row, bytes);
+  }
+
+  private all(): Float64Array[] {
+    if (this.views.length !== this.rows.length) this.views = this.rows.map((b) => new Float64Array(b));
+    return this.views;
+  }
+}
