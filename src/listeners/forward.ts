@@ -130,11 +130,14 @@ export class Forwarder {
    */
   readonly hasRoom = (): boolean => 2 * this.connections.count + this.waiting.length < this.descriptorBudget;
 
+  /** Whether, with `count` connections open and `waiting` clients waiting, one more connection fits (-x and descriptors). */
+  private canOpen(count: number, waiting: number): boolean {
+    return count < this.connections.max && 2 * (count + 1) + waiting <= this.descriptorBudget;
+  }
+
   private admit(down: Endpoint, address: string, port: number, seen = address): void {
     const count = this.connections.count;
-    if (count >= this.connections.max || 2 * (count + 1) + this.waiting.length > this.descriptorBudget) {
-      return this.wait({ down, address, port, seen }, count);
-    }
+    if (!this.canOpen(count, this.waiting.length)) return this.wait({ down, address, port, seen }, count);
     const now = Math.floor(Date.now() / 1000);
     const route = this.balancer.route(address, port, now);
     const conn = this.connections.open(down, route.client, port, seen);
@@ -172,7 +175,7 @@ export class Forwarder {
   private readonly admitWaiting = (): void => {
     this.watching = false;
     let count = this.connections.count;
-    while (this.waiting.length > 0 && count < this.connections.max && 2 * (count + 1) + this.waiting.length - 1 <= this.descriptorBudget) {
+    while (this.waiting.length > 0 && this.canOpen(count, this.waiting.length - 1)) { // the first waiting client leaves the queue
       const { down, address, port, seen } = this.waiting.shift()!;
       this.admit(down, address, port, seen);
       count = this.connections.count;
