@@ -30,14 +30,31 @@ interface StoreOptions {
   now?: () => number;
 }
 
+/** The ticket keys in force, and who is told when they change. */
+class TicketKeys {
+  private readonly users: Array<(keys: Buffer) => void> = [];
+
+  constructor(private keys: Buffer) {}
+
+  /** Calls use with the keys now and after every change. */
+  watch(use: (keys: Buffer) => void): void {
+    this.users.push(use);
+    use(this.keys);
+  }
+
+  set(keys: Buffer): void {
+    this.keys = keys;
+    for (const use of this.users) use(keys);
+  }
+}
+
 /** The store of one process: a map in least-recently-used order, and ticket keys rotated on a timer. */
 export class MemorySessionStore implements TlsSessionStore {
   readonly lifetime: number;
   private readonly capacity: number;
   private readonly now: () => number;
   private readonly sessions = new Map<string, { session: Buffer; expires: number }>();
-  private keys: Buffer = randomBytes(TICKET_KEYS_BYTES);
-  private readonly keyUsers: Array<(keys: Buffer) => void> = [];
+  private readonly keys = new TicketKeys(randomBytes(TICKET_KEYS_BYTES));
   private readonly rotation = setInterval(() => this.rotateTicketKeys(), TICKET_KEY_ROTATION_MS).unref();
 
   constructor({ capacity = SESSION_CACHE_SIZE, lifetime = SESSION_LIFETIME_S, now = Date.now }: StoreOptions = {}) {
@@ -65,8 +82,7 @@ export class MemorySessionStore implements TlsSessionStore {
   }
 
   watchTicketKeys(use: (keys: Buffer) => void): void {
-    this.keyUsers.push(use);
-    use(this.keys);
+    this.keys.watch(use);
   }
 
   /** The IDs of the sessions kept now. */
@@ -76,8 +92,7 @@ export class MemorySessionStore implements TlsSessionStore {
 
   /** New ticket keys for every user: tickets sealed with the old ones no longer resume. */
   rotateTicketKeys(): void {
-    this.keys = randomBytes(TICKET_KEYS_BYTES);
-    for (const use of this.keyUsers) use(this.keys);
+    this.keys.set(randomBytes(TICKET_KEYS_BYTES));
   }
 
   close(): void {
@@ -152,10 +167,12 @@ export class SessionIndex {
 export class RemoteSessionStore implements TlsSessionStore {
   private readonly waiting = new Map<number, (session: Buffer | undefined) => void>();
   private seq = 0;
-  private readonly keyUsers: Array<(keys: Buffer) => void> = [];
+  private readonly keys: TicketKeys;
 
-  constructor(readonly lifetime: number, private keys: Buffer, private readonly index: SessionIndex,
-    private readonly ask: (seq: number, id: Buffer) => void, private readonly keep: (id: Buffer, session: Buffer) => void) {}
+  constructor(readonly lifetime: number, keys: Buffer, private readonly index: SessionIndex,
+    private readonly ask: (seq: number, id: Buffer) => void, private readonly keep: (id: Buffer, session: Buffer) => void) {
+    this.keys = new TicketKeys(keys);
+  }
 
   get(id: Buffer, done: (session: Buffer | undefined) => void): void {
     if (!this.index.mayHold(id)) return done(undefined);
@@ -177,13 +194,12 @@ export class RemoteSessionStore implements TlsSessionStore {
   }
 
   watchTicketKeys(use: (keys: Buffer) => void): void {
-    this.keyUsers.push(use);
-    use(this.keys);
+    this.keys.watch(use);
   }
 
+  /** The main thread's keys, after a rotation. */
   useTicketKeys(keys: Buffer): void {
-    this.keys = keys;
-    for (const use of this.keyUsers) use(keys);
+    this.keys.set(keys);
   }
 
   close(): void {
