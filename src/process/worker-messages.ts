@@ -4,6 +4,7 @@ import type { BalancerConfiguration, BalancerMemory } from '../balancer/balancer
 import type { ConnectionTableMemory } from '../balancer/connection-table';
 import type { Settings } from '../config/settings';
 import type { TlsFiles } from '../listeners/tls';
+import type { LogRecord } from '../reports/request-log';
 
 export interface SharedTables {
   balancer: BalancerMemory;
@@ -42,9 +43,6 @@ export type ToWorker =
   | { type: 'session'; seq: number; session: Buffer | undefined }
   | { type: 'ticketKeys'; keys: Buffer }
   | { type: 'stop' };
-
-/** [client, server, first line of the chunk] */
-export type LogRecord = [string, string, string];
 
 export type FromWorker =
   | { type: 'ready' }

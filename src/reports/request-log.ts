@@ -13,8 +13,8 @@ export interface RequestSink {
 }
 
 /** The first line of a chunk, as long as any log target keeps it, with bytes outside ASCII shown as '.'. */
-export function firstLine(chunk: Buffer, max = NET_MAX): string {
-  const n = Math.min(chunk.length, max);
+function firstLine(chunk: Buffer): string {
+  const n = Math.min(chunk.length, NET_MAX);
   let out = '';
   for (let i = 0; i < n; i++) {
     const b = chunk[i]!;
@@ -77,11 +77,14 @@ export class RequestLog implements RequestSink {
   }
 }
 
+/** [client, server, first line of the chunk]: one log line, as a worker hands it to the main thread */
+export type LogRecord = [string, string, string];
+
 /** A worker thread's log: lines gathered and sent to the main thread, which alone writes the file. */
 export class LogRelay implements RequestSink {
-  private records: Array<[string, string, string]> = [];
+  private records: LogRecord[] = [];
 
-  constructor(private readonly send: (records: Array<[string, string, string]>) => void) {}
+  constructor(private readonly send: (records: LogRecord[]) => void) {}
 
   write(client: string, server: string, chunk: Buffer): void {
     if (this.records.length === 0) setImmediate(this.flush);
