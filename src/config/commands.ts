@@ -271,8 +271,7 @@ const commands: Record<string, Command> = {
     usage: 'FILE',
     run(ctx, [file]) {
       if (file === undefined) throw new ConfigError('Usage: include filename');
-      const text = ctx.effects.readFile(file);
-      return ctx.effects.checkScript(text, file).then(() => runScript(ctx, text, file)).then(() => '');
+      return runFile(ctx, file).then(() => '');
     },
   },
   keepalive: flag('keepalive'),
@@ -713,10 +712,17 @@ export function runCommand(ctx: CommandContext, line: string): Reply {
   return command.run(ctx, args);
 }
 
+/** Runs a file of commands (-F, include): checked whole first, so that a failing line changes nothing. */
+export async function runFile(ctx: CommandContext, file: string): Promise<void> {
+  const text = ctx.effects.readFile(file);
+  await ctx.effects.checkScript(text, file);
+  await runScript(ctx, text, file);
+}
+
 /**
- * Runs every line of a script (a -F file or an include) in order, each after the one before has
- * finished; a failing line names its file and line. Callers check the script first
- * (Effects.checkScript), so that a failure leaves nothing half done.
+ * Runs every line of a script in order, each after the one before has finished; a failing line
+ * names its file and line. runFile checks the script first, so that a failure leaves nothing half
+ * done; Effects.checkScript runs it on a copy.
  */
 export async function runScript(ctx: CommandContext, text: string, source: string): Promise<void> {
   const strict = { ...ctx, strict: true };

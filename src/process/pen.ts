@@ -8,7 +8,7 @@ import { Balancer } from '../balancer/balancer';
 import { RedisClientStore } from '../balancer/client-store';
 import { emptyServer } from '../balancer/server-table';
 import { lookupListenAddress, parseServerSpec, parseListenAddress } from '../config/address';
-import { runCommand, runScript, type CommandContext, type Effects } from '../config/commands';
+import { runCommand, runFile, runScript, type CommandContext, type Effects } from '../config/commands';
 import type { Settings } from '../config/settings';
 import { ConfigError, SystemError, messageOf } from '../errors';
 import { HealthChecker } from '../health/checker';
@@ -86,11 +86,8 @@ export class Pen {
   }
 
   /** The -F file, checked whole first: an error names file:line and changes nothing. */
-  private async readConfigFile(): Promise<void> {
-    const file = this.settings.configFile!;
-    const text = this.effects.readFile(file);
-    await this.checkScript(text, file);
-    await runScript(this.context(), text, file);
+  private readConfigFile(): Promise<void> {
+    return runFile(this.context(), this.settings.configFile!);
   }
 
   /** Runs a script on a copy of the configuration, whose effects only check: throws the first error. */
