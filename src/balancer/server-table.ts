@@ -33,6 +33,11 @@ export function emptyServer(index: number): Server {
   };
 }
 
+/** The port as pen reports it (servers, status page, USR1, JSON): 1 for a unix socket, which has none. */
+export function reportedPort(s: Server): number {
+  return s.family === 0 ? 1 : s.port;
+}
+
 export class ServerTable {
   readonly servers: Server[] = [];
   /** used when no regular server can take a client (-e) */

@@ -8,7 +8,7 @@ import { checkStoreUrl } from '../balancer/client-store';
 import { CLIENTS_LIMIT } from '../balancer/client-table';
 import { CONNECTIONS_LIMIT } from '../balancer/connection-table';
 import { SERVER_MAX } from '../balancer/scoreboard';
-import type { Server } from '../balancer/server-table';
+import { reportedPort, type Server } from '../balancer/server-table';
 import type { HealthCheck } from '../health/checker';
 import { ConfigError, messageOf } from '../errors';
 import { loadKeyPair } from '../listeners/tls-options';
@@ -271,7 +271,7 @@ const commands: Record<string, Command> = {
     usage: 'FILE',
     run(ctx, [file]) {
       if (file === undefined) throw new ConfigError('Usage: include filename');
-      return runFile(ctx, file).then(() => '');
+      return runFile(ctx, file);
     },
   },
   keepalive: flag('keepalive'),
@@ -349,14 +349,14 @@ const commands: Record<string, Command> = {
     run(ctx) {
       const table = ctx.balancer.servers;
       return table.servers
-        .map((s) => `${s.index} addr ${s.host} port ${s.port || (s.family === 0 ? 1 : 0)} conn ${table.connections(s)} max ${s.maxc} hard ${s.hard} weight ${s.weight} prio ${s.prio} sx ${table.sent(s)} rx ${table.received(s)}\n`)
+        .map((s) => `${s.index} addr ${s.host} port ${reportedPort(s)} conn ${table.connections(s)} max ${s.maxc} hard ${s.hard} weight ${s.weight} prio ${s.prio} sx ${table.sent(s)} rx ${table.received(s)}\n`)
         .join('');
     },
     json: (ctx) => {
       const table = ctx.balancer.servers;
       return {
         servers: table.servers.map((s) => ({
-          index: s.index, address: s.host, port: s.port, conn: table.connections(s), max: s.maxc, hard: s.hard, weight: s.weight,
+          index: s.index, address: s.host, port: reportedPort(s), conn: table.connections(s), max: s.maxc, hard: s.hard, weight: s.weight,
           prio: s.prio, acl: s.acl, sx: table.sent(s), rx: table.received(s), blacklisted: table.isBlacklisted(s, ctx.now),
           health: s.check ? (table.checkFailed(s) ? 'failing' : 'passing') : 'unchecked',
         })),
@@ -712,27 +712,29 @@ export function runCommand(ctx: CommandContext, line: string): Reply {
   return command.run(ctx, args);
 }
 
-/** Runs a file of commands (-F, include): checked whole first, so that a failing line changes nothing. */
-export async function runFile(ctx: CommandContext, file: string): Promise<void> {
+/** Runs a file of commands (-F, include): checked whole first, so that a failing line changes nothing. Replies with their replies. */
+export async function runFile(ctx: CommandContext, file: string): Promise<string> {
   const text = ctx.effects.readFile(file);
   await ctx.effects.checkScript(text, file);
-  await runScript(ctx, text, file);
+  return runScript(ctx, text, file);
 }
 
 /**
  * Runs every line of a script in order, each after the one before has finished; a failing line
  * names its file and line. runFile checks the script first, so that a failure leaves nothing half
- * done; Effects.checkScript runs it on a copy.
+ * done; Effects.checkScript runs it on a copy. Returns the lines' replies, in order.
  */
-export async function runScript(ctx: CommandContext, text: string, source: string): Promise<void> {
+export async function runScript(ctx: CommandContext, text: string, source: string): Promise<string> {
   const strict = { ...ctx, strict: true };
   const lines = text.split('\n');
+  let replies = '';
   for (let i = 0; i < lines.length; i++) {
     try {
-      await runCommand(strict, lines[i]!);
+      replies += await runCommand(strict, lines[i]!);
     } catch (err) {
       if (err instanceof ConfigError) throw new ConfigError(`${source}:${i + 1}: ${err.message}`);
       throw err;
     }
   }
+  return replies;
 }

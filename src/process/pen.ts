@@ -86,17 +86,17 @@ export class Pen {
   }
 
   /** The -F file, checked whole first: an error names file:line and changes nothing. */
-  private readConfigFile(): Promise<void> {
-    return runFile(this.context(), this.settings.configFile!);
+  private async readConfigFile(): Promise<void> {
+    await runFile(this.context(), this.settings.configFile!); // its replies go nowhere, as pen's do
   }
 
   /** Runs a script on a copy of the configuration, whose effects only check: throws the first error. */
-  private checkScript(text: string, source: string): Promise<void> {
+  private async checkScript(text: string, source: string): Promise<void> {
     const settings = structuredClone(this.settings);
     const balancer = new Balancer(settings, Balancer.memory(settings), 0);
     balancer.configure(structuredClone(this.balancer.configuration()));
     balancer.geo.database = this.balancer.geo.database;
-    return runScript({ settings, balancer, effects: this.checkingEffects, now: seconds() }, text, source);
+    await runScript({ settings, balancer, effects: this.checkingEffects, now: seconds() }, text, source);
   }
 
   private context(): CommandContext {

@@ -1,6 +1,7 @@
 // pen's reports: the HTML status page (-w, `status`) and the USR1 text statistics.
 import type { Balancer } from '../balancer/balancer';
 import type { ConnectionTable } from '../balancer/connection-table';
+import { reportedPort } from '../balancer/server-table';
 import { localTimestamp } from './diag';
 
 export interface ReportSources {
@@ -23,7 +24,7 @@ export function statusPage({ balancer, connections, now }: ReportSources): strin
   html += header(['server', 'address', 'status', 'port', 'connections', 'max soft', 'max hard', 'sent', 'received', 'weight', 'prio', ...(checks ? ['health'] : [])]);
   for (const s of servers) {
     const health = s.check ? `${s.check.kind} ${table.checkFailed(s) ? 'failing' : 'passing'}` : '-';
-    html += row([s.index, s.host, table.blacklistedAt(s), s.port, table.connections(s), s.maxc, s.hard, table.sent(s), table.received(s),
+    html += row([s.index, s.host, table.blacklistedAt(s), reportedPort(s), table.connections(s), s.maxc, s.hard, table.sent(s), table.received(s),
       s.weight, s.prio, ...(checks ? [health] : [])]);
   }
   html += '</table>\n<h2>Active clients</h2>';
@@ -46,7 +47,7 @@ export function textStats({ balancer, connections, now }: ReportSources): string
   const servers = table.servers;
   const lines = [`Time ${localTimestamp()}, ${servers.length} servers, ${balancer.current} current`];
   for (const s of servers) {
-    lines.push(`Server ${s.index} status: address ${s.host} port ${s.port} blacklisted ${table.blacklistedAt(s)}, ` +
+    lines.push(`Server ${s.index} status: address ${s.host} port ${reportedPort(s)} blacklisted ${table.blacklistedAt(s)}, ` +
       `${table.connections(s)} connections (${s.maxc} soft, ${s.hard} hard), ${table.sent(s)} sent, ${table.received(s)} received`);
   }
   lines.push(`Max number of clients: ${balancer.clients.max}`, 'Active clients:');

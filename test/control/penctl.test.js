@@ -232,7 +232,7 @@ test('include and log commands', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-inc-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   fs.writeFileSync(path.join(dir, 'extra.cfg'), '# set two things\nblacklist 7\ntimeout 9\n');
-  assert.equal(await ctl('include', path.join(dir, 'extra.cfg')), '');
+  assert.equal(await ctl('include', path.join(dir, 'extra.cfg')), '7\n9\n'); // the replies of its commands, in order
   assert.equal(await ctl('blacklist'), '7\n');
   assert.equal(await ctl('timeout'), '9\n');
   const log = path.join(dir, 'pen.log');

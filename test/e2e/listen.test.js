@@ -8,7 +8,7 @@ const os = require('node:os');
 const path = require('node:path');
 const net = require('node:net');
 const { once } = require('node:events');
-const { PEN, controlOf, echoBackend, exchange, freePort, spawnServing, startPen, waitForPort } = require('../support/harness');
+const { PEN, controlOf, echoBackend, exchange, freePort, penctl, spawnServing, startPen, waitForPort } = require('../support/harness');
 
 /** A fresh temporary directory, removed after the test. */
 function tempDir(t) {
@@ -89,9 +89,13 @@ test('a unix socket path as the listen address', async (t) => {
 test('a unix socket path as a server', async (t) => {
   const backendPath = path.join(tempDir(t), 'backend.sock');
   await echoOnPath(t, backendPath);
-  const port = await freePort();
-  await serve(t, [`127.0.0.1:${port}`, backendPath]);
-  assert.equal(await exchange(port, { end: true }), 'hello\n');
+  const pen = await startPen(t, [backendPath], { control: true });
+  assert.equal(await exchange(pen.port, { end: true }), 'hello\n');
+  // pen reports a unix socket's port as 1, and so does every report here, JSON included
+  const ctl = controlOf(pen);
+  assert.match(await ctl('servers'), new RegExp(`^0 addr ${backendPath} port 1 conn 0 `));
+  assert.equal(JSON.parse((await penctl('--json', `127.0.0.1:${pen.ctl}`, 'servers')).stdout).servers[0].port, 1);
+  assert.match(await ctl('status'), new RegExp(`<td>${backendPath}</td>\n<td>[^<]*</td>\n<td>1</td>`));
 });
 
 test('-P and -Q are accepted and change nothing', async (t) => {
