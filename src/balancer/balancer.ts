@@ -36,8 +36,10 @@ function geoTiers(servers: ServerTable, client: Client, first: number, s: Settin
 
 export interface Route {
   client: Client;
-  /** servers to try, in order; empty = close the connection */
+  /** servers to try, in order; empty = none can take the client (HTTP: 503) */
   candidates: Server[];
+  /** refused by client_acl: with no -B server, closed without a word, as pen does (HTTP too) */
+  refused?: true;
 }
 
 /** What the operator configured in the tables, as plain data for another thread (counters are shared already). */
@@ -119,7 +121,7 @@ export class Balancer {
     const candidates: Server[] = [];
     if (!this.acls.permits(this.settings.clientAcl, address)) {
       if (this.servers.abuse) candidates.push(this.servers.abuse);
-      return { client, candidates };
+      return { client, candidates, refused: true };
     }
     const first = this.initialServer(client, address, port, now);
     const table = this.servers.servers;

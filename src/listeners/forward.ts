@@ -140,6 +140,10 @@ export class Forwarder {
     if (!this.canOpen(count, this.waiting.length)) return this.wait({ down, address, port, seen }, count);
     const now = Math.floor(Date.now() / 1000);
     const route = this.balancer.route(address, port, now);
+    if (route.refused && route.candidates.length === 0) {
+      debug(1, () => `client ${address} refused by client_acl`);
+      return down.destroy();
+    }
     const conn = this.connections.open(down, route.client, port, seen);
     if (conn === undefined) return this.wait({ down, address, port, seen }, count); // another thread took the last slot
     this.serve(conn, down, route.candidates, now);
