@@ -35,6 +35,13 @@ function clientOf(socket: tls.TLSSocket): string {
   return address === undefined ? 'unix client' : peerAddress(address);
 }
 
+/** Why a handshake failed, in one line: the client certificate's verification error, else OpenSSL's reason. */
+function failureOf(err: Error & { reason?: string }, socket: tls.TLSSocket): string {
+  // Node ends a connection whose certificate fails verification without an error of its own: the reason is kept here
+  if (socket.authorizationError) return `client certificate rejected (${String(socket.authorizationError)})`;
+  return err.reason ?? err.message.trim();
+}
+
 export class TlsFrontEnd {
   /** the plain listening socket; TLS starts on each connection it accepts */
   listener: Server | undefined;
@@ -91,7 +98,7 @@ export class TlsFrontEnd {
       // the SNI callback, like the OCSP listener below, stops every handshake for a call into JavaScript
       SNICallback: this.settings.sniPath ? (name, done) => done(null, this.sniContext(name)) : undefined,
     }, (s) => this.onSecure(s));
-    server.on('tlsClientError', (err, socket) => diag(`TLS handshake with ${clientOf(socket)} failed: ${err.message}`));
+    server.on('tlsClientError', (err, socket) => diag(`TLS handshake with ${clientOf(socket)} failed: ${failureOf(err, socket)}`));
     const ocsp = this.ocsp;
     if (ocsp) server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => done(null, ocsp));
     if (options.minVersion !== 'TLSv1.3') { // TLS 1.3 resumes by ticket only: no calls per handshake for a cache
