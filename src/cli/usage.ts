@@ -37,7 +37,7 @@ export const USAGE = `usage:
   -K keyfile    TLS: private key (PEM; may be inside the certificate file)
   -G cafile     TLS: CA certificates for client certificates
   -A cadir      TLS: hashed directory of CA certificates
-  -Z            TLS: compatibility mode (widest safe set of versions and ciphers)
+  -Z            TLS: compatibility mode for old clients (TLS 1.0-1.3, OpenSSL security level 0)
   -R            TLS: require a valid client certificate
   -L protocol   TLS: ssl23 (best available), tls1, tls1.1, tls1.2, tls1.3
 

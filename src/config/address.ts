@@ -102,9 +102,9 @@ function splitHost(spec: string): [string, string[]] {
   return [host ?? '', fields];
 }
 
-/** `host[:port[:maxc[:hard[:weight[:prio]]]]]`, `[v6]:port:…`, or a unix socket path. */
-export function parseServerSpec(spec: string, defaultPort: number): ServerSpec {
-  const what = `server '${spec}'`;
+/** `host[:port[:maxc[:hard[:weight[:prio]]]]]`, `[v6]:port:…`, or a unix socket path; `option` names where it came from in errors. */
+export function parseServerSpec(spec: string, defaultPort: number, option = 'server'): ServerSpec {
+  const what = `${option} '${spec}'`;
   if (spec.includes('/')) return { host: spec, port: 0, family: 0, maxc: 0, hard: 0, weight: 0, prio: 0 };
   const [host, fields] = splitHost(spec);
   if (fields.length > 5) throw new ConfigError(`${what}: too many fields (host:port:maxc:hard:weight:prio)`);

@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     '-o', 'ssl_auto localhost,127.0.0.1', '-o', `geo_db ${demoDatabase()}`, '-o', 'geo_routing on',
     '-o', `server 0 address 127.0.0.1 ${at(us)} geo US,@NA`,
     '-o', `server 1 address 127.0.0.1 ${at(eu)} geo @EU`,
-    `127.0.0.1:${port}`], { stdio: 'inherit' });
+    `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'inherit'] }); // its stdout has only the replies to -o
   const stop = () => pen.kill('SIGTERM');
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

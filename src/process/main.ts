@@ -114,6 +114,7 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGUSR1', () => pen.stats());
   process.on('SIGHUP', () => void pen.reload());
   process.on('SIGTERM', () => void shutdown(0));
+  process.on('SIGINT', () => void shutdown(0)); // Ctrl-C in the foreground: as TERM, so the pid file goes too
   process.on('uncaughtException', (err) => diag(`internal error: ${err.stack ?? err}`));
   try {
     await pen.open(process.getuid?.() === 0);

@@ -71,9 +71,9 @@ export class Pen {
     const s = this.settings;
     const defaultPort = s.listen && !s.listen.includes('/') ? parseListenAddress(s.listen, 'listen address').port : 0;
     servers.forEach((spec, i) => Object.assign(this.balancer.servers.slot(i), parseServerSpec(spec, defaultPort)));
-    const special = (spec: string, index: number) => Object.assign(emptyServer(index), parseServerSpec(spec, defaultPort));
-    if (s.emergencyServer) this.balancer.servers.emergency = special(s.emergencyServer, EMERGENCY);
-    if (s.abuseServer) this.balancer.servers.abuse = special(s.abuseServer, ABUSE);
+    const special = (spec: string, index: number, option: string) => Object.assign(emptyServer(index), parseServerSpec(spec, defaultPort, option));
+    if (s.emergencyServer) this.balancer.servers.emergency = special(s.emergencyServer, EMERGENCY, '-e');
+    if (s.abuseServer) this.balancer.servers.abuse = special(s.abuseServer, ABUSE, '-B');
     for (const line of commands) {
       try {
         process.stdout.write(await runCommand({ ...this.context(), strict: true }, line)); // pen prints -o replies on its standard output
