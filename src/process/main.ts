@@ -5,6 +5,7 @@ import { parseCommandLine, type CommandLine } from '../cli/options';
 import { USAGE } from '../cli/usage';
 import { ConfigError, messageOf } from '../errors';
 import { closeWindow, diag, useSyslog } from '../reports/diag';
+import { isLogFile } from '../reports/request-log';
 import { daemonize, isDaemonChild, reportReady } from './daemon';
 import { Pen } from './pen';
 import { WORKERS_NODE, workersSupported } from './workers';
@@ -118,7 +119,7 @@ export async function main(argv: string[]): Promise<void> {
   process.on('uncaughtException', (err) => diag(`internal error: ${err.stack ?? err}`));
   try {
     await pen.open(process.getuid?.() === 0);
-    if (user) dropPrivileges(user);
+    if (user) dropPrivileges(user, s.logFile && isLogFile(s.logFile) ? [s.logFile] : []);
     if (s.pidFile) {
       try {
         writeFileSync(s.pidFile, String(process.pid));

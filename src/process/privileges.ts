@@ -1,6 +1,6 @@
 // -u: look the user up before anything is opened, switch to it once the listeners are bound.
-import { readFileSync } from 'node:fs';
-import { ConfigError } from '../errors';
+import { chownSync, readFileSync } from 'node:fs';
+import { ConfigError, messageOf } from '../errors';
 
 export interface User {
   name: string;
@@ -20,10 +20,22 @@ export function lookupUser(name: string): User {
   throw new ConfigError(`-u ${name}: no such user`);
 }
 
-export function dropPrivileges(user: User): void {
+/**
+ * Becomes the user. `reopened` are files the process opens again later (the log, on HUP): they are
+ * given to the user first, as nginx does, so that the reopen works, and so does the new file that
+ * logrotate's `create` makes with the old one's owner.
+ */
+export function dropPrivileges(user: User, reopened: string[]): void {
   if (process.getuid?.() !== 0) {
     if (process.getuid?.() === user.uid) return;
     throw new ConfigError(`-u ${user.name}: only root can change user`);
+  }
+  for (const file of reopened) {
+    try {
+      chownSync(file, user.uid, user.gid);
+    } catch (err) {
+      throw new ConfigError(`-u ${user.name}: can't give ${file} to the user: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
+    }
   }
   process.setgroups?.([user.gid]);
   process.setgid?.(user.gid);

@@ -24,6 +24,12 @@ function firstLine(chunk: Buffer): string {
   return out;
 }
 
+/** A log target is a file unless it is `host:port` (a penlogd). */
+export function isLogFile(target: string): boolean {
+  const colon = target.indexOf(':');
+  return colon <= 0 || target.startsWith('/');
+}
+
 export class RequestLog implements RequestSink {
   private file: WriteStream | undefined;
   private net: { socket: UdpSocket; host: string; port: number } | undefined;
@@ -33,8 +39,8 @@ export class RequestLog implements RequestSink {
   /** Opens a log file (append, at once, so a reopen swaps files with no gap) or a network log target. */
   static open(target: string): RequestLog {
     const log = new RequestLog(target);
-    const colon = target.indexOf(':');
-    if (colon > 0 && !target.startsWith('/')) {
+    if (!isLogFile(target)) {
+      const colon = target.indexOf(':');
       const port = Number(target.slice(colon + 1));
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError(`log: bad port in '${target}'`);
       log.net = { socket: createSocket('udp4'), host: target.slice(0, colon), port };
