@@ -32,10 +32,13 @@ export interface ConnectionReport {
   client: number;
   /** the server's index, undefined while none is chosen */
   server: number | undefined;
-  /** bytes waiting to be written to the client and to the server (known to the owning thread only) */
+  /** bytes waiting to be written to the client and to the server (the owning thread knows them: see `queued`) */
   pendingDown: number;
   pendingUp: number;
 }
+
+/** Bytes waiting in connections other threads hold: connection id → [to the client, to the server]. */
+export type QueuedBytes = ReadonlyMap<number, readonly [number, number]>;
 
 export interface ConnectionTableMemory {
   header: SharedArrayBuffer;
@@ -196,18 +199,32 @@ export class ConnectionTable {
     return Atomics.load(this.slots, id * SLOT_WORDS + OWNER) - 1;
   }
 
-  /** Every thread's open connections, in number order. */
-  list(): ConnectionReport[] {
+  /**
+   * This thread's connections with bytes waiting to be written, for a report made in another
+   * thread: [id, to the client, to the server] after one another.
+   */
+  queued(): number[] {
+    const found: number[] = [];
+    for (const c of this.mine) {
+      const down = c?.down.pending ?? 0;
+      const up = c?.up?.pending ?? 0;
+      if (down + up > 0) found.push(c!.id, down, up);
+    }
+    return found;
+  }
+
+  /** Every thread's open connections, in number order; `queued` has the other threads' (see queued()). */
+  list(queued?: QueuedBytes): ConnectionReport[] {
     const reports: ConnectionReport[] = [];
     for (let id = 0; id <= this.last && id < this.max; id++) {
-      const report = this.report(id);
+      const report = this.report(id, queued);
       if (report) reports.push(report);
     }
     return reports;
   }
 
   /** Connection id as the reports show it, whichever thread holds it; undefined when free. */
-  report(id: number): ConnectionReport | undefined {
+  report(id: number, queued?: QueuedBytes): ConnectionReport | undefined {
     const at = id * SLOT_WORDS;
     if (id < 0 || id >= this.max || Atomics.load(this.slots, at + OWNER) === FREE) return undefined;
     const local = this.mine[id];
@@ -215,7 +232,8 @@ export class ConnectionTable {
     return {
       id, downfd: Atomics.load(this.slots, at + DOWN_FD), upfd: local ? local.up?.fd ?? -1 : Atomics.load(this.slots, at + UP_FD),
       client: Atomics.load(this.slots, at + CLIENT), server: local?.server?.index ?? (counted ? Atomics.load(this.slots, at + SERVER_INDEX) : undefined),
-      pendingDown: local?.down.pending ?? 0, pendingUp: local?.up?.pending ?? 0,
+      pendingDown: local ? local.down.pending : queued?.get(id)?.[0] ?? 0,
+      pendingUp: local ? local.up?.pending ?? 0 : queued?.get(id)?.[1] ?? 0,
     };
   }
 

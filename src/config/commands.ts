@@ -22,7 +22,7 @@ export interface Effects {
   /** moves the listener (resolved once it listens there, rejected and nothing changed if it cannot); undefined before serving */
   listen(address: string): Promise<void> | undefined;
   openLog(file: string | undefined): void;
-  statusPage(): string;
+  statusPage(): Promise<string>;
   connectionReport(id: number): string | undefined;
   closeConnection(id: number): void;
   socketOwner(fd: number): number;

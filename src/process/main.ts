@@ -112,7 +112,7 @@ export async function main(argv: string[]): Promise<void> {
   };
 
   // signals first: once the pid file exists, an operator may send any of them
-  process.on('SIGUSR1', () => pen.stats());
+  process.on('SIGUSR1', () => void pen.stats());
   process.on('SIGHUP', () => void pen.reload());
   process.on('SIGTERM', () => void shutdown(0));
   process.on('SIGINT', () => void shutdown(0)); // Ctrl-C in the foreground: as TERM, so the pid file goes too

@@ -244,22 +244,25 @@ export class Pen {
     }
   }
 
-  private reports(): ReportSources {
-    return { balancer: this.balancer, connections: this.connections, now: seconds() };
+  /** What the reports show; with workers, they are asked which bytes wait in their connections. */
+  private async reports(): Promise<ReportSources> {
+    const queued = await this.pool?.queued();
+    return { balancer: this.balancer, connections: this.connections, now: seconds(), queued };
   }
 
   /** USR1: statistics to the diagnostics and the -w file. */
-  stats(): void {
-    this.writeWebStats();
-    for (const line of textStats(this.reports())) diag(line);
+  async stats(): Promise<void> {
+    const reports = await this.reports();
+    this.writeWebStats(reports);
+    for (const line of textStats(reports)) diag(line);
   }
 
-  private writeWebStats(): void {
+  private writeWebStats(reports: ReportSources): void {
     if (!this.settings.webFile) return;
     const file = this.settings.webFile;
     try {
       // write then rename, so a reader never sees half a page
-      writeFileSync(`${file}.tmp`, statusPage(this.reports()));
+      writeFileSync(`${file}.tmp`, statusPage(reports));
       renameSync(`${file}.tmp`, file);
     } catch (err) {
       diag(`Can't write to ${file}: ${messageOf(err)}`);
@@ -299,9 +302,10 @@ export class Pen {
         const closing = this.switchLog(file);
         this.logChange = this.logChange.then(() => closing);
       },
-      statusPage: () => {
-        this.writeWebStats();
-        return statusPage(this.reports());
+      statusPage: async () => {
+        const reports = await this.reports();
+        this.writeWebStats(reports);
+        return statusPage(reports);
       },
       connectionReport: (id) => {
         if (id < 0 || id >= this.connections.max) return undefined;

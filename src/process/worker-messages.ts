@@ -42,12 +42,16 @@ export type ToWorker =
   | { type: 'close'; id: number }
   | { type: 'session'; seq: number; session: Buffer | undefined }
   | { type: 'ticketKeys'; keys: Buffer }
+  /** a report is being made: which of the worker's connections have bytes waiting */
+  | { type: 'queued'; seq: number }
   | { type: 'stop' };
 
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
   | { type: 'listened'; seq: number; error: string | undefined }
+  /** ConnectionTable.queued(): [id, to the client, to the server] after one another */
+  | { type: 'queued'; seq: number; bytes: number[] }
   | { type: 'log'; records: LogRecord[] }
   | { type: 'getSession'; seq: number; id: Buffer }
   | { type: 'setSession'; id: Buffer; session: Buffer }

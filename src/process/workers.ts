@@ -4,7 +4,7 @@
 // and replaces one that dies.
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { ConnectionTable } from '../balancer/connection-table';
+import type { ConnectionTable, QueuedBytes } from '../balancer/connection-table';
 import type { ClientTable } from '../balancer/client-table';
 import { SharedUnixSocket } from '../listeners/listen';
 import { SessionIndex, type MemorySessionStore } from '../listeners/tls-sessions';
@@ -30,12 +30,25 @@ interface Owner {
   log(): RequestLog | undefined;
 }
 
+/** A worker's answer to a request sent to all of them. */
+type Answer = Extract<FromWorker, { seq: number }>;
+
+interface Awaited {
+  left: number;
+  answers: Answer[];
+  done: (answers: Answer[]) => void;
+}
+
+/** A worker that dies before it answers (it is replaced) is not waited for longer than this. */
+const ANSWER_MS = 5000;
+
 export class WorkerPool {
   private readonly workers: Worker[] = [];
   private stopping = false;
   private ticketKeys: Buffer = Buffer.alloc(0);
   private seq = 0;
-  private readonly listening = new Map<number, { left: number; errors: string[]; done: (error: string | undefined) => void }>();
+  /** requests sent to every worker, by number, until each has answered */
+  private readonly awaited = new Map<number, Awaited>();
   /** the listening unix socket the workers share, when the listener is one */
   private unix: SharedUnixSocket | undefined;
   private readonly sessionIndexMemory = SessionIndex.memory();
@@ -120,18 +133,44 @@ export class WorkerPool {
         this.sessionIndex.add(id);
         return this.owner.sessions.set(id, Buffer.from(m.session), () => {});
       }
-      case 'listened': {
-        const wait = this.listening.get(m.seq);
+      case 'listened':
+      case 'queued': {
+        const wait = this.awaited.get(m.seq);
         if (!wait) return;
-        if (m.error) wait.errors.push(m.error);
-        if (--wait.left === 0) {
-          this.listening.delete(m.seq);
-          wait.done(wait.errors[0]);
-        }
+        wait.answers.push(m);
+        if (--wait.left === 0) wait.done(wait.answers);
         return;
       }
       default:
     }
+  }
+
+  /**
+   * Sends every worker a request (`send` posts it, numbered `seq`) and resolves with their answers;
+   * after ANSWER_MS with those that came.
+   */
+  private askAll<A extends Answer>(send: (worker: Worker, i: number, seq: number) => void): Promise<A[]> {
+    const seq = ++this.seq;
+    return new Promise((resolve) => {
+      const done = (answers: Answer[]) => {
+        clearTimeout(late);
+        this.awaited.delete(seq);
+        resolve(answers as A[]);
+      };
+      const late = setTimeout(() => done(this.awaited.get(seq)?.answers ?? []), ANSWER_MS);
+      this.awaited.set(seq, { left: this.workers.length, answers: [], done });
+      this.workers.forEach((worker, i) => send(worker, i, seq));
+    });
+  }
+
+  /** The bytes waiting in every worker's connections, for a report. */
+  async queued(): Promise<QueuedBytes> {
+    const answers = await this.askAll<Extract<Answer, { type: 'queued' }>>((worker, _i, seq) => worker.postMessage({ type: 'queued', seq } satisfies ToWorker));
+    const queued = new Map<number, [number, number]>();
+    for (const { bytes } of answers) {
+      for (let i = 0; i < bytes.length; i += 3) queued.set(bytes[i]!, [bytes[i + 1]!, bytes[i + 2]!]);
+    }
+    return queued;
   }
 
   private postAll(message: ToWorker): void {
@@ -154,14 +193,11 @@ export class WorkerPool {
       unix?.close();
       return (err as Error).message;
     }
-    const seq = ++this.seq;
-    const error = await new Promise<string | undefined>((done) => {
-      this.listening.set(seq, { left: this.workers.length, errors: [], done });
-      this.workers.forEach((worker, i) => worker.postMessage({ type: 'listen', address, seq, fd: fds[i] } satisfies ToWorker));
-    });
+    const answers = await this.askAll<Extract<Answer, { type: 'listened' }>>((worker, i, seq) =>
+      worker.postMessage({ type: 'listen', address, seq, fd: fds[i] } satisfies ToWorker));
     this.unix?.close();
     this.unix = unix;
-    return error;
+    return answers.find((a) => a.error !== undefined)?.error;
   }
 
   reloadTls(): void {

@@ -1,6 +1,6 @@
 // pen's reports: the HTML status page (-w, `status`) and the USR1 text statistics.
 import type { Balancer } from '../balancer/balancer';
-import type { ConnectionTable } from '../balancer/connection-table';
+import type { ConnectionTable, QueuedBytes } from '../balancer/connection-table';
 import { reportedPort } from '../balancer/server-table';
 import { localTimestamp } from './diag';
 
@@ -8,13 +8,15 @@ export interface ReportSources {
   balancer: Balancer;
   connections: ConnectionTable;
   now: number;
+  /** bytes waiting in the connections worker threads hold, asked for when the report is made */
+  queued?: QueuedBytes;
 }
 
 const header = (cells: string[]) =>
   `<table bgcolor="#c0c0c0">\n<tr>\n${cells.map((c) => `<td bgcolor="#80f080">${c}</td>\n`).join('')}</tr>\n`;
 const row = (cells: Array<string | number>) => `<tr>\n${cells.map((c) => `<td>${c}</td>\n`).join('')}</tr>\n`;
 
-export function statusPage({ balancer, connections, now }: ReportSources): string {
+export function statusPage({ balancer, connections, now, queued }: ReportSources): string {
   const table = balancer.servers;
   const servers = table.servers;
   let html = '<html>\n<head>\n<title>Pen status page</title>\n</head>\n<body bgcolor="#ffffff"><h1>Pen status page</h1>\n';
@@ -37,12 +39,12 @@ export function statusPage({ balancer, connections, now }: ReportSources): strin
   html += '</table>\n<h2>Active connections</h2>';
   html += `Number of connections: ${connections.max} max, ${connections.count} used, ${connections.last} last<p>`;
   html += header(['connection', 'downfd', 'upfd', 'pending data down', 'pending data up', 'client', 'server']);
-  for (const c of connections.list()) html += row([c.id, c.downfd, c.upfd, c.pendingDown, c.pendingUp, c.client, c.server ?? -1]);
+  for (const c of connections.list(queued)) html += row([c.id, c.downfd, c.upfd, c.pendingDown, c.pendingUp, c.client, c.server ?? -1]);
   return html + '</table>\n</body>\n</html>\n';
 }
 
 /** The USR1 statistics, one diagnostic line per entry. */
-export function textStats({ balancer, connections, now }: ReportSources): string[] {
+export function textStats({ balancer, connections, now, queued }: ReportSources): string[] {
   const table = balancer.servers;
   const servers = table.servers;
   const lines = [`Time ${localTimestamp()}, ${servers.length} servers, ${balancer.current} current`];
@@ -56,7 +58,7 @@ export function textStats({ balancer, connections, now }: ReportSources): string
       `connects ${c.connects} sent ${c.csx} received ${c.crx}`);
   }
   lines.push(`Max number of connections: ${connections.max}`, 'Active connections:');
-  for (const c of connections.list()) {
+  for (const c of connections.list(queued)) {
     lines.push(`Connection ${c.id} status: downfd = ${c.downfd}, upfd = ${c.upfd}, ` +
       `pending data ${c.pendingDown} down, ${c.pendingUp} up, client ${c.client}, server ${c.server ?? -1}`);
   }

@@ -246,3 +246,24 @@ test('with workers 2, clients beyond -x wait and are served when a connection en
   await twoServed;
   assert.equal(served, 2);
 });
+
+for (const [name, workers, node] of [['one thread', 1, process.execPath], ['workers 2', 2, WORKERS_NODE]]) {
+  test(`${name}: the status page and USR1 show the bytes waiting for a server that does not read`, { skip: workers > 1 && NO_WORKERS_NODE }, async (t) => {
+    const sink = net.createServer((s) => s.pause()); // takes the connection, never reads
+    await new Promise((r) => sink.listen(0, '127.0.0.1', r));
+    t.after(() => sink.close());
+    const pen = await startPen(t, ['-o', `workers ${workers}`, `127.0.0.1:${sink.address().port}`], { control: true, node });
+    const client = net.connect(pen.port, '127.0.0.1').on('error', () => {});
+    t.after(() => client.destroy());
+    client.write(Buffer.alloc(64 << 20, 'x')); // more than the kernel's buffers on the way hold: pen-edge has to keep some
+    const waitingUp = (page) => {
+      const rows = page.split('<h2>Active connections</h2>')[1].split('<tr>').slice(2);
+      return rows.map((r) => Number(r.split('<td>')[5].split('<')[0])).find((n) => n > 0);
+    };
+    let waiting;
+    for (let i = 0; i < 100 && waiting === undefined; i++) waiting = waitingUp(await controlOf(pen)('status'));
+    assert.ok(waiting > 0, 'bytes waiting for the server');
+    pen.child.kill('SIGUSR1');
+    await stderrMatching(pen.child, /pending data \d+ down, [1-9]\d* up/);
+  });
+}
