@@ -116,7 +116,15 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGHUP', () => void pen.reload());
   process.on('SIGTERM', () => void shutdown(0));
   process.on('SIGINT', () => void shutdown(0)); // Ctrl-C in the foreground: as TERM, so the pid file goes too
-  process.on('uncaughtException', (err) => diag(`internal error: ${err.stack ?? err}`));
+  // after an error nobody caught, the state is unknown: stop as TERM does (the log flushed, the pid
+  // file removed) and exit 70 (EX_SOFTWARE) for a supervisor to restart; a worker is replaced instead
+  let failed = false;
+  process.on('uncaughtException', (err) => {
+    diag(`internal error: ${err.stack ?? err}; stopping`);
+    if (failed) process.exit(70); // while stopping: at once
+    failed = true;
+    void shutdown(70);
+  });
   try {
     await pen.open(process.getuid?.() === 0);
     if (user) dropPrivileges(user, s.logFile && isLogFile(s.logFile) ? [s.logFile] : []);

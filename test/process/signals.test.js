@@ -121,3 +121,19 @@ test('detached as root without -u, the launcher says the control port is not ope
   assert.equal(r.code, 0);
   assert.equal(r.stderr, `pen: warning: -C 127.0.0.1:${ctl}: pen opens no control port when it runs as root without -u (give -u USER to have one)\n`);
 });
+
+test('an internal error nobody caught stops pen-edge as TERM does, exit 70, pid file removed, log flushed', async (t) => {
+  const be = await namedBackend('be', t);
+  const dir = tmp(t);
+  const fault = path.join(dir, 'fault.js'); // a fault put in from outside: the code has no hook for it
+  fs.writeFileSync(fault, "process.on('SIGUSR2', () => { throw new Error('injected fault'); });\n");
+  const log = path.join(dir, 'pen.log');
+  const pen = await startPen(t, ['-l', log, `127.0.0.1:${be.port}`], { env: { NODE_OPTIONS: `--require ${fault}` } });
+  await exchange(pen.port, { data: 'before the fault\n' });
+  pen.child.kill('SIGUSR2');
+  const [code] = await pen.child.exited;
+  assert.equal(code, 70);
+  assert.match(pen.child.stderrText, /internal error: Error: injected fault\n[^]*; stopping\n/);
+  assert.ok(!fs.existsSync(path.join(pen.dir, 'pen.pid')));
+  assert.match(fs.readFileSync(log, 'utf8'), / before the fault\n$/);
+});
