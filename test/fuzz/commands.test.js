@@ -175,7 +175,7 @@ test(includeTitle, async () => {
   const before = snapshot(ctx);
   assert.match((await run(ctx, 'include bad.pen')).error, /^bad\.pen:3: unknown command 'no_such_command'$/);
   assert.deepEqual(snapshot(ctx), before);
-  assert.deepEqual(await run(ctx, 'include good.pen'), { reply: '' });
+  assert.deepEqual(await run(ctx, 'include good.pen'), { reply: '5\n' }); // its commands' replies: blacklist's
   assert.equal(ctx.settings.blacklistTime, 5);
   assert.equal(ctx.balancer.acls.commands().includes('acl 1 permit 10.0.0.1 255.255.255.255'), true);
 });
