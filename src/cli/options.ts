@@ -15,6 +15,8 @@ export interface CommandLine {
   notes: string[];
   /** --help or --version: print it and exit 0 */
   info?: 'help' | 'version';
+  /** --check: check everything a start would, start nothing */
+  check: boolean;
   /** -i: nothing to run (Windows service install) */
   windowsOnly: boolean;
 }
@@ -98,12 +100,13 @@ function apply(cl: CommandLine, option: string, arg: string): void {
 }
 
 export function parseCommandLine(argv: string[]): CommandLine {
-  const cl: CommandLine = { settings: defaultSettings(), servers: [], commands: [], notes: [], windowsOnly: false };
+  const cl: CommandLine = { settings: defaultSettings(), servers: [], commands: [], notes: [], check: false, windowsOnly: false };
   const operands: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const word = argv[i]!;
     if (word === '--') { operands.push(...argv.slice(i + 1)); break; }
     if (word === '--help' || word === '--version') { cl.info = word.slice(2) as 'help' | 'version'; continue; }
+    if (word === '--check') { cl.check = true; continue; }
     if (word.startsWith('--')) throw new ConfigError(`unknown option ${word} (--help lists the options)`);
     if (!word.startsWith('-') || word === '-') { operands.push(word); continue; }
     for (let j = 1; j < word.length; j++) {

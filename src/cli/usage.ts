@@ -2,6 +2,7 @@
 export const USAGE = `usage:
   pen [options] [host:]port|/path/to/socket server1 [server2 ...]
   pen --help | --version
+  pen --check [options] ...   check the configuration (files read, nothing bound), exit 0 or 1
   server: host[:port[:maxc[:hard[:weight[:prio]]]]]  ([ipv6]:port:... for IPv6, or /path/to/socket)
 
   -B host:port  abuse server: where clients refused by client_acl are sent

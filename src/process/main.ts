@@ -37,7 +37,7 @@ function checkWorkers(s: Settings): void {
 }
 
 /** Settings that would silently do nothing: one warning line each on stderr, before anything starts. */
-function warnings(s: Settings): string[] {
+function warnings(s: Settings, checking: boolean): string[] {
   const found: string[] = [];
   const tls = s.tls;
   if (!tls.certFile && !tls.auto && (tls.caFile || tls.caDir || tls.requireClientCert)) {
@@ -51,8 +51,8 @@ function warnings(s: Settings): string[] {
       found.push(`-w ${s.webFile}: its directory cannot be written (${(err as NodeJS.ErrnoException).code}); USR1 will not update the status page`);
     }
   }
-  // in the foreground pen's own line says so; a detached pen has no terminal to say it on
-  if (s.control && !s.foreground && process.getuid?.() === 0 && s.user === undefined) {
+  // in the foreground pen's own line says so; a detached pen has no terminal to say it on, --check opens nothing
+  if (s.control && (!s.foreground || checking) && process.getuid?.() === 0 && s.user === undefined) {
     found.push(`-C ${s.control}: pen opens no control port when it runs as root without -u (give -u USER to have one)`);
   }
   return found;
@@ -97,7 +97,16 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     fail(err);
   }
-  if (!isDaemonChild()) for (const warning of warnings(s)) process.stderr.write(`pen: warning: ${warning}\n`);
+  if (!isDaemonChild()) for (const warning of warnings(s, cl.check)) process.stderr.write(`pen: warning: ${warning}\n`);
+  if (cl.check) {
+    try {
+      pen.check();
+    } catch (err) {
+      fail(err);
+    }
+    process.stdout.write('configuration OK\n');
+    process.exit(0);
+  }
 
   if (!s.foreground && !isDaemonChild()) return daemonize(argv);
   if (isDaemonChild()) useSyslog();

@@ -82,7 +82,15 @@ export class Pen {
       }
     }
     if (s.configFile) await this.readConfigFile();
+    if (s.control) parseListenAddress(s.control, '-C'); // an error even as root, where it is not opened
     this.applySettings();
+  }
+
+  /** --check: what open() reads (certificate, key and CA files, the log) is read; nothing is bound or started. */
+  check(): void {
+    const tls = this.settings.tls;
+    if (tls.certFile) buildTlsOptions(tls, tls.certFile, tls.keyFile ?? tls.certFile);
+    if (this.settings.logFile) this.checkingEffects.openLog(this.settings.logFile);
   }
 
   /** The -F file, checked whole first: an error names file:line and changes nothing. */

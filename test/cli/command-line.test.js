@@ -88,3 +88,48 @@ test('--help prints the usage and --version the version, both exit 0; an unknown
   assert.equal(unknown.code, 1);
   assert.equal(unknown.stderr, 'pen: unknown option --foo (--help lists the options)\n');
 });
+
+test('--check reads everything a start would and binds nothing: "configuration OK", or the one-line error, exit 1', async (t) => {
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const net = require('node:net');
+  const { certificateSet } = require('../support/certs');
+  const certs = await certificateSet(t);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-check-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const [port, ctl] = [await freePort(), await freePort()];
+  const config = path.join(dir, 'pen.cfg');
+  fs.writeFileSync(config, 'blacklist 5\nacl 1 deny 10.0.0.0 255.0.0.0\nclient_acl 1\n');
+  const user = require('../support/harness').IS_ROOT ? ['-u', 'nobody'] : [];
+  const good = ['-C', `127.0.0.1:${ctl}`, ...user, '-F', config, '-E', certs.serverCert, '-K', certs.serverKey, '-G', certs.caFile,
+    '-l', path.join(dir, 'pen.log'), `127.0.0.1:${port}`, '127.0.0.1:80'];
+  const ok = await runPen(['--check', ...good]);
+  assert.deepEqual([ok.code, ok.stdout, ok.stderr], [0, 'configuration OK\n', '']);
+  for (const p of [port, ctl]) { // nothing listens: not even for a moment
+    const s = net.connect(p, '127.0.0.1');
+    assert.equal((await require('node:events').once(s, 'error'))[0].code, 'ECONNREFUSED');
+  }
+  fs.writeFileSync(config, 'blacklist 5\nacl 1 deny 10.0.0.0 255.0.0.300\n');
+  for (const [args, culprit] of [
+    [good, new RegExp(`^pen: ${config}:2: `)],
+    [['-E', path.join(dir, 'none.crt'), `127.0.0.1:${port}`, '127.0.0.1:80'], /none\.crt/],
+    [['-E', certs.serverCert, '-K', certs.expiredKey, `127.0.0.1:${port}`, '127.0.0.1:80'], /key/i],
+    [['-C', '127.0.0.1:99999', `127.0.0.1:${port}`, '127.0.0.1:80'], /-C '127\.0\.0\.1:99999': bad port/],
+    [['-l', '/no/such/dir/pen.log', `127.0.0.1:${port}`, '127.0.0.1:80'], /Can't open logfile \/no\/such\/dir\/pen\.log/],
+  ]) {
+    const r = await runPen(['--check', ...args]);
+    assert.equal(r.code, 1, args.join(' '));
+    assert.match(r.stderr, culprit);
+    assert.ok(oneLine(r.stderr), r.stderr);
+  }
+});
+
+test('a bad -C address is an error also as root without -u, where pen opens no control port; --check warns of that', { skip: !require('../support/harness').IS_ROOT && 'needs root' }, async () => {
+  const bad = await runPen(['-f', '-C', '127.0.0.1:99999', '127.0.0.1:1', '127.0.0.1:80']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /-C '127\.0\.0\.1:99999': bad port/);
+  const check = await runPen(['--check', '-C', '127.0.0.1:10080', '127.0.0.1:1', '127.0.0.1:80']);
+  assert.equal(check.code, 0);
+  assert.match(check.stderr, /^pen: warning: -C 127\.0\.0\.1:10080: pen opens no control port when it runs as root without -u/);
+});
