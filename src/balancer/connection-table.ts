@@ -2,6 +2,7 @@
 // taken, by which thread, and what each connects is in shared memory, so the bound, the numbers
 // and the reports cover every thread; the endpoints themselves stay with the thread that owns them.
 import type { Endpoint } from '../pipelines/endpoint';
+import type { HttpPipe } from '../pipelines/http';
 import type { Client } from './client-table';
 import type { Scoreboard } from './scoreboard';
 import type { Server } from './server-table';
@@ -21,6 +22,8 @@ export interface Connection {
   server: Server | undefined;
   /** runs while a backend connection is being made */
   connectTimer: NodeJS.Timeout | undefined;
+  /** with -H, once relaying: ends the connection between requests when draining */
+  http?: HttpPipe;
 }
 
 /** A connection as the reports show it, whichever thread holds it. */

@@ -191,6 +191,7 @@ const commands: Record<string, Command> = {
   debug: numberSetting('debug', 'debug', 0, Infinity, settingsChanged),
   dsr_if: accepted,
   dsr_ip: accepted,
+  drain_timeout: numberSetting('drain_timeout', 'drainTimeout', 0, 86400),
   dummy: flag('dummy'),
   epoll: accepted,
   exit: {

@@ -67,6 +67,8 @@ export class Forwarder {
   private readonly waiting: Waiting[] = [];
   /** whether admitWaiting is due when the number of connections changes */
   private watching = false;
+  /** QUIT came: HTTP connections end between requests */
+  private draining = false;
   /** descriptors clients and their servers may hold (ulimit -n less a reserve); Infinity where unknown */
   descriptorBudget = Infinity;
 
@@ -272,13 +274,20 @@ export class Forwarder {
       const header = proxyHeader(server.proxyProtocol, conn.client.address, conn.port, unmappedAddress(local.address), local.port);
       up.write(header, 0, header.length);
     }
-    relay(down, up, { server, client: conn.client, servers: this.balancer.servers, clients: this.balancer.clients }, {
+    conn.http = relay(down, up, { server, client: conn.client, servers: this.balancer.servers, clients: this.balancer.clients }, {
       fastClose: this.settings.tcpFastclose,
       idleMs: this.settings.idleTimeout * 1000,
       onClientChunk: this.chunkObserver(conn.client, server),
       http: this.settings.http ? this.httpPipeline(down, up, conn.seen) : undefined,
       onClose: () => this.finish(conn),
     });
+    if (this.draining) conn.http?.finish();
+  }
+
+  /** QUIT: HTTP connections end between requests from now on; the others run until they end. */
+  drain(): void {
+    this.draining = true;
+    for (const conn of this.connections.mineOpen()) conn.http?.finish();
   }
 
   private httpPipeline(down: Endpoint, up: Endpoint, seen: string): HttpPipeline {

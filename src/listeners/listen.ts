@@ -92,10 +92,14 @@ const COPIER = "process.on('message', (n, h) => { for (let i = 0; i < n; i++) pr
 async function addAcceptors(server: Server, handle: AcceptingHandle, backlog: number): Promise<void> {
   const copies: AcceptingHandle[] = [];
   let open = true;
-  server.once('close', () => {
+  // the copies stop with the server, not a turn later at its 'close': a client that came in between would be reset
+  const closeServer = server.close.bind(server);
+  server.close = (done?: (err?: Error) => void) => {
     open = false;
     for (const copy of copies) copy.close();
-  });
+    copies.length = 0;
+    return closeServer(done);
+  };
   await copyHandle(handle, EXTRA_ACCEPTORS, (copy) => {
     const accept = handle.onconnection;
     copy.onconnection = (status, client) => accept.call(handle, status, client); // net's finds its server through `this`

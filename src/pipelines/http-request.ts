@@ -107,6 +107,11 @@ export class RequestFramer {
     this.split = new SplitHead(limits.headMax);
   }
 
+  /** No request is under way: the last one (if any) went to the server whole. */
+  get betweenRequests(): boolean {
+    return this.state === 'head' && this.split.length === 0;
+  }
+
   /** Bytes of an unfinished request head are waiting for the rest. */
   get midHead(): boolean {
     return this.state === 'head' && this.split.length > 0;

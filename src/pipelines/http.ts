@@ -91,6 +91,8 @@ export interface HttpPipe {
   fromServer: (chunk: Buffer) => boolean;
   /** both sides are closed */
   closed: () => void;
+  /** QUIT: the connection ends once no request is under way and every one has its answer */
+  finish: () => void;
 }
 
 /**
@@ -113,6 +115,11 @@ export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions,
     /** the client has been sent all it will get */
     let done = false;
     let serverEnded = false;
+    /** draining: close at the first moment between requests with nothing owed */
+    let finishing = false;
+    const closeIfIdle = () => {
+      if (!done && refusal === undefined && framer.betweenRequests && tracker.allAnswered) close();
+    };
     const close = () => {
       done = true;
       clearTimeout(answerTimer);
@@ -167,7 +174,9 @@ export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions,
       fromServer(chunk) {
         if (refusal === undefined) {
           tracker.observe(chunk);
-          return down.write(chunk, 0, chunk.length);
+          const ok = down.write(chunk, 0, chunk.length);
+          if (finishing) closeIfIdle();
+          return ok;
         }
         if (done) return true;
         const end = tracker.observe(chunk);
@@ -179,6 +188,10 @@ export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions,
       closed: () => {
         clearTimeout(headTimer);
         clearTimeout(answerTimer);
+      },
+      finish: () => {
+        finishing = true;
+        closeIfIdle();
       },
     };
   };

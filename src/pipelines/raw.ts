@@ -32,8 +32,8 @@ export interface RelayOptions {
   onClose: () => void;
 }
 
-/** Relays between a client (down) and a connected server (up). */
-export function relay(down: Endpoint, up: Endpoint, ends: RelayEnds, options: RelayOptions): void {
+/** Relays between a client (down) and a connected server (up); returns the HTTP pipeline, when there is one. */
+export function relay(down: Endpoint, up: Endpoint, ends: RelayEnds, options: RelayOptions): HttpPipe | undefined {
   const { server, client, servers, clients } = ends;
   const { onClientChunk, fastClose } = options;
   let closed = 0;
@@ -75,4 +75,5 @@ export function relay(down: Endpoint, up: Endpoint, ends: RelayEnds, options: Re
   };
   down.resume();
   up.resume();
+  return http;
 }

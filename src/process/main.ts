@@ -125,6 +125,12 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGHUP', () => void pen.reload());
   process.on('SIGTERM', () => void shutdown(0));
   process.on('SIGINT', () => void shutdown(0)); // Ctrl-C in the foreground: as TERM, so the pid file goes too
+  let draining = false;
+  process.on('SIGQUIT', () => {
+    if (draining) return;
+    draining = true;
+    void pen.drain().then(() => shutdown(0));
+  });
   // after an error nobody caught, the state is unknown: stop as TERM does (the log flushed, the pid
   // file removed) and exit 70 (EX_SOFTWARE) for a supervisor to restart; a worker is replaced instead
   let failed = false;

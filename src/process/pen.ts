@@ -277,6 +277,28 @@ export class Pen {
     }
   }
 
+  /**
+   * QUIT: no new clients; resolves once every open connection (in every worker) has ended, or
+   * after drain_timeout seconds, when close() ends the rest.
+   */
+  async drain(): Promise<void> {
+    this.service?.drain();
+    this.pool?.drain();
+    const left = this.connections.count;
+    diag(`draining: no new clients; ${left} connections may take ${this.settings.drainTimeout} s to finish`);
+    const drained = await new Promise<boolean>((resolve) => {
+      const late = setTimeout(() => resolve(false), this.settings.drainTimeout * 1000);
+      const look = (): void => {
+        const open = this.connections.count;
+        if (open > 0) return this.connections.whenChanged(open, look);
+        clearTimeout(late);
+        resolve(true);
+      };
+      look();
+    });
+    if (!drained) diag(`drain_timeout: closing the ${this.connections.count} connections still open`);
+  }
+
   /** TERM: stop accepting, end every connection, flush the log. */
   async close(): Promise<void> {
     this.service?.close();

@@ -70,11 +70,22 @@ export class Service {
     c?.up?.destroy();
   }
 
+  /** Takes no new clients (QUIT, an upgrade); UDP has no connections to wait for: it stops. */
+  stopAccepting(): void {
+    this.listener?.close();
+    this.tls?.close();
+    this.udp?.shutdown();
+  }
+
+  /** QUIT: no new clients; open connections run until they end (HTTP ones: between requests). */
+  drain(): void {
+    this.stopAccepting();
+    this.forwarder.drain();
+  }
+
   /** Stops listening and ends this thread's connections. */
   close(): void {
-    this.listener?.close();
-    this.udp?.shutdown();
-    this.tls?.close();
+    this.stopAccepting();
     for (const conn of this.connections.mineOpen()) {
       conn.down.destroy();
       conn.up?.destroy();

@@ -44,6 +44,8 @@ export type ToWorker =
   | { type: 'ticketKeys'; keys: Buffer }
   /** a report is being made: which of the worker's connections have bytes waiting */
   | { type: 'queued'; seq: number }
+  /** QUIT: no new clients, open connections end (HTTP ones between requests) */
+  | { type: 'drain' }
   | { type: 'stop' };
 
 export type FromWorker =

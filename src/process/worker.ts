@@ -69,6 +69,7 @@ port.on('message', (m: ToWorker) => {
     case 'session': return sessions.answer(m.seq, m.session && Buffer.from(m.session));
     case 'ticketKeys': return sessions.useTicketKeys(Buffer.from(m.keys));
     case 'queued': return post({ type: 'queued', seq: m.seq, bytes: connections.queued() });
+    case 'drain': return service.drain();
     case 'stop':
       service.close();
       sessions.close();

@@ -200,6 +200,10 @@ export class WorkerPool {
     return answers.find((a) => a.error !== undefined)?.error;
   }
 
+  drain(): void {
+    this.postAll({ type: 'drain' });
+  }
+
   reloadTls(): void {
     this.postAll({ type: 'reloadTls' });
   }

@@ -7,7 +7,7 @@ const os = require('node:os');
 const path = require('node:path');
 const net = require('node:net');
 const { once } = require('node:events');
-const { namedBackend, echoBackend, startPen, exchange, penctl, runPen, freePort, fileCreated, stderrMatching, IS_ROOT } = require('../support/harness');
+const { namedBackend, echoBackend, startPen, exchange, penctl, runPen, freePort, fileCreated, stderrMatching, IS_ROOT, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
 
 const tmp = (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-proc-'));
@@ -136,4 +136,75 @@ test('an internal error nobody caught stops pen-edge as TERM does, exit 70, pid 
   assert.match(pen.child.stderrText, /internal error: Error: injected fault\n[^]*; stopping\n/);
   assert.ok(!fs.existsSync(path.join(pen.dir, 'pen.pid')));
   assert.match(fs.readFileSync(log, 'utf8'), / before the fault\n$/);
+});
+
+for (const [name, workers, node] of [['', 1, process.execPath], [' (workers 2)', 2, WORKERS_NODE]]) {
+  test(`QUIT${name}: no new clients, open connections finish, then exit 0; drain_timeout bounds the wait`, { skip: workers > 1 && NO_WORKERS_NODE }, async (t) => {
+    const be = await echoBackend(t);
+    const pen = await startPen(t, ['-o', `workers ${workers}`, `127.0.0.1:${be.port}`], { control: true, node });
+    const open = async (port) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('error', () => {});
+      t.after(() => s.destroy());
+      s.write('hello\n');
+      await once(s, 'data');
+      return s;
+    };
+    const [a, b] = await Promise.all([open(pen.port), open(pen.port)]);
+    pen.child.kill('SIGQUIT');
+    await stderrMatching(pen.child, /draining: no new clients; 2 connections may take 30 s to finish/);
+    const refused = net.connect(pen.port, '127.0.0.1');
+    assert.equal((await once(refused, 'error'))[0].code, 'ECONNREFUSED');
+    a.write('still served\n');
+    assert.equal(String((await once(a, 'data'))[0]), 'still served\n');
+    assert.match((await penctl(`127.0.0.1:${pen.ctl}`, 'servers')).stdout, /conn 2 /, 'the control port answers while draining');
+    a.end();
+    b.end();
+    const [code] = await pen.child.exited;
+    assert.equal(code, 0);
+
+    const slow = await startPen(t, ['-o', `workers ${workers}`, '-o', 'drain_timeout 1', `127.0.0.1:${be.port}`], { node });
+    const held = await open(slow.port);
+    const closed = new Promise((r) => held.once('close', r));
+    slow.child.kill('SIGQUIT');
+    assert.deepEqual(await slow.child.exited, [0, null]);
+    await closed;
+    assert.match(slow.child.stderrText, /drain_timeout: closing the 1 connections still open/);
+  });
+}
+
+test('QUIT with -H: an idle keep-alive connection closes at once, one with a request under way after its answer', async (t) => {
+  const http = require('node:http');
+  let release;
+  const released = new Promise((r) => { release = r; });
+  const be = http.createServer((req, res) => {
+    if (req.url === '/slow') released.then(() => res.end('slow answer'));
+    else res.end('quick answer');
+  });
+  await new Promise((r) => be.listen(0, '127.0.0.1', r));
+  t.after(() => be.close());
+  const pen = await startPen(t, ['-H', `127.0.0.1:${be.address().port}`]);
+  const connect = () => {
+    const s = net.connect(pen.port, '127.0.0.1');
+    s.on('error', () => {});
+    t.after(() => s.destroy());
+    s.text = '';
+    s.on('data', (d) => { s.text += d; });
+    s.gone = new Promise((r) => s.once('close', r));
+    return s;
+  };
+  const idle = connect();
+  idle.write('GET /quick HTTP/1.1\r\nHost: x\r\n\r\n');
+  while (!idle.text.endsWith('quick answer')) await once(idle, 'data');
+  const busy = connect();
+  const arrived = once(be, 'request');
+  busy.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+  await arrived;
+  pen.child.kill('SIGQUIT');
+  await idle.gone;
+  assert.equal(busy.text, '', 'the slow answer is not cut');
+  release();
+  await busy.gone;
+  assert.match(busy.text, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nslow answer$/);
+  assert.deepEqual(await pen.child.exited, [0, null]);
 });
