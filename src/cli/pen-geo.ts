@@ -1,5 +1,6 @@
 // `pen-geo build regions.csv -o out.mmdb`: a CSV of cidr,country[,continent] → a GeoIP2-Country database.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { messageOf } from '../errors';
 import { buildCountryDatabase, parseCountryCsv } from '../geo/mmdb-writer';
 
@@ -13,6 +14,7 @@ export function main(argv: string[]): void {
   }
   try {
     const networks = parseCountryCsv(readFileSync(input, 'utf8'), input);
+    mkdirSync(dirname(output), { recursive: true }); // like `install -D`: a fresh host has no /var/lib/pen yet
     writeFileSync(output, buildCountryDatabase(networks, `pen-edge map from ${input}`));
     process.stdout.write(`${output}: ${networks.length} networks\n`);
   } catch (err) {
