@@ -23,6 +23,8 @@ export interface RequestHead {
   end: number;
   /** the request carries a header only the balancer may set (X-Forwarded-*, Forwarded, client certificate) */
   forwarding: boolean;
+  /** the request asks to switch protocols (Upgrade, CONNECT) */
+  switches: boolean;
 }
 
 /** What a request asks of its response, for the response tracker. */
@@ -57,6 +59,7 @@ class HeadFacts implements RequestHead {
   connectionUpgrade = false;
   hasUpgrade = false;
   forwarding = false;
+  switches = false;
 
   reset(): this {
     this.length = undefined;
@@ -105,11 +108,6 @@ export class RequestFramer {
 
   constructor(private readonly sink: FramerSink, private readonly limits: HttpLimits) {
     this.split = new SplitHead(limits.headMax);
-  }
-
-  /** No request is under way: the last one (if any) went to the server whole. */
-  get betweenRequests(): boolean {
-    return this.state === 'head' && this.split.length === 0;
   }
 
   /** Bytes of an unfinished request head are waiting for the rest. */
@@ -251,6 +249,7 @@ export class RequestFramer {
     facts.bytes = bytes;
     facts.start = start;
     facts.end = end - 2;
+    facts.switches = expecting === Expecting.Tunnel || expecting === Expecting.Upgrade;
     if (!this.sink.forwardHead(facts)) this.serverFull = true;
     this.switching = expecting === Expecting.Tunnel || expecting === Expecting.Upgrade;
     this.sink.sent(expecting); // may answer a switch at once

@@ -57,11 +57,6 @@ export class ResponseTracker {
     return this.state === 'settled';
   }
 
-  /** Every request sent has had its whole answer: the connection can close without cutting one. */
-  get allAnswered(): boolean {
-    return this.answers === this.requests && this.state === 'head' && this.split.length === 0;
-  }
-
   /** Between two responses, where bytes of our own are read by the client as a new response. */
   get atBoundary(): boolean {
     return this.state === 'settled' || (this.state === 'head' && this.split.length === 0);

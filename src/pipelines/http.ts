@@ -45,11 +45,14 @@ function addedLines(o: HttpOptions, forwardedFor: string[], present: Set<string>
 
 /** Writes request heads with our headers in. The usual head is written as it lies in the read
  *  buffer followed by one suffix prepared per connection; a head in which the client sent some of
- *  our headers itself is taken apart line by line. */
-export function headWriter(o: HttpOptions, forward: ToServer): (head: RequestHead) => boolean {
+ *  our headers itself is taken apart line by line, and so is one sent while `closing` (draining):
+ *  it asks the server to close after its answer (`Connection: close`), which the client then reads
+ *  in that answer, so it sends no request on a connection about to close. */
+export function headWriter(o: HttpOptions, forward: ToServer, closing: () => boolean): (head: RequestHead) => boolean {
   const usual = Buffer.from(`${addedLines(o, [], new Set()).join('\r\n')}\r\n\r\n`, 'latin1');
   return (head) => {
-    if (!head.forwarding) {
+    const close = closing() && !head.switches;
+    if (!head.forwarding && !close) {
       const headWritten = forward(head.bytes, head.start, head.end);
       return forward(usual, 0, usual.length) && headWritten;
     }
@@ -59,7 +62,7 @@ export function headWriter(o: HttpOptions, forward: ToServer): (head: RequestHea
     const present = new Set<string>();
     for (const line of lines) {
       const name = line.slice(0, line.indexOf(':')).toLowerCase();
-      if (IDENTITY.has(name)) continue;
+      if (IDENTITY.has(name) || (close && name === 'connection')) continue;
       if (!OURS.has(name)) {
         kept.push(line);
         continue;
@@ -69,6 +72,7 @@ export function headWriter(o: HttpOptions, forward: ToServer): (head: RequestHea
       else if (name === 'x-forwarded-for' && o.forwarded === 'append') forwardedFor.push(line.slice(line.indexOf(':') + 1).trim());
     }
     kept.push(...addedLines(o, forwardedFor, present));
+    if (close) kept.push('Connection: close');
     const rewritten = Buffer.from(`${kept.join('\r\n')}\r\n\r\n`, 'latin1');
     return forward(rewritten, 0, rewritten.length);
   };
@@ -91,7 +95,11 @@ export interface HttpPipe {
   fromServer: (chunk: Buffer) => boolean;
   /** both sides are closed */
   closed: () => void;
-  /** QUIT: the connection ends once no request is under way and every one has its answer */
+  /**
+   * QUIT: the connection is to end. Closing it while idle would race a request the client may be
+   * sending, so each request from now on asks the server to close after its answer, and the
+   * client reads that in the answer (`Connection: close`); the server's close ends it.
+   */
   finish: () => void;
 }
 
@@ -115,11 +123,8 @@ export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions,
     /** the client has been sent all it will get */
     let done = false;
     let serverEnded = false;
-    /** draining: close at the first moment between requests with nothing owed */
+    /** draining: every request from now on asks the server to close after its answer */
     let finishing = false;
-    const closeIfIdle = () => {
-      if (!done && refusal === undefined && framer.betweenRequests && tracker.allAnswered) close();
-    };
     const close = () => {
       done = true;
       clearTimeout(answerTimer);
@@ -138,7 +143,7 @@ export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions,
     };
     const framer: RequestFramer = new RequestFramer({
       forward: toServer,
-      forwardHead: headWriter(options, toServer),
+      forwardHead: headWriter(options, toServer, () => finishing),
       sent: (expecting) => tracker.sent(expecting),
       refuse: (status, reason, headSent) => {
         onRefuse(status, reason);
@@ -174,9 +179,7 @@ export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions,
       fromServer(chunk) {
         if (refusal === undefined) {
           tracker.observe(chunk);
-          const ok = down.write(chunk, 0, chunk.length);
-          if (finishing) closeIfIdle();
-          return ok;
+          return down.write(chunk, 0, chunk.length);
         }
         if (done) return true;
         const end = tracker.observe(chunk);
@@ -191,7 +194,6 @@ export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions,
       },
       finish: () => {
         finishing = true;
-        closeIfIdle();
       },
     };
   };

@@ -11,10 +11,11 @@ import { Pen } from './pen';
 import { WORKERS_NODE, workersSupported } from './workers';
 import type { Settings } from '../config/settings';
 import { dropPrivileges, lookupUser } from './privileges';
+import { takeHandover } from './upgrade';
 
 function fail(err: unknown): never {
   const message = messageOf(err);
-  if (isDaemonChild()) reportReady(message);
+  reportReady(message); // to the launcher, or to the process before (USR2)
   process.stderr.write(`pen: ${message}\n`);
   process.exit(1);
 }
@@ -114,9 +115,7 @@ export async function main(argv: string[]): Promise<void> {
   const shutdown = async (code: number) => {
     await pen.close();
     closeWindow(); // the count of lines held back is a line too
-    if (s.pidFile) {
-      try { unlinkSync(s.pidFile); } catch { /* already gone */ }
-    }
+    removePidFile(s.pidFile);
     process.exit(code);
   };
 
@@ -125,11 +124,21 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGHUP', () => void pen.reload());
   process.on('SIGTERM', () => void shutdown(0));
   process.on('SIGINT', () => void shutdown(0)); // Ctrl-C in the foreground: as TERM, so the pid file goes too
-  let draining = false;
-  process.on('SIGQUIT', () => {
-    if (draining) return;
-    draining = true;
+  let stopping: 'upgrade' | 'drain' | undefined;
+  const drain = () => {
+    stopping = 'drain';
     void pen.drain().then(() => shutdown(0));
+  };
+  process.on('SIGQUIT', () => {
+    if (stopping === undefined) drain();
+  });
+  process.on('SIGUSR2', () => {
+    if (stopping !== undefined) return;
+    stopping = 'upgrade';
+    pen.handOver(argv).then(drain, (err: unknown) => {
+      diag(`upgrade: ${messageOf(err)}; this process serves on`);
+      stopping = undefined;
+    });
   });
   // after an error nobody caught, the state is unknown: stop as TERM does (the log flushed, the pid
   // file removed) and exit 70 (EX_SOFTWARE) for a supervisor to restart; a worker is replaced instead
@@ -141,7 +150,7 @@ export async function main(argv: string[]): Promise<void> {
     void shutdown(70);
   });
   try {
-    await pen.open(process.getuid?.() === 0);
+    await pen.open(process.getuid?.() === 0, takeHandover(s.listen));
     if (user) dropPrivileges(user, s.logFile && isLogFile(s.logFile) ? [s.logFile] : []);
     if (s.pidFile) {
       try {
@@ -153,5 +162,13 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     fail(err);
   }
-  if (isDaemonChild()) reportReady();
+  reportReady();
+}
+
+/** Removes the pid file at exit, unless a successor (USR2) has written its own pid there. */
+function removePidFile(file: string | undefined): void {
+  if (file === undefined) return;
+  try {
+    if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);
+  } catch { /* already gone */ }
 }

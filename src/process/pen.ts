@@ -14,6 +14,7 @@ import { ConfigError, SystemError, messageOf } from '../errors';
 import { HealthChecker } from '../health/checker';
 import { ConnectionTable } from '../balancer/connection-table';
 import { ControlPort } from '../listeners/control';
+import { startSuccessor } from './upgrade';
 import { defaultCertificate } from '../listeners/default-certificate';
 import type { TlsFiles } from '../listeners/tls';
 import { buildTlsOptions } from '../listeners/tls-options';
@@ -134,14 +135,17 @@ export class Pen {
     setDebugLevel(s.debug);
   }
 
-  /** Opens the control port and the balancing listener (before privileges are dropped). */
-  async open(isRoot: boolean): Promise<void> {
+  /**
+   * Opens the control port and the balancing listener (before privileges are dropped);
+   * `handover`: the listening sockets of the process before (USR2), to listen on instead.
+   */
+  async open(isRoot: boolean, handover: number[] = []): Promise<void> {
     const s = this.settings;
     if (s.control) {
       if (isRoot && s.user === undefined) {
         diag("Won't open control port running as root; use -u to run as different user");
       } else {
-        this.control = await ControlPort.open(s.control, this.balancer.acls, () => s.controlAcl, (line) => this.command(line));
+        await this.openControl();
       }
     }
     if (s.listen === undefined) throw new ConfigError('no listen address given');
@@ -153,16 +157,43 @@ export class Pen {
         tables: this.tables, connections: this.connections, clients: this.balancer.clients, sessions: this.sessions,
         configuration: () => this.configuration(), log: () => this.log,
       });
-      await pool.open();
+      await pool.open(handover);
       this.pool = pool;
     } else {
       const service = new Service(s, this.balancer, this.connections, this.sessions, false);
       service.forwarder.log = this.log;
-      await service.open(this.tlsFiles);
+      await service.open(this.tlsFiles, handover[0]);
       this.service = service;
     }
     this.useClientStore(s.clientStore);
     this.health.start();
+  }
+
+  private async openControl(): Promise<void> {
+    const s = this.settings;
+    this.control = await ControlPort.open(s.control!, this.balancer.acls, () => s.controlAcl, (line) => this.command(line));
+  }
+
+  /**
+   * USR2: hands the listening sockets to a new pen-edge started with `argv`; resolves once it
+   * serves (then this one should drain), rejects when it could not start (this one serves on).
+   * The control port is closed first, for the new process to bind, and opened again on failure.
+   */
+  async handOver(argv: string[]): Promise<void> {
+    const s = this.settings;
+    if (s.udp) throw new ConfigError('not with -U: the UDP socket cannot be handed over; stop and start instead');
+    if (this.pool && s.listen?.includes('/')) throw new ConfigError('not with a unix socket listener and workers; stop and start instead');
+    const fds = this.pool ? await this.pool.listenerFds() : [this.service?.listenerFd].filter((fd): fd is number => fd !== undefined);
+    const control = this.control;
+    control?.close();
+    this.control = undefined;
+    try {
+      const pid = await startSuccessor(argv, s.listen!, fds);
+      diag(`upgrade: pid ${pid} serves now; this process (pid ${process.pid}) drains`);
+    } catch (err) {
+      if (control) await this.openControl();
+      throw err;
+    }
   }
 
   /** client_store: the client table shared through Redis at url, or local only (undefined). */

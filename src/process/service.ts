@@ -59,6 +59,11 @@ export class Service {
     return front.listener!;
   }
 
+  /** The listening socket's descriptor, to hand to a successor (USR2); undefined for UDP. */
+  get listenerFd(): number | undefined {
+    return (this.listener as unknown as { _handle?: { fd: number } } | undefined)?._handle?.fd;
+  }
+
   /** Re-reads certificates and keys; returns what went wrong (and changes nothing) on failure. */
   reloadTls(): string | undefined {
     return this.tls?.reload();

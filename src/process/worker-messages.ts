@@ -46,6 +46,8 @@ export type ToWorker =
   | { type: 'queued'; seq: number }
   /** QUIT: no new clients, open connections end (HTTP ones between requests) */
   | { type: 'drain' }
+  /** USR2: the listening socket's descriptor, for the successor */
+  | { type: 'listenerFd'; seq: number }
   | { type: 'stop' };
 
 export type FromWorker =
@@ -54,6 +56,7 @@ export type FromWorker =
   | { type: 'listened'; seq: number; error: string | undefined }
   /** ConnectionTable.queued(): [id, to the client, to the server] after one another */
   | { type: 'queued'; seq: number; bytes: number[] }
+  | { type: 'listenerFd'; seq: number; fd: number | undefined }
   | { type: 'log'; records: LogRecord[] }
   | { type: 'getSession'; seq: number; id: Buffer }
   | { type: 'setSession'; id: Buffer; session: Buffer }

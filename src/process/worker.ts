@@ -70,6 +70,7 @@ port.on('message', (m: ToWorker) => {
     case 'ticketKeys': return sessions.useTicketKeys(Buffer.from(m.keys));
     case 'queued': return post({ type: 'queued', seq: m.seq, bytes: connections.queued() });
     case 'drain': return service.drain();
+    case 'listenerFd': return post({ type: 'listenerFd', seq: m.seq, fd: service.listenerFd });
     case 'stop':
       service.close();
       sessions.close();

@@ -2,6 +2,7 @@
 // spreads the clients) and serving from the shared tables. The main thread starts them, hands
 // them the configuration after every change, writes their log lines, keeps their TLS sessions,
 // and replaces one that dies.
+import { closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ConnectionTable, QueuedBytes } from '../balancer/connection-table';
@@ -64,10 +65,17 @@ export class WorkerPool {
     this.indexRebuild = setInterval(() => this.sessionIndex.rebuild(owner.sessions.ids()), owner.sessions.lifetime * 1000).unref();
   }
 
-  /** Starts every worker; fails with the first worker's error (then none is left running). */
-  async open(): Promise<void> {
+  /**
+   * Starts every worker; fails with the first worker's error (then none is left running).
+   * `handover`: listening sockets of the process before (USR2), one for each worker that has one.
+   */
+  async open(handover: number[] = []): Promise<void> {
     this.unix = await this.unixSocket(this.owner.configuration().settings.listen!);
-    const started = Array.from({ length: this.count }, (_, i) => this.start(i + 1));
+    for (const fd of handover.slice(this.count)) {
+      diag(`upgrade: ${handover.length} listening sockets handed over for ${this.count} workers; closing one (clients waiting in it are reset)`);
+      closeSync(fd);
+    }
+    const started = Array.from({ length: this.count }, (_, i) => this.start(i + 1, handover[i]));
     const failures = (await Promise.all(started)).filter((e): e is string => e !== undefined);
     if (failures.length > 0) {
       await this.close();
@@ -80,11 +88,10 @@ export class WorkerPool {
     return address.includes('/') ? SharedUnixSocket.bind(address, this.owner.configuration().settings.listenQueue) : undefined;
   }
 
-  /** Starts worker `thread`; resolves with undefined once it listens, or with why it could not. */
-  private async start(thread: number): Promise<string | undefined> {
-    let listenFd: number | undefined;
+  /** Starts worker `thread` (listening on `listenFd` when given); resolves with undefined once it listens, or with why it could not. */
+  private async start(thread: number, listenFd?: number): Promise<string | undefined> {
     try {
-      listenFd = await this.unix?.copy();
+      listenFd ??= await this.unix?.copy();
     } catch (err) {
       return (err as Error).message;
     }
@@ -134,6 +141,7 @@ export class WorkerPool {
         return this.owner.sessions.set(id, Buffer.from(m.session), () => {});
       }
       case 'listened':
+      case 'listenerFd':
       case 'queued': {
         const wait = this.awaited.get(m.seq);
         if (!wait) return;
@@ -161,6 +169,12 @@ export class WorkerPool {
       this.awaited.set(seq, { left: this.workers.length, answers: [], done });
       this.workers.forEach((worker, i) => send(worker, i, seq));
     });
+  }
+
+  /** Every worker's listening socket, for a successor (USR2). */
+  async listenerFds(): Promise<number[]> {
+    const answers = await this.askAll<Extract<Answer, { type: 'listenerFd' }>>((worker, _i, seq) => worker.postMessage({ type: 'listenerFd', seq } satisfies ToWorker));
+    return answers.map((a) => a.fd).filter((fd): fd is number => fd !== undefined);
   }
 
   /** The bytes waiting in every worker's connections, for a report. */

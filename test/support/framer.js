@@ -18,7 +18,7 @@ function frame(pieces, { options = OPTIONS, answer = undefined, serverFull = fal
   const forward = (bytes, from, to) => { out.push(Buffer.from(bytes.subarray(from, to))); return !serverFull; };
   const framer = new RequestFramer({
     forward,
-    forwardHead: headWriter(options, forward),
+    forwardHead: headWriter(options, forward, () => false),
     sent: () => {},
     refuse: (status, reason) => { refused = { status, reason }; },
     resume: () => { resumed++; },
