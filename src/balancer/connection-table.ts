@@ -24,6 +24,10 @@ export interface Connection {
   connectTimer: NodeJS.Timeout | undefined;
   /** with -H, once relaying: ends the connection between requests when draining */
   http?: HttpPipe;
+  /** bytes from the client and to it, and when it was accepted (ms), for the JSON log */
+  bytesIn: number;
+  bytesOut: number;
+  opened: number;
 }
 
 /** A connection as the reports show it, whichever thread holds it. */
@@ -117,7 +121,7 @@ export class ConnectionTable {
     Atomics.store(this.slots, at + DOWN_FD, down.fd);
     Atomics.store(this.slots, at + UP_FD, -1);
     Atomics.store(this.slots, at + CLIENT, client.slot);
-    const conn: Connection = { id, down, up: undefined, client, port, seen, server: undefined, connectTimer: undefined };
+    const conn: Connection = { id, down, up: undefined, client, port, seen, server: undefined, connectTimer: undefined, bytesIn: 0, bytesOut: 0, opened: Date.now() };
     this.mine[id] = conn;
     if (id > Atomics.load(h, LAST)) Atomics.store(h, LAST, id);
     return conn;

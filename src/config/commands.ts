@@ -299,6 +299,7 @@ const commands: Record<string, Command> = {
       return ctx.settings.logFile === undefined ? '' : `${ctx.settings.logFile}\n`;
     },
   },
+  log_format: choice('log_format', ['pen', 'json'], (s) => s.logFormat, (s, v) => (s.logFormat = v as Settings['logFormat'])),
   mode: {
     usage: '',
     run({ settings: s }) {

@@ -99,6 +99,8 @@ export interface Settings {
 
   chroot?: string;
   logFile?: string;
+  /** pen: a line per chunk a client sends; json: an object per connection, or per request with -H */
+  logFormat: 'pen' | 'json';
   pidFile?: string;
   user?: string;
   webFile?: string;
@@ -112,7 +114,7 @@ export function defaultSettings(): Settings {
     trackingTime: 0, blacklistTime: 30, clientsMax: 2048, connMax: 500, timeout: 3,
     idleTimeout: 0, pendingMax: 100, idlers: 0, multiAccept: 100, listenQueue: 500,
     clientAcl: 0, controlAcl: 0, tarpitAcl: -1,
-    http: false, forwarded: 'append', httpHeadMax: 16384, httpHeadTimeout: 60, httpAnswerTimeout: 60, drainTimeout: 30, healthInterval: 5, geoRouting: false, forwardedRfc7239: false, udp: false, workers: 1, exitEnabled: false, ascii: false, debug: 0, foreground: false,
+    http: false, forwarded: 'append', httpHeadMax: 16384, httpHeadTimeout: 60, httpAnswerTimeout: 60, drainTimeout: 30, logFormat: 'pen', healthInterval: 5, geoRouting: false, forwardedRfc7239: false, udp: false, workers: 1, exitEnabled: false, ascii: false, debug: 0, foreground: false,
     abortOnError: false, dummy: false, keepalive: false, transparent: false, tcpNodelay: false,
     tcpFastclose: 'off',
     tls: { extraCertificates: [], compat: false, requireClientCert: false, protocol: 'ssl23', options: [], renegotiationInterval: 0 },

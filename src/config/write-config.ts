@@ -75,6 +75,7 @@ export function configText(s: Settings, balancer: Balancer, file: string): strin
     `http_head_timeout ${s.httpHeadTimeout}`,
     `http_answer_timeout ${s.httpAnswerTimeout}`,
     `drain_timeout ${s.drainTimeout}`,
+    `log_format ${s.logFormat}`,
     on(s.stubborn, 'stubborn'),
     `tcp_fastclose ${s.tcpFastclose}`,
     on(s.tcpNodelay, 'tcp_nodelay'),

@@ -15,7 +15,7 @@ import { SocketEndpoint, type Endpoint } from '../pipelines/endpoint';
 import { HandleEndpoint, handlesUsable } from '../pipelines/handle-endpoint';
 import { relay, type HttpPipeline } from '../pipelines/raw';
 import { debug, debugLevel, diag, dump } from '../reports/diag';
-import type { RequestSink } from '../reports/request-log';
+import { jsonLine, type RequestSink } from '../reports/request-log';
 import type { Connection, ConnectionTable } from '../balancer/connection-table';
 
 const DUMMY_BODY = 'pen-edge dummy target\n';
@@ -229,6 +229,7 @@ export class Forwarder {
       diag(`HTTP ${failure} to ${conn.client.address}: no server could take the request`);
       drain(conn.down);
       const response = errorResponse(failure);
+      if (this.jsonLog) this.log!.line(jsonLine({ ...this.who(conn, undefined), method: '-', path: '-', status: failure, bytes: response.length, ms: 0 }));
       conn.down.write(response, 0, response.length);
       conn.down.end();
     } else {
@@ -274,11 +275,11 @@ export class Forwarder {
       const header = proxyHeader(server.proxyProtocol, conn.client.address, conn.port, unmappedAddress(local.address), local.port);
       up.write(header, 0, header.length);
     }
-    conn.http = relay(down, up, { server, client: conn.client, servers: this.balancer.servers, clients: this.balancer.clients }, {
+    conn.http = relay(down, up, { server, client: conn.client, servers: this.balancer.servers, clients: this.balancer.clients, tally: conn }, {
       fastClose: this.settings.tcpFastclose,
       idleMs: this.settings.idleTimeout * 1000,
       onClientChunk: this.chunkObserver(conn.client, server),
-      http: this.settings.http ? this.httpPipeline(down, up, conn.seen) : undefined,
+      http: this.settings.http ? this.httpPipeline(down, up, conn, server) : undefined,
       onClose: () => this.finish(conn),
     });
     if (this.draining) conn.http?.finish();
@@ -290,29 +291,45 @@ export class Forwarder {
     for (const conn of this.connections.mineOpen()) conn.http?.finish();
   }
 
-  private httpPipeline(down: Endpoint, up: Endpoint, seen: string): HttpPipeline {
+  private httpPipeline(down: Endpoint, up: Endpoint, conn: Connection, server: Server): HttpPipeline {
     const s = this.settings;
     const tls = down.tls;
+    const seen = conn.seen;
     return httpPipeline(down, up, {
       forwarded: s.forwarded, headMax: s.httpHeadMax, lineMax: Math.min(8192, s.httpHeadMax), headTimeoutMs: s.httpHeadTimeout * 1000, answerTimeoutMs: s.httpAnswerTimeout * 1000,
       clientAddress: seen, rfc7239: s.forwardedRfc7239, tlsPort: tls?.localPort,
       // a client is asked for a certificate only with -G or -A: without them there is none to read
       identity: tls === undefined ? [] : s.tls.caFile || s.tls.caDir ? clientCertificateHeaders(tls) : NO_CLIENT_CERTIFICATE,
+      onExchange: this.jsonLog ? (exchange) => this.log?.line(jsonLine({ ...this.who(conn, server), ...exchange })) : undefined,
     }, (status, reason) => diag(`HTTP ${status} to ${seen}: ${reason}`));
   }
 
-  /** Logging and -ddd dumps of client bytes; undefined (nothing on the hot path) when both are off. */
+  /** Whether the log takes JSON lines (log_format json) rather than pen's. */
+  private get jsonLog(): boolean {
+    return this.log !== undefined && this.settings.logFormat === 'json';
+  }
+
+  /** Who a JSON log line is about. */
+  private who(conn: Connection, server: Server | undefined): { client: string; country: string | null; server: string | null } {
+    return { client: conn.seen, country: conn.client.country ?? null, server: server ? `${server.host}:${server.port}` : null };
+  }
+
+  /** pen's log and -ddd dumps of client bytes; undefined (nothing on the hot path) when both are off. */
   private chunkObserver(client: Client, server: Server): ((chunk: Buffer) => void) | undefined {
     const dumping = debugLevel() >= 3;
-    if (!this.log && !dumping) return undefined;
+    const log = this.jsonLog ? undefined : this.log;
+    if (!log && !dumping) return undefined;
     const ascii = this.settings.ascii;
     return (chunk) => {
-      this.log?.write(client.address, server.host, chunk);
+      log?.write(client.address, server.host, chunk);
       if (dumping) dump(chunk, ascii);
     };
   }
 
   private finish(conn: Connection): void {
+    if (this.jsonLog && !this.settings.http) { // with -H the log has a line per request instead
+      this.log!.line(jsonLine({ ...this.who(conn, conn.server), bytes_in: conn.bytesIn, bytes_out: conn.bytesOut, ms: Date.now() - conn.opened }));
+    }
     clearTimeout(conn.connectTimer);
     conn.down.destroy();
     conn.up?.destroy();

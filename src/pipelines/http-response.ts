@@ -28,9 +28,18 @@ export class ResponseTracker {
   private requests = 0;
   private answers = 0;
   private last = Infinity;
+  /** the final status of the response under way, and where it began in the bytes observed so far */
+  private status = 0;
+  private began = 0;
+  /** bytes observed before the current chunk */
+  private observed = 0;
 
-  /** `onAnswer` learns whether the server switched protocols for an Upgrade or CONNECT request. */
-  constructor(private readonly headMax: number, private readonly onAnswer: (switched: boolean) => void) {
+  /**
+   * `onAnswer` learns whether the server switched protocols for an Upgrade or CONNECT request;
+   * `onResponse`, when given (the JSON log), each final response's status and size once it ended.
+   */
+  constructor(private readonly headMax: number, private readonly onAnswer: (switched: boolean) => void,
+    private readonly onResponse?: (status: number, bytes: number) => void) {
     this.split = new SplitHead(headMax);
   }
 
@@ -68,6 +77,7 @@ export class ResponseTracker {
     let i = 0;
     try {
       while (i < chunk.length) {
+        const answers = this.answers;
         if (this.state === 'head') {
           i = this.readHead(chunk, i);
         } else if (this.state === 'body') {
@@ -76,12 +86,26 @@ export class ResponseTracker {
         } else {
           return this.state === 'settled' ? i : chunk.length;
         }
+        if (this.answers !== answers) this.reportResponse(this.observed + i);
       }
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
       this.noMoreBoundaries('lost');
+    } finally {
+      this.observed += chunk.length;
     }
     return chunk.length;
+  }
+
+  /** The server closed: a response that runs to the close has ended with it. */
+  closed(): void {
+    if (this.state === 'until-close') this.reportResponse(this.observed);
+  }
+
+  /** A final response ended at `end` (in the bytes observed): reported, and the next one begins there. */
+  private reportResponse(end: number): void {
+    this.onResponse?.(this.status, end - this.began);
+    this.began = end;
   }
 
   private readHead(chunk: Buffer, i: number): number {
@@ -155,6 +179,7 @@ export class ResponseTracker {
       return;
     }
     this.answeredOne();
+    this.status = status;
     if (expecting === Expecting.Tunnel || expecting === Expecting.Upgrade) {
       const tunnel = expecting === Expecting.Tunnel && status < 300;
       this.onAnswer(tunnel);

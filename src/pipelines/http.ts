@@ -5,6 +5,7 @@ import { errorResponse } from './http-errors';
 import { RequestFramer, type HttpLimits, type RequestHead } from './http-request';
 import type { HttpPipeline, ToServer } from './raw';
 import { ResponseTracker } from './http-response';
+import { Exchanges, type Exchange } from './http-exchanges';
 import type { ForwardedMode } from '../config/settings';
 
 export interface HttpOptions extends HttpLimits {
@@ -21,6 +22,8 @@ export interface HttpOptions extends HttpLimits {
   headTimeoutMs: number;
   /** after a refusal, how long the server may go without a byte while it still owes answers to earlier requests */
   answerTimeoutMs: number;
+  /** each request with its answer, for the JSON log; undefined (nothing kept) when that log is off */
+  onExchange?: (exchange: Exchange) => void;
 }
 
 const OURS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded']);
@@ -115,7 +118,8 @@ export interface HttpPipe {
  */
 export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions, onRefuse: (status: number, reason: string) => void): HttpPipeline {
   return (toServer) => {
-    const tracker = new ResponseTracker(options.headMax, (switched) => framer.answered(switched));
+    const exchanges = options.onExchange && new Exchanges(options.onExchange);
+    const tracker = new ResponseTracker(options.headMax, (switched) => framer.answered(switched), exchanges && ((status, bytes) => exchanges.answered(status, bytes)));
     /** the status of a refused request, sent once the answers owed before it are */
     let refusal: number | undefined;
     /** runs while the answers owed are awaited: time since the server's last byte */
@@ -132,6 +136,7 @@ export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions,
     };
     const answer = (status: number) => {
       const response = errorResponse(status);
+      exchanges?.answered(status, response.length);
       down.write(response, 0, response.length);
       close();
     };
@@ -141,9 +146,10 @@ export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions,
       onRefuse(status, reason);
       answer(status);
     };
+    const writeHead = headWriter(options, toServer, () => finishing);
     const framer: RequestFramer = new RequestFramer({
       forward: toServer,
-      forwardHead: headWriter(options, toServer, () => finishing),
+      forwardHead: exchanges ? (head) => { exchanges.sent(head); return writeHead(head); } : writeHead,
       sent: (expecting) => tracker.sent(expecting),
       refuse: (status, reason, headSent) => {
         onRefuse(status, reason);
@@ -191,6 +197,7 @@ export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions,
       closed: () => {
         clearTimeout(headTimer);
         clearTimeout(answerTimer);
+        tracker.closed();
       },
       finish: () => {
         finishing = true;

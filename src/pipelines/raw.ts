@@ -12,6 +12,8 @@ export interface RelayEnds {
   client: Client;
   servers: ServerTable;
   clients: ClientTable;
+  /** this connection's own byte counts */
+  tally: { bytesIn: number; bytesOut: number };
 }
 
 /** Writes bytes[from, to) to the server; false when the server socket is full. */
@@ -34,7 +36,7 @@ export interface RelayOptions {
 
 /** Relays between a client (down) and a connected server (up); returns the HTTP pipeline, when there is one. */
 export function relay(down: Endpoint, up: Endpoint, ends: RelayEnds, options: RelayOptions): HttpPipe | undefined {
-  const { server, client, servers, clients } = ends;
+  const { server, client, servers, clients, tally } = ends;
   const { onClientChunk, fastClose } = options;
   let closed = 0;
   const closeBoth = () => {
@@ -63,6 +65,7 @@ export function relay(down: Endpoint, up: Endpoint, ends: RelayEnds, options: Re
   down.onchunk = (chunk) => {
     servers.addSent(server, chunk.length);
     clients.addReceived(client, chunk.length);
+    tally.bytesIn += chunk.length;
     idle?.refresh();
     if (onClientChunk !== undefined) onClientChunk(chunk);
     return toServer(chunk);
@@ -70,6 +73,7 @@ export function relay(down: Endpoint, up: Endpoint, ends: RelayEnds, options: Re
   up.onchunk = (chunk) => {
     servers.addReceived(server, chunk.length);
     clients.addSent(client, chunk.length);
+    tally.bytesOut += chunk.length;
     idle?.refresh();
     return throughHttp !== undefined ? throughHttp(chunk) : down.write(chunk, 0, chunk.length);
   };

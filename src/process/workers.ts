@@ -130,7 +130,11 @@ export class WorkerPool {
     switch (m.type) {
       case 'log': {
         const log = this.owner.log();
-        if (log) for (const [client, server, line] of m.records) log.record(client, server, line);
+        if (!log) return;
+        for (const r of m.records) {
+          if (typeof r === 'string') log.line(r);
+          else log.record(...r);
+        }
         return;
       }
       case 'getSession':

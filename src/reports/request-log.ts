@@ -7,9 +7,21 @@ import { ConfigError } from '../errors';
 const KEEP_MAX = 100; // bytes of the request kept in a file line (pen's KEEP_MAX)
 const NET_MAX = 1024;
 
-/** Where the forwarder reports each chunk a client sends: the log itself, or a worker's relay to it. */
+/** Where the forwarder logs: the log itself, or a worker's relay to it. */
 export interface RequestSink {
+  /** pen's format: a chunk a client sent */
   write(client: string, server: string, chunk: Buffer): void;
+  /** a whole line made by the forwarder (the JSON log), without its newline */
+  line(text: string): void;
+}
+
+/** What a JSON log line tells: when, who, where to; then either a connection's bytes or a request's exchange. */
+export type LogFields = { client: string; country: string | null; server: string | null } &
+  ({ bytes_in: number; bytes_out: number; ms: number } | { method: string; path: string; status: number; bytes: number; ms: number });
+
+/** One line of the JSON log. */
+export function jsonLine(fields: LogFields): string {
+  return JSON.stringify({ time: new Date().toISOString(), ...fields });
 }
 
 /** The first line of a chunk, as long as any log target keeps it, with bytes outside ASCII shown as '.'. */
@@ -69,6 +81,11 @@ export class RequestLog implements RequestSink {
     }
   }
 
+  line(text: string): void {
+    if (this.file) this.file.write(`${text}\n`);
+    else this.net?.socket.send(`${text}\n`, this.net.port, this.net.host);
+  }
+
   /** Flushes every line written so far and closes. */
   async close(): Promise<void> {
     if (this.file) {
@@ -83,8 +100,8 @@ export class RequestLog implements RequestSink {
   }
 }
 
-/** [client, server, first line of the chunk]: one log line, as a worker hands it to the main thread */
-export type LogRecord = [string, string, string];
+/** One log line, as a worker hands it to the main thread: [client, server, first line of the chunk], or a whole line */
+export type LogRecord = [string, string, string] | string;
 
 /** A worker thread's log: lines gathered and sent to the main thread, which alone writes the file. */
 export class LogRelay implements RequestSink {
@@ -93,8 +110,16 @@ export class LogRelay implements RequestSink {
   constructor(private readonly send: (records: LogRecord[]) => void) {}
 
   write(client: string, server: string, chunk: Buffer): void {
+    this.add([client, server, firstLine(chunk)]);
+  }
+
+  line(text: string): void {
+    this.add(text);
+  }
+
+  private add(record: LogRecord): void {
     if (this.records.length === 0) setImmediate(this.flush);
-    this.records.push([client, server, firstLine(chunk)]);
+    this.records.push(record);
   }
 
   /** Sends what was gathered (also before the thread stops). */

@@ -83,7 +83,7 @@ test('write produces a file that starts an identical balancer', async (t) => {
   const { ctl } = await setup(t, ['-W', '-b', '17']);
   await ctl('acl', '2', 'deny', '10.0.0.0', '255.0.0.0');
   await ctl('server', '1', 'acl', '2');
-  for (const line of ['source 127.0.0.1', 'dummy', 'clients_max 3000', 'conn_max 700', 'xforwarded replace', 'idle_timeout 9', 'ssl_ciphers HIGH', 'drain_timeout 45']) {
+  for (const line of ['source 127.0.0.1', 'dummy', 'clients_max 3000', 'conn_max 700', 'xforwarded replace', 'idle_timeout 9', 'ssl_ciphers HIGH', 'drain_timeout 45', 'log_format json']) {
     await ctl(...line.split(' '));
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-write-'));
@@ -96,7 +96,7 @@ test('write produces a file that starts an identical balancer', async (t) => {
   const copyCtl = controlOf(copy);
   const queries = ['servers', 'mode', 'blacklist', 'timeout', 'tracking', 'clients_max', 'conn_max', 'client_acl', 'control_acl',
     'debug', 'idle_timeout', 'tarpit_acl', 'xforwarded', 'forwarded', 'geo_routing', 'http_header_max', 'http_head_timeout',
-    'health_interval', 'proxy_protocol', 'trusted_proxies', 'client_store', 'workers', 'log', 'web_stats', 'drain_timeout'];
+    'health_interval', 'proxy_protocol', 'trusted_proxies', 'client_store', 'workers', 'log', 'web_stats', 'drain_timeout', 'log_format'];
   for (const q of queries) assert.equal(await copyCtl(q), await ctl(q), q);
   await copyCtl('write', `${file}.2`);
   const strip = (s) => s.split('\n').slice(2).join('\n');
