@@ -137,7 +137,7 @@ async function inWaves(count, width, fn) {
 /** How many objects pen's heap holds, from a heap snapshot (taken after a full collection). */
 async function heapObjects(pen, ctl, dir) {
   const before = new Set(fs.readdirSync(dir));
-  process.kill(pen.pid, 'SIGUSR2');
+  process.kill(pen.pid, 'SIGWINCH');
   await ctl('pid'); // answered once the snapshot is written: the event loop waits for it
   const file = fs.readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
   return JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')).snapshot.node_count;
@@ -157,7 +157,7 @@ test('nothing is left behind: 10,000 connections ending every way leave pen with
   const snapshots = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'pen-heap-'));
   t.after(() => fs.rmSync(snapshots, { recursive: true, force: true }));
   const pen = await startPen(t, ['-b', '0', '-x', '2000', spec(echo)],
-    { control: true, env: { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshots}` } });
+    { control: true, env: { NODE_OPTIONS: `--heapsnapshot-signal=SIGWINCH --diagnostic-dir=${snapshots}` } });
   const ctl = controlOf(pen);
   const fds = () => fs.readdirSync(`/proc/${pen.pid}/fd`).length;
   const client = (i) => ({ port: pen.port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (i % 200)}` });

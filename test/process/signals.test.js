@@ -126,11 +126,11 @@ test('an internal error nobody caught stops pen-edge as TERM does, exit 70, pid 
   const be = await namedBackend('be', t);
   const dir = tmp(t);
   const fault = path.join(dir, 'fault.js'); // a fault put in from outside: the code has no hook for it
-  fs.writeFileSync(fault, "process.on('SIGUSR2', () => { throw new Error('injected fault'); });\n");
+  fs.writeFileSync(fault, "process.on('SIGWINCH', () => { throw new Error('injected fault'); });\n");
   const log = path.join(dir, 'pen.log');
   const pen = await startPen(t, ['-l', log, `127.0.0.1:${be.port}`], { env: { NODE_OPTIONS: `--require ${fault}` } });
   await exchange(pen.port, { data: 'before the fault\n' });
-  pen.child.kill('SIGUSR2');
+  pen.child.kill('SIGWINCH');
   const [code] = await pen.child.exited;
   assert.equal(code, 70);
   assert.match(pen.child.stderrText, /internal error: Error: injected fault\n[^]*; stopping\n/);
