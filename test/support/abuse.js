@@ -16,43 +16,53 @@ function openDescriptors(pid) {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
 }
 
+/** The client of steadyClients by default: a line of its own, echoed whole. */
+const echoed = (i) => {
+  const data = `client ${i}\n`;
+  return { data, ok: (answer) => answer === data };
+};
+
 /**
- * Clients through the balancer at port, `lanes` at a time, each one connection sending a line of
- * its own and expecting it echoed whole, until stop() (or `max` clients, or `ms`). stop() resolves
- * with { sent, echoed, failures } once the clients under way are done.
+ * Clients through the balancer at port, `lanes` at a time, each one connection that sends
+ * ask(i).data, half-closes and takes what comes until the close; ask(i).ok judges it. They go
+ * on until stop() (or `max` clients, or `ms`). stop() resolves with { sent, served, failures (the
+ * first few), slowestMs } once the clients under way are done.
  */
-function steadyClients(port, { lanes = 4, max = 100_000, ms = 60_000 } = {}) {
-  const counts = { sent: 0, echoed: 0, failures: [] };
+function steadyClients(port, { lanes = 4, max = 100_000, ms = 60_000, ask = echoed } = {}) {
+  const counts = { sent: 0, served: 0, failures: [], slowestMs: 0 };
   const deadline = Date.now() + ms;
   let stopped = false;
-  /** served() calls waiting for a count of echoed clients: [target, resolve] */
+  /** served() calls waiting for a count of served clients: [target, resolve] */
   let waiting = [];
   const settle = (over) => {
-    waiting = waiting.filter(([target, resolve]) => (counts.echoed >= target || over ? resolve(counts.echoed >= target) : true));
+    waiting = waiting.filter(([target, resolve]) => (counts.served >= target || over ? resolve(counts.served >= target) : true));
   };
   const lane = async () => {
     while (!stopped && counts.sent < max && Date.now() < deadline) {
-      const data = `client ${counts.sent++}\n`;
+      const { data, ok } = ask(counts.sent++);
+      const start = Date.now();
       let answer;
       try {
         answer = await exchange(port, { data, end: true });
       } catch (err) {
         answer = `error ${err.code ?? err.message}`;
       }
-      if (answer === data) {
-        counts.echoed++;
+      counts.slowestMs = Math.max(counts.slowestMs, Date.now() - start);
+      if (ok(answer)) {
+        counts.served++;
         settle(false);
-      } else if (counts.failures.length < 10) counts.failures.push(`${JSON.stringify(data)} got ${JSON.stringify(answer)}`);
-      else counts.failures.push('…');
+      } else if (counts.failures.length < 10) { // the first few, to show
+        counts.failures.push(`${JSON.stringify(data)} got ${JSON.stringify(answer)}`);
+      }
     }
   };
   const running = Promise.all(Array.from({ length: lanes }, lane)).finally(() => settle(true));
   return {
     counts,
-    /** resolves once at least n more clients have been echoed than when called (or the flow ended) */
+    /** resolves with true once n more clients have been served than when called (false if the flow ended first) */
     served(n) {
       return new Promise((resolve) => {
-        waiting.push([counts.echoed + n, resolve]);
+        waiting.push([counts.served + n, resolve]);
         settle(stopped);
       });
     },
