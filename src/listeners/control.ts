@@ -56,7 +56,8 @@ export class ControlPort {
     }
     const conversation: Conversation = { socket, state: 'reading' };
     this.open.add(conversation);
-    const deadline = setTimeout(() => socket.destroy(), LINE_MS); // not moved by bytes: a trickle gets no longer
+    const hangUp = () => socket.destroy();
+    let deadline = setTimeout(hangUp, LINE_MS); // not moved by bytes: a trickle gets no longer
     socket.on('close', () => {
       clearTimeout(deadline);
       this.open.delete(conversation);
@@ -66,7 +67,7 @@ export class ControlPort {
       conversation.state = 'answered';
       buffered = '';
       if (socket.destroyed) return;
-      deadline.refresh();
+      deadline = setTimeout(hangUp, LINE_MS);
       socket.end(reply); // what the client still sends is read and dropped until it closes
     };
     const execute = () => {
