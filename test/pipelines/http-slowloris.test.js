@@ -4,10 +4,9 @@
 // byte (README, HTTP), and the other clients are served all along.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const http = require('node:http');
 const net = require('node:net');
-const { onLoopback, startPen } = require('../support/harness');
-const { steadyClients } = require('../support/abuse');
+const { startPen } = require('../support/harness');
+const { steadyClients, httpBackend, httpRequest } = require('../support/abuse');
 
 const SLOW = 500;
 const HEAD_TIMEOUT_S = 2;
@@ -19,13 +18,13 @@ const HEAD = 'GET /slow HTTP/1.1\r\nHost: pen-edge.test\r\n';
 const headByte = (n) => (n < HEAD.length ? HEAD[n] : 'X-Slow: 1\r\n'[(n - HEAD.length) % 11]);
 
 test(`slowloris: ${SLOW} clients sending a head a byte every ${BYTE_EVERY_MS} ms each get 408 after http_head_timeout ${HEAD_TIMEOUT_S}; other clients are served throughout`, { timeout: 60_000 }, async (t) => {
-  const be = await onLoopback(t, http.createServer((req, res) => res.end(`served ${req.url}\n`)));
+  const be = await httpBackend(t);
   // every slow client holds a connection slot until it is cut off: -x leaves room for the others
   const pen = await startPen(t, ['-H', '-x', String(SLOW + 200), '-o', `http_head_timeout ${HEAD_TIMEOUT_S}`, `127.0.0.1:${be.port}`]);
   const flow = steadyClients(pen.port, {
     lanes: 4,
     ms: 40_000,
-    ask: (i) => ({ data: `GET /${i} HTTP/1.1\r\nHost: pen-edge.test\r\nConnection: close\r\n\r\n`, ok: (answer) => /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nserved \/\d+\n$/.test(answer) }),
+    ask: httpRequest,
   });
   t.after(() => flow.stop());
   assert.ok(await flow.served(20), 'clients are served before the attack');

@@ -1,10 +1,13 @@
 'use strict';
-// Helpers for the abuse and stress tests: a process's memory and descriptors, a steady flow of
-// clients to count, and many connections opened a few at a time. Every loop is bounded in count
-// and in time.
+// Helpers for the abuse and stress tests: a process's memory and descriptors, a full garbage
+// collection asked of a pen, a steady flow of clients to count, an HTTP backend, and a flood of
+// silent connections. Every loop is bounded in count and in time.
 const fs = require('node:fs');
+const http = require('node:http');
 const net = require('node:net');
-const { exchange } = require('./harness');
+const { once } = require('node:events');
+const { WebSocket } = require('undici');
+const { exchange, stderrMatching } = require('./harness');
 
 /** Resident memory of a process in KiB (VmRSS from /proc). */
 function rssKiB(pid) {
@@ -21,6 +24,57 @@ const echoed = (i) => {
   const data = `client ${i}\n`;
   return { data, ok: (answer) => answer === data };
 };
+
+/**
+ * An HTTP backend answering every request `served URL`, closed after the test, with a listen
+ * backlog for the thousands of connections pen-edge opens to it at once (one per client, slow
+ * clients too).
+ */
+async function httpBackend(t) {
+  const server = http.createServer((req, res) => res.end(`served ${req.url}\n`));
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 });
+  await once(server, 'listening');
+  t.after(() => server.close());
+  server.port = server.address().port;
+  return server;
+}
+
+/** A request for steadyClients' `ask` that httpBackend answers, on a connection of its own. */
+const httpRequest = (i) => ({
+  data: `GET /${i} HTTP/1.1\r\nHost: pen-edge.test\r\nConnection: close\r\n\r\n`,
+  ok: (answer) => new RegExp(`^HTTP/1\\.1 200 OK\r\n[^]*\r\n\r\nserved /${i}\n$`).test(answer),
+});
+
+/** Node options that open the inspector on a loopback port of its choosing, for inspectorOf. */
+const INSPECTABLE = { NODE_OPTIONS: '--inspect=127.0.0.1:0' };
+
+/**
+ * The inspector of a pen started with env INSPECTABLE: collectGarbage() resolves once a full
+ * garbage collection is done, so that VmRSS shows what is held, not what is yet to be collected.
+ * close() before the pen is stopped: Node waits for a connected inspector before it exits.
+ */
+async function inspectorOf(pen) {
+  const url = /Debugger listening on (ws:\/\/\S+)\n/.exec(await stderrMatching(pen.child, /Debugger listening on ws:\/\/\S+\n/))[1];
+  const ws = new WebSocket(url);
+  await once(ws, 'open');
+  const replies = new Map(); // id of a call → its resolve
+  ws.addEventListener('message', (event) => {
+    const { id } = JSON.parse(event.data);
+    replies.get(id)?.();
+    replies.delete(id);
+  });
+  let calls = 0;
+  return {
+    collectGarbage() {
+      const id = ++calls;
+      return new Promise((resolve) => {
+        replies.set(id, resolve);
+        ws.send(JSON.stringify({ id, method: 'HeapProfiler.collectGarbage' }));
+      });
+    },
+    close: () => ws.close(),
+  };
+}
 
 /**
  * Clients through the balancer at port, `lanes` at a time, each one connection that sends
@@ -75,24 +129,32 @@ function steadyClients(port, { lanes = 4, max = 100_000, ms = 60_000, ask = echo
 }
 
 /**
- * Opens `count` connections to port, `wave` at a time (a wave waits until each of its
- * connections is established or closed, so no listen backlog overflows); `onSocket` is given each
- * socket before it connects. Resolves with the sockets.
+ * Connections to a control port that never send, `wave` at a time, while more() says so. The port
+ * holds at most `held` of them, closing the oldest for newer ones, so each wave waits until all
+ * but the newest `held` are closed: the flood goes as fast as the port takes it, and a port that
+ * held them instead would stall it. onWave() is called after each wave. Resolves with
+ * { opened, ms, sockets } (the sockets still open, to destroy).
  */
-async function openInWaves(port, count, wave, onSocket) {
-  const sockets = [];
-  for (let opened = 0; opened < count;) {
-    const batch = [];
-    for (const end = Math.min(count, opened + wave); opened < end; opened++) {
-      const s = net.connect(port, '127.0.0.1');
-      s.on('error', () => {});
-      onSocket?.(s, opened);
-      sockets.push(s);
-      batch.push(new Promise((resolve) => s.once('connect', resolve).once('close', resolve)));
+async function silentFlood(port, { held, wave = 25, more, onWave = () => {} }) {
+  const sockets = new Set();
+  let opened = 0;
+  let closed = 0;
+  let wake = () => {};
+  const started = Date.now();
+  while (more(opened)) {
+    for (let i = 0; i < wave; i++, opened++) {
+      const s = net.connect(port, '127.0.0.1').on('error', () => {});
+      sockets.add(s);
+      s.once('close', () => {
+        sockets.delete(s);
+        closed++;
+        wake();
+      });
     }
-    await Promise.all(batch);
+    while (closed < opened - held) await new Promise((resolve) => { wake = resolve; });
+    onWave(opened);
   }
-  return sockets;
+  return { opened, ms: Date.now() - started, sockets };
 }
 
 /** Resolves with what came back on a socket until it closed. */
@@ -102,4 +164,4 @@ function collected(socket) {
   return new Promise((resolve) => socket.once('close', () => resolve(Buffer.concat(chunks).toString('latin1'))));
 }
 
-module.exports = { rssKiB, openDescriptors, steadyClients, openInWaves, collected };
+module.exports = { rssKiB, openDescriptors, httpBackend, httpRequest, INSPECTABLE, inspectorOf, steadyClients, silentFlood, collected };
