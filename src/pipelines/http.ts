@@ -170,12 +170,15 @@ export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions,
       if (refusal === undefined) relayEnd();
       else if (!done) giveUp(502, 'the server closed before answering'); // or, in a body that runs to the close, its end
     };
-    let headTimer: NodeJS.Timeout | undefined; // runs while a request head is incomplete
+    /** A head late: 408 for one begun; a client that sent nothing at all is closed without a word. */
+    const headLate = () => (framer.midHead ? framer.timeOut() : close());
+    // runs while a request head is incomplete, and from the start until the first one (as nginx's client_header_timeout)
+    let headTimer: NodeJS.Timeout | undefined = setTimeout(headLate, options.headTimeoutMs);
     return {
       fromClient(chunk) {
         const ok = framer.push(chunk);
         if (framer.midHead) {
-          headTimer ??= setTimeout(() => framer.timeOut(), options.headTimeoutMs);
+          headTimer ??= setTimeout(headLate, options.headTimeoutMs);
         } else if (headTimer !== undefined) {
           clearTimeout(headTimer);
           headTimer = undefined;

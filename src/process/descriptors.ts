@@ -5,10 +5,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * kept free: each of a listener's 32 accepting descriptors may take a client in one turn of the
- * event loop before a refused one is closed, and the control port, the log, health checks and a
- * TLS reload need some of their own
+ * event loop before a refused one is closed; the control port holds up to 32 connections
+ * (src/listeners/control.ts); the log, health checks and a TLS reload need some of their own
  */
-export const RESERVED_DESCRIPTORS = 64;
+export const RESERVED_DESCRIPTORS = 80;
 
 /** The soft limit on open files, where /proc tells it (Linux); undefined elsewhere. */
 function descriptorLimit(): number | undefined {

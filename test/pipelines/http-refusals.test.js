@@ -49,4 +49,12 @@ test('http_head_timeout: a request head that stops half way gets 408', async (t)
   const pen = await startPen(t, ['-H', '-o', 'http_head_timeout 1', `127.0.0.1:${be.port}`]);
   assert.match(await refusal(pen.port, 'GET / HTTP/1.1\r\nHost: x\r\n'), /^HTTP\/1\.1 408 Request Timeout\r\n/);
   assert.equal(be.received, 0);
+  // a client that connects and sends nothing is closed once the time is up, without a word
+  const silent = require('node:net').connect(pen.port, '127.0.0.1');
+  let got = '';
+  silent.on('data', (d) => { got += d; });
+  const started = Date.now();
+  await new Promise((r) => silent.once('close', r));
+  assert.equal(got, '');
+  assert.ok(Date.now() - started >= 900, 'not before http_head_timeout');
 });
