@@ -126,18 +126,17 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGINT', () => void shutdown(0)); // Ctrl-C in the foreground: as TERM, so the pid file goes too
   let stopping: 'upgrade' | 'drain' | undefined;
   const drain = () => {
+    if (stopping === 'drain') return;
     stopping = 'drain';
     void pen.drain().then(() => shutdown(0));
   };
-  process.on('SIGQUIT', () => {
-    if (stopping === undefined) drain();
-  });
+  process.on('SIGQUIT', drain); // also while an upgrade starts: this process drains either way
   process.on('SIGUSR2', () => {
     if (stopping !== undefined) return;
     stopping = 'upgrade';
     pen.handOver(argv).then(drain, (err: unknown) => {
       diag(`upgrade: ${messageOf(err)}; this process serves on`);
-      stopping = undefined;
+      if (stopping === 'upgrade') stopping = undefined;
     });
   });
   // after an error nobody caught, the state is unknown: stop as TERM does (the log flushed, the pid
