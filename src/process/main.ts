@@ -4,13 +4,14 @@ import { dirname, join } from 'node:path';
 import { parseCommandLine, type CommandLine } from '../cli/options';
 import { USAGE } from '../cli/usage';
 import { ConfigError, messageOf } from '../errors';
-import { closeWindow, diag, useSyslog } from '../reports/diag';
+import { closeWindow, useSyslog } from '../reports/diag';
 import { isLogFile } from '../reports/request-log';
 import { daemonize, isDaemonChild, reportReady } from './daemon';
 import { Pen } from './pen';
 import { WORKERS_NODE, workersSupported } from './workers';
 import type { Settings } from '../config/settings';
 import { dropPrivileges, lookupUser } from './privileges';
+import { handleSignals } from './signals';
 import { takeHandover } from './upgrade';
 
 function fail(err: unknown): never {
@@ -119,35 +120,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(code);
   };
 
-  // signals first: once the pid file exists, an operator may send any of them
-  process.on('SIGUSR1', () => void pen.stats());
-  process.on('SIGHUP', () => void pen.reload());
-  process.on('SIGTERM', () => void shutdown(0));
-  process.on('SIGINT', () => void shutdown(0)); // Ctrl-C in the foreground: as TERM, so the pid file goes too
-  let stopping: 'upgrade' | 'drain' | undefined;
-  const drain = () => {
-    if (stopping === 'drain') return;
-    stopping = 'drain';
-    void pen.drain().then(() => shutdown(0));
-  };
-  process.on('SIGQUIT', drain); // also while an upgrade starts: this process drains either way
-  process.on('SIGUSR2', () => {
-    if (stopping !== undefined) return;
-    stopping = 'upgrade';
-    pen.handOver(argv).then(drain, (err: unknown) => {
-      diag(`upgrade: ${messageOf(err)}; this process serves on`);
-      if (stopping === 'upgrade') stopping = undefined;
-    });
-  });
-  // after an error nobody caught, the state is unknown: stop as TERM does (the log flushed, the pid
-  // file removed) and exit 70 (EX_SOFTWARE) for a supervisor to restart; a worker is replaced instead
-  let failed = false;
-  process.on('uncaughtException', (err) => {
-    diag(`internal error: ${err.stack ?? err}; stopping`);
-    if (failed) process.exit(70); // while stopping: at once
-    failed = true;
-    void shutdown(70);
-  });
+  handleSignals(pen, argv, shutdown); // first: once the pid file exists, an operator may send any of them
   try {
     await pen.open(process.getuid?.() === 0, takeHandover(s.listen));
     if (user) dropPrivileges(user, s.logFile && isLogFile(s.logFile) ? [s.logFile] : []);
