@@ -12,7 +12,7 @@ import { WORKERS_NODE, workersSupported } from './workers';
 import type { Settings } from '../config/settings';
 import { dropPrivileges, lookupUser } from './privileges';
 import { handleSignals } from './signals';
-import { takeHandover } from './upgrade';
+import { receiveHandover } from './upgrade';
 
 function fail(err: unknown): never {
   const message = messageOf(err);
@@ -122,7 +122,7 @@ export async function main(argv: string[]): Promise<void> {
 
   handleSignals(pen, argv, shutdown); // first: once the pid file exists, an operator may send any of them
   try {
-    await pen.open(process.getuid?.() === 0, takeHandover(s.listen));
+    await pen.open(process.getuid?.() === 0, await receiveHandover(s.listen));
     if (user) dropPrivileges(user, s.logFile && isLogFile(s.logFile) ? [s.logFile] : []);
     if (s.pidFile) {
       try {

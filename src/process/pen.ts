@@ -14,7 +14,7 @@ import { ConfigError, SystemError, messageOf } from '../errors';
 import { HealthChecker } from '../health/checker';
 import { ConnectionTable } from '../balancer/connection-table';
 import { ControlPort } from '../listeners/control';
-import { startSuccessor } from './upgrade';
+import { startSuccessor, type ClientRecord, type Handover } from './upgrade';
 import { defaultCertificate } from '../listeners/default-certificate';
 import type { TlsFiles } from '../listeners/tls';
 import { buildTlsOptions } from '../listeners/tls-options';
@@ -136,11 +136,13 @@ export class Pen {
   }
 
   /**
-   * Opens the control port and the balancing listener (before privileges are dropped);
-   * `handover`: the listening sockets of the process before (USR2), to listen on instead.
+   * Opens the control port and the balancing listener (before privileges are dropped). After an
+   * upgrade (USR2) `handover` has the process before's listening sockets, to listen on instead,
+   * and its clients, who keep their servers.
    */
-  async open(isRoot: boolean, handover: number[] = []): Promise<void> {
+  async open(isRoot: boolean, handover: Handover = { fds: [], clients: [] }): Promise<void> {
     const s = this.settings;
+    for (const [address, server, last] of handover.clients) this.balancer.clients.adopt(address, server, last);
     if (s.control) {
       if (isRoot && s.user === undefined) {
         diag("Won't open control port running as root; use -u to run as different user");
@@ -157,12 +159,12 @@ export class Pen {
         tables: this.tables, connections: this.connections, clients: this.balancer.clients, sessions: this.sessions,
         configuration: () => this.configuration(), log: () => this.log,
       });
-      await pool.open(handover);
+      await pool.open(handover.fds);
       this.pool = pool;
     } else {
       const service = new Service(s, this.balancer, this.connections, this.sessions, false);
       service.forwarder.log = this.log;
-      await service.open(this.tlsFiles, handover[0]);
+      await service.open(this.tlsFiles, handover.fds[0]);
       this.service = service;
     }
     this.useClientStore(s.clientStore);
@@ -188,12 +190,17 @@ export class Pen {
     control?.close();
     this.control = undefined;
     try {
-      const pid = await startSuccessor(argv, s.listen!, fds);
+      const pid = await startSuccessor(argv, s.listen!, fds, () => this.clientRecords());
       diag(`upgrade: pid ${pid} serves now; this process (pid ${process.pid}) drains`);
     } catch (err) {
       if (control) await this.openControl();
       throw err;
     }
+  }
+
+  /** The clients that have a server, least recently seen first (so that the successor's LRU keeps the same order). */
+  private clientRecords(): ClientRecord[] {
+    return this.balancer.clients.list().filter((c) => c.server >= 0).sort((a, b) => a.last - b.last).map((c) => [c.address, c.server, c.last]);
   }
 
   /** client_store: the client table shared through Redis at url, or local only (undefined). */

@@ -7,7 +7,7 @@ const http = require('node:http');
 const https = require('node:https');
 const path = require('node:path');
 const { once } = require('node:events');
-const { startPen, controlOf, stderrMatching, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
+const { startPen, controlOf, exchange, namedBackend, stderrMatching, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
 const { certificateSet } = require('../support/certs');
 
 /** An HTTP backend that names itself. */
@@ -53,6 +53,26 @@ test('USR2: the new process serves on the same socket and control port, the old 
   assert.equal(await controlOf(pen)('pid'), `${pid}\n`);
   const res = await fetch(`http://127.0.0.1:${pen.port}/after`);
   assert.equal(await res.text(), 'be /after');
+});
+
+test('USR2: the client table goes to the new process, so every client keeps its server', async (t) => {
+  const backends = await Promise.all(['a', 'b', 'c'].map((name) => namedBackend(name, t)));
+  const pen = await startPen(t, backends.map((b) => `127.0.0.1:${b.port}`), { control: true });
+  let pid = pen.pid;
+  stopLast(t, () => pid);
+  const addresses = ['127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14'];
+  /** which server each address gets, asked in `order` (round robin would give new clients others in another order) */
+  const servedBy = async (order) => {
+    const got = {};
+    for (const localAddress of order) got[localAddress] = await exchange(pen.port, { localAddress });
+    return got;
+  };
+  const before = await servedBy([...addresses].reverse());
+  assert.ok(new Set(Object.values(before)).size > 1, 'the clients are spread over the servers');
+  pen.child.kill('SIGUSR2');
+  pid = await nextPid(path.join(pen.dir, 'pen.pid'), pen.pid);
+  assert.deepEqual(await servedBy(addresses), before);
+  assert.equal((await controlOf(pen)('clients')).trim().split('\n').length, addresses.length);
 });
 
 test('USR2 whose new process cannot start: the old one says why and serves on, control port included', async (t) => {
