@@ -53,6 +53,17 @@ export function retryDelay(failures: number): number {
   return Math.min(RETRY_MIN_MS * 2 ** (failures - 1), RETRY_MAX_MS);
 }
 
+/** An HTTPS agent that remembers its last connection error, which acme-client 5.4.0 loses. */
+class RememberingAgent extends Agent {
+  failure: Error | undefined;
+
+  override createConnection(...args: Parameters<Agent['createConnection']>): ReturnType<Agent['createConnection']> {
+    const socket = super.createConnection(...args);
+    socket?.on('error', (err: Error) => (this.failure = err));
+    return socket;
+  }
+}
+
 export class AcmeManager {
   private issued: IssuedCertificate | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -142,10 +153,22 @@ export class AcmeManager {
 
   /** One order, from the account to the certificate, answering TLS-ALPN-01 challenges. */
   private async obtain(): Promise<IssuedCertificate> {
+    const { tls } = this.options;
+    const agent = new RememberingAgent({ ca: tls.acmeCa === undefined ? undefined : readFileSync(tls.acmeCa) });
+    // acme-client makes every request through this one axios instance; it would retry a failed
+    // request for up to 75 s: retries are this manager's, with its backoff, instead
+    acme.axios.defaults.httpsAgent = agent;
+    (acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings!.retryMaxAttempts = 0;
+    try {
+      return await this.order();
+    } catch (err) {
+      // acme-client turns a request that got no response into a TypeError: the connection's error says why
+      throw err instanceof TypeError && agent.failure ? agent.failure : err;
+    }
+  }
+
+  private async order(): Promise<IssuedCertificate> {
     const { settings, tls, store } = this.options;
-    const ca = tls.acmeCa === undefined ? undefined : readFileSync(tls.acmeCa);
-    // acme-client makes every request through this one axios instance
-    acme.axios.defaults.httpsAgent = new Agent({ ca });
     const client = new acme.Client({ directoryUrl: settings.directory, accountKey: await store.accountKey() });
     const key = tls.acmeKey === 'rsa2048' ? await acme.crypto.createPrivateRsaKey(2048) : await acme.crypto.createPrivateEcdsaKey('P-256');
     const [, csr] = await acme.crypto.createCsr({ commonName: this.domains[0], altNames: this.domains }, key);
