@@ -43,13 +43,13 @@ const RETRY_MAX_MS = 24 * 3600_000;
 const TIMER_MAX_MS = 2 ** 31 - 1;
 
 /** When a certificate is renewed: two thirds into its lifetime. */
-export function renewalTime(leaf: X509Certificate): number {
+function renewalTime(leaf: X509Certificate): number {
   const from = Date.parse(leaf.validFrom);
   return from + ((Date.parse(leaf.validTo) - from) * 2) / 3;
 }
 
 /** The delay before attempt n + 1 after n failures in a row. */
-export function retryDelay(failures: number): number {
+function retryDelay(failures: number): number {
   return Math.min(RETRY_MIN_MS * 2 ** (failures - 1), RETRY_MAX_MS);
 }
 
