@@ -15,6 +15,8 @@ import { loadKeyPair } from '../listeners/tls-options';
 import { lookupHost, parsePort } from './address';
 import { WORKERS_MAX, type FastClose, type ForwardedMode, type Settings } from './settings';
 import { configText } from './write-config';
+import { acmeCommands, noAcmeCommands } from './acme-commands';
+import type { AcmeDomainState } from '../acme/manager';
 
 /** What commands can do beyond changing settings and tables: wired by the running process. */
 export interface Effects {
@@ -43,6 +45,12 @@ export interface Effects {
   useClientStore(url: string | undefined): void;
   /** runs a script on a copy of the configuration: rejects with its first error, changes nothing */
   checkScript(text: string, source: string): Promise<void>;
+  /** ssl_acme changed: a running balancer asks for the new certificate; throws a ConfigError when its listener cannot serve one */
+  acmeChanged(): void;
+  /** each ACME domain's state; undefined without ssl_acme or before serving */
+  acmeReport(): AcmeDomainState[] | undefined;
+  /** asks the ACME server for a new certificate now */
+  renewAcme(): void;
 }
 
 export interface CommandContext {
@@ -58,7 +66,7 @@ export interface CommandContext {
 /** A command's reply; a promise for a command whose work (a name lookup, a bind) ends later. */
 export type Reply = string | Promise<string>;
 
-interface Command {
+export interface Command {
   /** argument grammar, for documentation and errors */
   usage: string;
   run(ctx: CommandContext, args: string[]): Reply;
@@ -145,6 +153,7 @@ const SSL_OPTIONS = ['no_sslv2', 'no_sslv3', 'no_tlsv1', 'no_tlsv1.1', 'no_tlsv1
 const FAST_CLOSE = ['up', 'down', 'both', 'off'];
 
 const commands: Record<string, Command> = {
+  ...acmeCommands,
   abort_on_error: flag('abortOnError'),
   acl: {
     usage: 'N permit|deny ADDR [MASK] | ADDR6[/LEN] | country CC | continent CC',
@@ -525,6 +534,7 @@ function unflag(key: keyof Settings): Command {
 }
 
 const noCommands: Record<string, Command> = {
+  ...noAcmeCommands,
   abort_on_error: unflag('abortOnError'),
   acl: {
     usage: 'N',

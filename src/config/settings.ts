@@ -25,6 +25,22 @@ export interface TlsSettings {
   renegotiationInterval: number;
   /** `ssl_auto HOST,…`: TLS with a generated self-signed certificate for these names */
   auto?: string[];
+  /** `ssl_acme DIRECTORY_URL EMAIL DOMAIN,…`: TLS with a certificate obtained and renewed over ACME */
+  acme?: AcmeSettings;
+  /** `ssl_acme_ca FILE`: the CA the ACME server's HTTPS certificate chains to (default: the system CAs) */
+  acmeCa?: string;
+  /** `ssl_acme_key`: the type of key certificates are asked for with */
+  acmeKey: AcmeKeyType;
+  /** `ssl_acme_dir DIR`: where the account key and certificates are kept (default certs/acme) */
+  acmeDir?: string;
+}
+
+export type AcmeKeyType = 'ecdsa' | 'rsa2048';
+
+export interface AcmeSettings {
+  directory: string;
+  email: string;
+  domains: string[];
 }
 
 export interface Settings {
@@ -117,6 +133,6 @@ export function defaultSettings(): Settings {
     http: false, forwarded: 'append', httpHeadMax: 16384, httpHeadTimeout: 60, httpAnswerTimeout: 60, drainTimeout: 30, logFormat: 'pen', healthInterval: 5, geoRouting: false, forwardedRfc7239: false, udp: false, workers: 1, exitEnabled: false, ascii: false, debug: 0, foreground: false,
     abortOnError: false, dummy: false, keepalive: false, transparent: false, tcpNodelay: false,
     tcpFastclose: 'off',
-    tls: { extraCertificates: [], compat: false, requireClientCert: false, protocol: 'ssl23', options: [], renegotiationInterval: 0 },
+    tls: { extraCertificates: [], compat: false, requireClientCert: false, protocol: 'ssl23', options: [], renegotiationInterval: 0, acmeKey: 'ecdsa' },
   };
 }

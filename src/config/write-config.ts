@@ -27,6 +27,10 @@ function commandLine(s: Settings, file: string): string {
 function tlsCommands(tls: TlsSettings): string[] {
   return [
     ...(tls.auto ? [`ssl_auto ${tls.auto.join(',')}`] : []),
+    `ssl_acme_key ${tls.acmeKey}`,
+    ...(tls.acmeCa ? [`ssl_acme_ca ${tls.acmeCa}`] : []),
+    ...(tls.acmeDir ? [`ssl_acme_dir ${tls.acmeDir}`] : []),
+    tls.acme ? `ssl_acme ${tls.acme.directory} ${tls.acme.email} ${tls.acme.domains.join(',')}` : 'no ssl_acme',
     'no ssl_certificate',
     ...tls.extraCertificates.map((c) => `ssl_certificate ${c.certFile} ${c.keyFile}`),
     ...(tls.ciphers ? [`ssl_ciphers ${tls.ciphers}`] : []),

@@ -16,6 +16,7 @@ import { readProxyHeaderFromSocket } from './read-ahead';
 import type { ProxiedAddress } from '../pipelines/proxy-protocol';
 import { buildTlsOptions, loadKeyPair } from './tls-options';
 import { resumableById, type TlsSessionStore } from './tls-sessions';
+import { ACME_TLS_ALPN, NO_CHALLENGES, type AcmeChallenges } from '../acme/challenges';
 
 export interface TlsFiles {
   certFile: string;
@@ -52,8 +53,11 @@ export class TlsFrontEnd {
   private ticketKeys: Buffer | undefined;
   /** PROXY headers read before the handshake, by the peer's address and port */
   private readonly origins = new Map<string, ProxiedAddress>();
+  /** ACME TLS-ALPN-01 answers, by domain; while there are any, the server has an ALPN callback */
+  private challenges = new Map<string, tls.SecureContext>();
+  private challengeGeneration = NO_CHALLENGES.generation;
 
-  private constructor(options: tls.TlsOptions, private readonly settings: TlsSettings, private readonly files: TlsFiles,
+  private constructor(private options: tls.TlsOptions, private readonly settings: TlsSettings, private files: TlsFiles,
     private readonly http: boolean, private readonly sessions: TlsSessionStore, private readonly onSocket: OnSocket) {
     this.loadExtras();
     this.server = this.createServer(options);
@@ -88,16 +92,19 @@ export class TlsFrontEnd {
   }
 
   private createServer(options: tls.TlsOptions): tls.Server {
+    const challenged = this.challenges.size > 0;
     const server = tls.createServer({
       ...options,
       allowHalfOpen: true,
-      ALPNProtocols: this.http ? ['http/1.1'] : undefined, // advertised only when we speak HTTP to the client
+      // advertised only when we speak HTTP to the client; while ACME validates, the callback below chooses
+      ALPNProtocols: this.http && !challenged ? ['http/1.1'] : undefined,
+      ALPNCallback: challenged ? this.alpnWithChallenges() : undefined,
       sessionTimeout: this.sessions.lifetime,
       // the same in every worker thread, so a session made by one resumes in another (Node derives it from argv)
       sessionIdContext: 'pen-edge',
       // the SNI callback, like the OCSP listener below, stops every handshake for a call into JavaScript
       SNICallback: this.settings.sniPath ? (name, done) => done(null, this.sniContext(name)) : undefined,
-    }, (s) => this.onSecure(s));
+    }, challenged ? (s) => (s.alpnProtocol === ACME_TLS_ALPN ? s.destroy() : this.onSecure(s)) : (s) => this.onSecure(s));
     server.on('tlsClientError', (err, socket) => diag(`TLS handshake with ${clientOf(socket)} failed: ${failureOf(err, socket)}`));
     const ocsp = this.ocsp;
     if (ocsp) server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => done(null, ocsp));
@@ -112,6 +119,33 @@ export class TlsFrontEnd {
     return server;
   }
 
+  /**
+   * ALPN while ACME validates: a client offering acme-tls/1 for a domain with a pending challenge
+   * gets that challenge's certificate (and its connection ends after the handshake); any other
+   * gets what ALPNProtocols would have given it.
+   */
+  private alpnWithChallenges(): tls.TlsOptions['ALPNCallback'] {
+    const challenges = this.challenges;
+    const http = this.http;
+    // Node calls it with the handshaking socket as `this`, whose certificate can still be changed
+    return function (this: tls.TLSSocket, { servername, protocols }) {
+      const answer = protocols.includes(ACME_TLS_ALPN) ? challenges.get(servername) : undefined;
+      if (answer) {
+        this.setKeyCert(answer);
+        return ACME_TLS_ALPN;
+      }
+      return http && protocols.includes('http/1.1') ? 'http/1.1' : undefined;
+    };
+  }
+
+  /** Answers ACME challenges with these from now on (the server is rebuilt only when they changed). */
+  setChallenges(challenges: AcmeChallenges): void {
+    if (challenges.generation === this.challengeGeneration) return;
+    this.challengeGeneration = challenges.generation;
+    this.challenges = new Map(Object.entries(challenges.tlsAlpn).map(([domain, pair]) => [domain, tls.createSecureContext(pair)]));
+    this.server = this.createServer(this.options);
+  }
+
   private onSecure(s: tls.TLSSocket): void {
     if (this.origins.size === 0) return this.onSocket(s); // no PROXY header pending: no key to build
     const key = peerKey(s);
@@ -120,11 +154,16 @@ export class TlsFrontEnd {
     this.onSocket(s, origin);
   }
 
-  /** Re-reads every file; on any error the running configuration stays and the error is returned. */
-  reload(): string | undefined {
+  /**
+   * Re-reads every file (`files`: a new certificate to serve, from ACME); on any error the running
+   * configuration stays and the error is returned.
+   */
+  reload(files = this.files): string | undefined {
     try {
-      const options = buildTlsOptions(this.settings, this.files.certFile, this.files.keyFile);
+      const options = buildTlsOptions(this.settings, files.certFile, files.keyFile);
       this.loadExtras();
+      this.options = options;
+      this.files = files;
       this.server = this.createServer(options);
       this.sniCache = new Map();
       return undefined;

@@ -2,7 +2,10 @@
 // control commands. Phases: configure → open → serve → reload (HUP) → close. Clients are served
 // by one Service in this thread (workers 1) or by a pool of worker threads over the same tables.
 import { readFileSync, renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { NO_CHALLENGES, type AcmeChallenges } from '../acme/challenges';
+import { AcmeManager } from '../acme/manager';
+import { AcmeStore } from '../acme/store';
 import { GeoDatabase } from '../geo/database';
 import { Balancer } from '../balancer/balancer';
 import { RedisClientStore } from '../balancer/client-store';
@@ -15,7 +18,7 @@ import { HealthChecker } from '../health/checker';
 import { ConnectionTable } from '../balancer/connection-table';
 import { ControlPort } from '../listeners/control';
 import { startSuccessor, type ClientRecord, type Handover } from './upgrade';
-import { defaultCertificate } from '../listeners/default-certificate';
+import { CERTS_DIR, defaultCertificate } from '../listeners/default-certificate';
 import type { TlsFiles } from '../listeners/tls';
 import { buildTlsOptions } from '../listeners/tls-options';
 import { MemorySessionStore } from '../listeners/tls-sessions';
@@ -51,6 +54,9 @@ export class Pen {
   private readonly checkingEffects: Effects;
   private readonly health: HealthChecker;
   private geoWatch: FSWatcher | undefined;
+  /** obtains and renews the certificate over ACME, with ssl_acme */
+  private acme: AcmeManager | undefined;
+  private acmeChallenges: AcmeChallenges = NO_CHALLENGES;
 
   constructor(readonly settings: Settings, private readonly onExit: () => void) {
     this.tables = { balancer: Balancer.memory(settings), connections: ConnectionTable.memory(settings.connMax) };
@@ -63,6 +69,7 @@ export class Pen {
       openLog: (file) => void (file && RequestLog.open(file).close()), closeConnection: () => {}, exit: () => {}, writeFile: () => {}, settingsChanged: () => {},
       reloadTls: () => undefined, openGeoDb: (path) => void GeoDatabase.open(path), killWorker: () => {}, useClientStore: () => {},
       checkScript: async () => {}, // an include inside the checked script is checked as it runs there
+      acmeChanged: () => {}, renewAcme: () => {},
     };
     this.health = new HealthChecker(this.balancer.servers, settings);
   }
@@ -123,7 +130,7 @@ export class Pen {
 
   /** What a worker needs to serve as this thread would. */
   private configuration(): Configuration {
-    return { settings: this.settings, balancer: this.balancer.configuration(), tls: this.tlsFiles };
+    return { settings: this.settings, balancer: this.balancer.configuration(), tls: this.tlsFiles, acme: this.acmeChallenges };
   }
 
   private applySettings(): void {
@@ -169,6 +176,34 @@ export class Pen {
     }
     this.useClientStore(s.clientStore);
     this.health.start();
+    this.startAcme();
+  }
+
+  private acmeStore(): AcmeStore {
+    return new AcmeStore(this.settings.tls.acmeDir ?? join(CERTS_DIR, 'acme'));
+  }
+
+  /** ssl_acme: this thread talks to the ACME server; whoever serves the listener answers challenges and serves the result. */
+  private startAcme(): void {
+    this.acme?.stop();
+    this.acme = undefined;
+    const tls = this.settings.tls;
+    if (!tls.acme || !this.tlsFiles) return;
+    this.acme = new AcmeManager({ settings: tls.acme, tls, store: this.acmeStore() }, {
+      serve: (files) => {
+        const previous = this.tlsFiles;
+        this.tlsFiles = files;
+        const error = this.reloadTls();
+        if (error) this.tlsFiles = previous;
+        return error;
+      },
+      answer: (challenges) => {
+        this.acmeChallenges = challenges;
+        this.service?.answerAcme(challenges);
+        this.pool?.configured();
+      },
+    }, this.acmeChallenges.generation);
+    this.acme.start();
   }
 
   private async openControl(): Promise<void> {
@@ -209,13 +244,16 @@ export class Pen {
     this.clientStore = url === undefined ? undefined : new RedisClientStore(url, this.balancer.clients, () => this.settings.trackingTime);
   }
 
-  /** The certificate when -E or ssl_auto asks for TLS (ssl_auto's is made here, once). */
+  /** The certificate when -E, ssl_auto or ssl_acme asks for TLS (a kept ACME one first; a self-signed one is made here, once). */
   private async findTlsFiles(): Promise<TlsFiles | undefined> {
     const tls = this.settings.tls;
+    const issued = tls.acme && this.acmeStore().issued(tls.acme.domains);
+    if (issued) return issued.files;
     if (tls.certFile) return { certFile: tls.certFile, keyFile: tls.keyFile ?? tls.certFile };
-    if (!tls.auto) return undefined;
-    const made = await defaultCertificate(tls.auto);
-    diag(`TLS: ${made.created ? 'created' : 'using'} self-signed certificate ${made.certFile} for ${tls.auto.join(', ')}, SHA-256 fingerprint ${made.fingerprint}`);
+    const hosts = tls.auto ?? tls.acme?.domains; // until ACME issues one, a self-signed certificate serves
+    if (!hosts) return undefined;
+    const made = await defaultCertificate(hosts, tls.auto ? CERTS_DIR : this.acmeStore().dir);
+    diag(`TLS: ${made.created ? 'created' : 'using'} self-signed certificate ${made.certFile} for ${hosts.join(', ')}, SHA-256 fingerprint ${made.fingerprint}`);
     return made;
   }
 
@@ -252,13 +290,14 @@ export class Pen {
 
   /** Re-reads certificates and keys where they are served; what went wrong, and nothing changed, on failure. */
   private reloadTls(): string | undefined {
-    if (this.service) return this.service.reloadTls();
+    if (this.service) return this.service.reloadTls(this.tlsFiles);
     if (!this.pool || !this.tlsFiles) return undefined;
     try {
       buildTlsOptions(this.settings.tls, this.tlsFiles.certFile, this.tlsFiles.keyFile); // checked here, so that no worker fails alone
     } catch (err) {
       return messageOf(err);
     }
+    this.pool.configured(); // the workers learn which files first
     this.pool.reloadTls();
     return undefined;
   }
@@ -339,6 +378,7 @@ export class Pen {
 
   /** TERM: stop accepting, end every connection, flush the log. */
   async close(): Promise<void> {
+    this.acme?.stop();
     this.service?.close();
     await this.pool?.close();
     this.sessions.close();
@@ -409,6 +449,16 @@ export class Pen {
       checkScript: (text, source) => this.checkScript(text, source),
       useClientStore: (url) => {
         if (this.serving) this.useClientStore(url); // else open() starts it
+      },
+      acmeChanged: () => {
+        if (!this.serving) return; // open() starts it
+        if (this.settings.tls.acme && !this.tlsFiles) throw new ConfigError('ssl_acme: the listener does not speak TLS; give ssl_acme at start');
+        this.startAcme();
+      },
+      acmeReport: () => this.acme?.report(),
+      renewAcme: () => {
+        if (!this.acme) throw new ConfigError('acme: no ssl_acme certificate to renew');
+        this.acme.renew();
       },
     };
   }

@@ -8,6 +8,7 @@ import { Forwarder } from '../listeners/forward';
 import { listenForClients, type ListenOptions } from '../listeners/listen';
 import { TlsFrontEnd, type TlsFiles } from '../listeners/tls';
 import type { TlsSessionStore } from '../listeners/tls-sessions';
+import { NO_CHALLENGES, type AcmeChallenges } from '../acme/challenges';
 import { UdpListener } from '../listeners/udp';
 import { SocketEndpoint } from '../pipelines/endpoint';
 import { diag } from '../reports/diag';
@@ -18,6 +19,7 @@ export class Service {
   private listener: NetServer | undefined;
   private tls: TlsFrontEnd | undefined;
   private udp: UdpListener | undefined;
+  private acmeChallenges = NO_CHALLENGES;
 
   /** reusePort: other threads serve the same address */
   constructor(private readonly settings: Settings, private readonly balancer: Balancer,
@@ -54,6 +56,7 @@ export class Service {
     if (!files) return listenForClients(address, 'listen', options, this.forwarder.accept);
     const front = await TlsFrontEnd.open(address, options, s.tls, files, s.http, this.sessions,
       (socket, origin) => this.forwarder.accept(new SocketEndpoint(socket), origin), this.forwarder.trustsProxyHeader, this.forwarder.hasRoom);
+    front.setChallenges(this.acmeChallenges);
     this.tls?.close();
     this.tls = front;
     return front.listener!;
@@ -64,9 +67,15 @@ export class Service {
     return (this.listener as unknown as { _handle?: { fd: number } } | undefined)?._handle?.fd;
   }
 
-  /** Re-reads certificates and keys; returns what went wrong (and changes nothing) on failure. */
-  reloadTls(): string | undefined {
-    return this.tls?.reload();
+  /** Re-reads certificates and keys (`files`: the certificate to serve); returns what went wrong (and changes nothing) on failure. */
+  reloadTls(files?: TlsFiles): string | undefined {
+    return this.tls?.reload(files);
+  }
+
+  /** ACME challenges are answered with these from now on. */
+  answerAcme(challenges: AcmeChallenges): void {
+    this.acmeChallenges = challenges;
+    this.tls?.setChallenges(challenges);
   }
 
   closeConnection(id: number): void {

@@ -4,6 +4,7 @@ import type { BalancerConfiguration, BalancerMemory } from '../balancer/balancer
 import type { ConnectionTableMemory } from '../balancer/connection-table';
 import type { Settings } from '../config/settings';
 import type { TlsFiles } from '../listeners/tls';
+import type { AcmeChallenges } from '../acme/challenges';
 import type { LogRecord } from '../reports/request-log';
 
 export interface SharedTables {
@@ -17,6 +18,8 @@ export interface Configuration {
   balancer: BalancerConfiguration;
   /** the certificate the TLS listener serves, when there is one */
   tls: TlsFiles | undefined;
+  /** the answers to pending ACME challenges */
+  acme: AcmeChallenges;
 }
 
 /** A worker's workerData. */

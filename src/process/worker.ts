@@ -47,6 +47,7 @@ function configure(c: Configuration): void {
   Object.assign(settings, c.settings);
   balancer.configure(c.balancer);
   tls = c.tls;
+  service.answerAcme(c.acme);
   if (settings.geoDb !== geoDb || (settings.geoDb !== undefined && balancer.geo.database === undefined)) openGeoDb();
   setDebugLevel(settings.debug);
   service.forwarder.log = settings.logFile === undefined ? undefined : log;
@@ -60,7 +61,7 @@ port.on('message', (m: ToWorker) => {
         () => post({ type: 'listened', seq: m.seq, error: undefined }),
         (err) => post({ type: 'listened', seq: m.seq, error: messageOf(err) }));
     case 'reloadTls': {
-      const error = service.reloadTls();
+      const error = service.reloadTls(tls);
       if (error) diag(`worker ${start.thread}: ${error}; the previous certificates stay in use`);
       return;
     }
