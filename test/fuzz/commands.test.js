@@ -50,6 +50,9 @@ function effects() {
     workersRunning: () => undefined,
     killWorker() {},
     useClientStore() {},
+    acmeChanged() {},
+    acmeReport() {},
+    renewAcme() {},
     checkScript: (text, source) => runScript(context(structuredClone(e.owner.settings), e.owner.balancer.configuration()), text, source),
   };
   return e;
@@ -72,7 +75,8 @@ const COMMANDS = [
   'recent', 'roundrobin', 'server', 'servers', 'socket', 'source', 'ssl_auto', 'ssl_certificate', 'ssl_reload',
   'ssl_ciphers', 'ssl_client_renegotiation_interval', 'ssl_ocsp_response', 'ssl_option', 'ssl_sni_path', 'status',
   'stubborn', 'tarpit_acl', 'tcp_fastclose', 'tcp_nodelay', 'timeout', 'tracking', 'transparent', 'web_stats',
-  'weight', 'trusted_proxies', 'xforwarded', 'worker', 'workers', 'write', 'json', 'bogus', '#',
+  'weight', 'trusted_proxies', 'xforwarded', 'worker', 'workers', 'write', 'json', 'bogus', '#', 'acme', 'ssl_acme',
+  'ssl_acme_ca', 'ssl_acme_key', 'ssl_acme_dir', 'drain_timeout', 'log_format',
 ];
 const KEYWORDS = [
   'permit', 'deny', 'country', 'continent', 'address', 'port', 'max', 'hard', 'weight', 'prio', 'blacklist', 'tls',
@@ -80,6 +84,7 @@ const KEYWORDS = [
   'auto', 'local', 'redis://127.0.0.1:6379/2', 'redis://x', 'rfc7239', 'append', 'replace', 'pen', 'up', 'down', 'both',
   'no_tlsv1', 'prefer_client_ciphers', 'good.pen', 'bad.pen', 'ca.pem', 'busy:80', '127.0.0.1:8080', '/health',
   'DE', 'eu', '@EU', 'US,@NA', 'localhost', 'no.such.name', '255.255.255.0', '10.0.0.0/8', '2001:db8::/32', '::1/129',
+  'https://127.0.0.1:14000/dir', 'ops@example.test', 'a.test,b.test', 'ecdsa', 'rsa2048', 'renew', 'json',
 ];
 
 const number = fc.oneof(fc.integer({ min: -2, max: 20 }), fc.integer({ min: -1, max: 2 ** 21 }), fc.constantFrom(2 ** 53, 1e21)).map(String);
