@@ -228,7 +228,7 @@ async function failover(t, client, via, since) {
   const first = await servedThrough(client, via, since);
   const lines = answers(client).filter((a) => a.name && a.at <= first.at);
   const gap = longestGap(lines.slice(lines.findLastIndex((a) => a.at <= since)));
-  t.diagnostic(`first answer through ${via} ${first.at - since} ms after; longest gap ${gap} ms`);
+  t.diagnostic(`first answer through ${via} ${first.at - since} ms after it; longest gap ${gap} ms`);
   assert.ok(gap < MAX_GAP_MS, `${gap} ms without an answer`);
 }
 
