@@ -4,6 +4,7 @@ import { AclLists } from './acl';
 import { ClientTable, type Client, type ClientTableMemory } from './client-table';
 import { Scoreboard, type ScoreboardMemory } from './scoreboard';
 import { NO_SERVER, ServerTable, type Server } from './server-table';
+import { TrafficCounters } from './traffic-counters';
 import { Hash } from './selectors/hash';
 import { Prio } from './selectors/prio';
 import { RoundRobin } from './selectors/roundrobin';
@@ -55,11 +56,14 @@ export interface BalancerConfiguration {
 export interface BalancerMemory {
   board: ScoreboardMemory;
   clients: ClientTableMemory;
+  /** one row of TrafficCounters per thread */
+  traffic: SharedArrayBuffer[];
 }
 
 export class Balancer {
   readonly servers: ServerTable;
   readonly clients: ClientTable;
+  readonly traffic: TrafficCounters;
   readonly acls = new AclLists();
   readonly geo = new Geo();
   private readonly roundRobin = new RoundRobin();
@@ -69,13 +73,14 @@ export class Balancer {
   private readonly choice: Choice;
 
   static memory(settings: Settings): BalancerMemory {
-    return { board: Scoreboard.memory(), clients: ClientTable.memory(settings.clientsMax) };
+    return { board: Scoreboard.memory(), clients: ClientTable.memory(settings.clientsMax), traffic: [] };
   }
 
   /** Counters for threads 0 … threads-1, made before they start. */
   static addThreads(memory: BalancerMemory, threads: number): void {
     Scoreboard.addRows(memory.board, threads);
     ClientTable.addRows(memory.clients, threads);
+    TrafficCounters.addRows(memory.traffic, threads);
   }
 
   /** thread: 0 for the main thread, 1… for workers (each counts bytes in its own row) */
@@ -83,6 +88,7 @@ export class Balancer {
     this.servers = new ServerTable(new Scoreboard(memory.board, thread));
     this.choice = { table: this.servers, address: '', port: 0, now: 0 };
     this.clients = new ClientTable(memory.clients, thread);
+    this.traffic = new TrafficCounters(memory.traffic, thread);
     this.clients.trackingTime = settings.trackingTime;
     this.acls.geo = this.geo.find;
   }

@@ -223,6 +223,24 @@ export class ClientTable {
     }
   }
 
+  /** clients in the table */
+  get size(): number {
+    return Atomics.load(this.header, USED);
+  }
+
+  /**
+   * How many clients of the table each country has, for those geo placed. Read without the lock
+   * (a word at a time, each whole): a client placed meanwhile may count or not, as in any report.
+   */
+  countByCountry(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (let slot = 0; slot < this.size; slot++) {
+      const country = letters(Atomics.load(this.entries, slot * ENTRY_WORDS + PLACE) >>> 16);
+      if (country !== undefined) counts.set(country, (counts.get(country) ?? 0) + 1);
+    }
+    return counts;
+  }
+
   /** Clients in slot order, as pen lists them. */
   list(): ClientReport[] {
     const clients: ClientReport[] = [];

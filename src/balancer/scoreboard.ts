@@ -1,6 +1,7 @@
 // The scoreboard: the live counters of the servers, shared by every thread. Connections per
 // server (limits, weights), blacklist time and health are one truth read and written with
-// Atomics; bytes are counted in one row per thread (no contention) and summed when reported.
+// Atomics; bytes, connections made and health check results are counted in one row per thread
+// (no contention) and summed when reported.
 import { CounterRows, sharedMemory } from './shared-memory';
 
 /** Server slots: `server N` for N < SERVER_MAX, then the emergency (-e) and abuse (-B) servers. */
@@ -12,6 +13,14 @@ const CONNECTIONS = 0;
 const BLACKLISTED_AT = 1;
 const CHECK_FAILED = 2;
 const FIELDS = 4;
+
+/** float64 counters per server slot, in each thread's row */
+const SENT = 0;
+const RECEIVED = 1;
+const CONNECTS = 2;
+const CHECKS_PASSED = 3;
+const CHECKS_FAILED = 4;
+const COUNTERS = 5;
 
 /** int32 words after the server slots */
 const ROUND_ROBIN = SLOTS * FIELDS;
@@ -25,28 +34,28 @@ export function serverSlot(index: number): number {
 
 export interface ScoreboardMemory {
   words: SharedArrayBuffer;
-  /** one row per thread: [sent, received] per server slot */
-  bytes: SharedArrayBuffer[];
+  /** one row per thread: [sent, received, connects, checks passed, checks failed] per server slot */
+  counts: SharedArrayBuffer[];
 }
 
 export class Scoreboard {
   private readonly words: Int32Array;
-  /** bytes sent and received per server slot, one row per thread */
-  private readonly bytes: CounterRows;
+  /** COUNTERS per server slot, one row per thread */
+  private readonly counts: CounterRows;
 
   static memory(): ScoreboardMemory {
-    return { words: sharedMemory(WORDS * 4), bytes: [] };
+    return { words: sharedMemory(WORDS * 4), counts: [] };
   }
 
-  /** Rows of byte counters for threads 0 … threads-1 (made before the threads start). */
+  /** Rows of counters for threads 0 … threads-1 (made before the threads start). */
   static addRows(memory: ScoreboardMemory, threads: number): void {
-    CounterRows.add(memory.bytes, threads, SLOTS * 2 * 8);
+    CounterRows.add(memory.counts, threads, SLOTS * COUNTERS * 8);
   }
 
   constructor(memory: ScoreboardMemory, thread: number) {
     Scoreboard.addRows(memory, thread + 1);
     this.words = new Int32Array(memory.words);
-    this.bytes = new CounterRows(memory.bytes, thread);
+    this.counts = new CounterRows(memory.counts, thread);
   }
 
   connections(slot: number): number {
@@ -57,6 +66,12 @@ export class Scoreboard {
   acquire(slot: number): void {
     Atomics.add(this.words, slot * FIELDS + CONNECTIONS, 1);
     Atomics.store(this.words, slot * FIELDS + BLACKLISTED_AT, 0);
+    this.counts.own[slot * COUNTERS + CONNECTS]++;
+  }
+
+  /** connections made to the server so far, by every thread */
+  totalConnects(slot: number): number {
+    return this.counts.sum(slot * COUNTERS + CONNECTS);
   }
 
   release(slot: number): void {
@@ -79,21 +94,30 @@ export class Scoreboard {
     Atomics.store(this.words, slot * FIELDS + CHECK_FAILED, failing ? 1 : 0);
   }
 
+  /** One more health check of the server done, passed or failed. */
+  countCheck(slot: number, passed: boolean): void {
+    this.counts.own[slot * COUNTERS + (passed ? CHECKS_PASSED : CHECKS_FAILED)]++;
+  }
+
+  totalChecks(slot: number, passed: boolean): number {
+    return this.counts.sum(slot * COUNTERS + (passed ? CHECKS_PASSED : CHECKS_FAILED));
+  }
+
   /** Bytes sent to the server (this thread's row: no other thread writes it). */
   addSent(slot: number, n: number): void {
-    this.bytes.own[slot * 2] += n;
+    this.counts.own[slot * COUNTERS + SENT] += n;
   }
 
   addReceived(slot: number, n: number): void {
-    this.bytes.own[slot * 2 + 1] += n;
+    this.counts.own[slot * COUNTERS + RECEIVED] += n;
   }
 
   totalSent(slot: number): number {
-    return this.bytes.sum(slot * 2);
+    return this.counts.sum(slot * COUNTERS + SENT);
   }
 
   totalReceived(slot: number): number {
-    return this.bytes.sum(slot * 2 + 1);
+    return this.counts.sum(slot * COUNTERS + RECEIVED);
   }
 
   /** pen's round-robin cursor, shared so that rotation is one rotation across threads. */

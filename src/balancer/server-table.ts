@@ -86,6 +86,21 @@ export class ServerTable {
     this.board.setCheckFailed(s.slot, failing);
   }
 
+  /** Counts a health check of s that passed or failed. */
+  countCheck(s: Server, passed: boolean): void {
+    this.board.countCheck(s.slot, passed);
+  }
+
+  /** health checks of s that passed (or failed) so far */
+  checks(s: Server, passed: boolean): number {
+    return this.board.totalChecks(s.slot, passed);
+  }
+
+  /** connections made to s so far, by every thread */
+  connects(s: Server): number {
+    return this.board.totalConnects(s.slot);
+  }
+
   isBlacklisted(s: Server, now: number): boolean {
     return this.board.checkFailed(s.slot) || now - this.board.blacklistedAt(s.slot) < this.blacklistTime;
   }

@@ -58,6 +58,7 @@ export class HealthChecker {
       diag(failing ? `server ${server.index} health check failed: ${problem}` : `server ${server.index} health check passed`);
     }
     this.servers.setCheckFailed(server, failing);
+    this.servers.countCheck(server, !failing);
   }
 
   /** undefined when healthy, else what was wrong. */

@@ -148,6 +148,7 @@ export class Forwarder {
     }
     const conn = this.connections.open(down, route.client, port, seen);
     if (conn === undefined) return this.wait({ down, address, port, seen }, count); // another thread took the last slot
+    this.balancer.traffic.connection(route.client.country);
     this.serve(conn, down, route.candidates, now);
   }
 
@@ -226,6 +227,7 @@ export class Forwarder {
       return;
     }
     if (settings.http) {
+      balancer.traffic.httpError(failure);
       diag(`HTTP ${failure} to ${conn.client.address}: no server could take the request`);
       drain(conn.down);
       const response = errorResponse(failure);
@@ -301,8 +303,14 @@ export class Forwarder {
       // a client is asked for a certificate only with -G or -A: without them there is none to read
       identity: tls === undefined ? [] : s.tls.caFile || s.tls.caDir ? clientCertificateHeaders(tls) : NO_CLIENT_CERTIFICATE,
       onExchange: this.jsonLog ? (exchange) => this.log?.line(jsonLine({ ...this.who(conn, server), ...exchange })) : undefined,
-    }, (status, reason) => diag(`HTTP ${status} to ${seen}: ${reason}`));
+      onRequest: this.countRequest,
+    }, (status, reason) => {
+      this.balancer.traffic.httpError(status);
+      diag(`HTTP ${status} to ${seen}: ${reason}`);
+    });
   }
+
+  private readonly countRequest = (): void => this.balancer.traffic.request();
 
   /** Whether the log takes JSON lines (log_format json) rather than pen's. */
   private get jsonLog(): boolean {

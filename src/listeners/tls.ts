@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import tls = require('node:tls'); // the module object itself: its renegotiation limits are settable properties
+import type { TrafficCounters } from '../balancer/traffic-counters';
 import { peerAddress } from '../config/address';
 import type { TlsSettings } from '../config/settings';
 import { ConfigError, messageOf } from '../errors';
@@ -58,7 +59,8 @@ export class TlsFrontEnd {
   private challengeGeneration = NO_CHALLENGES.generation;
 
   private constructor(private options: tls.TlsOptions, private readonly settings: TlsSettings, private files: TlsFiles,
-    private readonly http: boolean, private readonly sessions: TlsSessionStore, private readonly onSocket: OnSocket) {
+    private readonly http: boolean, private readonly sessions: TlsSessionStore, private readonly onSocket: OnSocket,
+    private readonly traffic: TrafficCounters) {
     this.loadExtras();
     this.server = this.createServer(options);
     this.sessions.watchTicketKeys((keys) => {
@@ -70,10 +72,12 @@ export class TlsFrontEnd {
   /**
    * Listens at address. A peer `trustsProxyHeader` names starts with a PROXY header, read from
    * the plain connection before the handshake; the client it names goes to onSocket with the socket.
+   * Handshakes, done and failed, are counted in `traffic`.
    */
   static async open(address: string, listenOptions: ListenOptions, settings: TlsSettings, files: TlsFiles, http: boolean,
-    sessions: TlsSessionStore, onSocket: OnSocket, trustsProxyHeader: (peer: string) => boolean, hasRoom: () => boolean): Promise<TlsFrontEnd> {
-    const front = new TlsFrontEnd(buildTlsOptions(settings, files.certFile, files.keyFile), settings, files, http, sessions, onSocket);
+    sessions: TlsSessionStore, onSocket: OnSocket, trustsProxyHeader: (peer: string) => boolean, hasRoom: () => boolean,
+    traffic: TrafficCounters): Promise<TlsFrontEnd> {
+    const front = new TlsFrontEnd(buildTlsOptions(settings, files.certFile, files.keyFile), settings, files, http, sessions, onSocket, traffic);
     front.listener = await listenForSockets(address, 'listen', listenOptions, (raw) => {
       if (!hasRoom()) return void raw.destroy(); // no descriptor to spare for a handshake
       const peer = peerAddress(raw.remoteAddress);
@@ -105,7 +109,10 @@ export class TlsFrontEnd {
       // the SNI callback, like the OCSP listener below, stops every handshake for a call into JavaScript
       SNICallback: this.settings.sniPath ? (name, done) => done(null, this.sniContext(name)) : undefined,
     }, challenged ? (s) => (s.alpnProtocol === ACME_TLS_ALPN ? s.destroy() : this.onSecure(s)) : (s) => this.onSecure(s));
-    server.on('tlsClientError', (err, socket) => diag(`TLS handshake with ${clientOf(socket)} failed: ${failureOf(err, socket)}`));
+    server.on('tlsClientError', (err, socket) => {
+      this.traffic.handshake(false);
+      diag(`TLS handshake with ${clientOf(socket)} failed: ${failureOf(err, socket)}`);
+    });
     const ocsp = this.ocsp;
     if (ocsp) server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => done(null, ocsp));
     if (options.minVersion !== 'TLSv1.3') { // TLS 1.3 resumes by ticket only: no calls per handshake for a cache
@@ -147,6 +154,7 @@ export class TlsFrontEnd {
   }
 
   private onSecure(s: tls.TLSSocket): void {
+    this.traffic.handshake(true);
     if (this.origins.size === 0) return this.onSocket(s); // no PROXY header pending: no key to build
     const key = peerKey(s);
     const origin = this.origins.get(key);

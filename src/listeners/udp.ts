@@ -83,6 +83,7 @@ export class UdpListener {
       this.close(key, session);
     });
     this.balancer.servers.acquire(server);
+    this.balancer.traffic.connection(client.country);
     this.balancer.remember(server, client);
     this.sessions.set(key, session);
     return session;

@@ -24,6 +24,8 @@ export interface HttpOptions extends HttpLimits {
   answerTimeoutMs: number;
   /** each request with its answer, for the JSON log; undefined (nothing kept) when that log is off */
   onExchange?: (exchange: Exchange) => void;
+  /** called for every request passed on to the server (counted for the metrics) */
+  onRequest: () => void;
 }
 
 const OURS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded']);
@@ -150,7 +152,10 @@ export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions,
     const framer: RequestFramer = new RequestFramer({
       forward: toServer,
       forwardHead: exchanges ? (head) => { exchanges.sent(head); return writeHead(head); } : writeHead,
-      sent: (expecting) => tracker.sent(expecting),
+      sent: (expecting) => {
+        options.onRequest();
+        tracker.sent(expecting);
+      },
       refuse: (status, reason, headSent) => {
         onRefuse(status, reason);
         refusal = status;

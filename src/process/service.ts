@@ -55,7 +55,8 @@ export class Service {
     const options: ListenOptions = { backlog: s.listenQueue, reusePort: this.reusePort, fd };
     if (!files) return listenForClients(address, 'listen', options, this.forwarder.accept);
     const front = await TlsFrontEnd.open(address, options, s.tls, files, s.http, this.sessions,
-      (socket, origin) => this.forwarder.accept(new SocketEndpoint(socket), origin), this.forwarder.trustsProxyHeader, this.forwarder.hasRoom);
+      (socket, origin) => this.forwarder.accept(new SocketEndpoint(socket), origin), this.forwarder.trustsProxyHeader, this.forwarder.hasRoom,
+      this.balancer.traffic);
     front.setChallenges(this.acmeChallenges);
     this.tls?.close();
     this.tls = front;
