@@ -51,6 +51,11 @@ export interface Effects {
   acmeReport(): AcmeDomainState[] | undefined;
   /** asks the ACME server for a new certificate now */
   renewAcme(): void;
+  /**
+   * serves /metrics, /status.json and the dashboard at address (resolved once it listens there,
+   * rejected and nothing changed if it cannot; undefined when nothing is to wait for), or nowhere (undefined)
+   */
+  web(address: string | undefined): Promise<void> | undefined;
 }
 
 export interface CommandContext {
@@ -122,7 +127,7 @@ function flag(key: keyof Settings): Command {
   return { usage: '', run(ctx) { (ctx.settings[key] as boolean) = true; return ''; } };
 }
 
-type AclSettingKey = 'proxyProtocolAcl' | 'trustedProxiesAcl';
+type AclSettingKey = 'proxyProtocolAcl' | 'trustedProxiesAcl' | 'webAcl';
 
 /** A setting that names an ACL list: `off` until given; `no NAME` (aclSettingOff) turns it off. */
 function aclSetting(name: string, key: AclSettingKey): Command {
@@ -482,6 +487,20 @@ const commands: Record<string, Command> = {
   timeout: numberSetting('timeout', 'timeout', 1),
   tracking: numberSetting('tracking', 'trackingTime', 0, Infinity, settingsChanged),
   transparent: flag('transparent'),
+  web: {
+    usage: '[ADDR:]PORT',
+    run(ctx, [address]) {
+      if (address === undefined) return `${ctx.settings.web ?? 'off'}\n`;
+      const where = webAddress(address);
+      const listened = () => {
+        ctx.settings.web = where;
+        return `${where}\n`;
+      };
+      const opening = ctx.effects.web(where);
+      return opening ? opening.then(listened) : listened();
+    },
+  },
+  web_acl: aclSetting('web_acl', 'webAcl'),
   web_stats: {
     usage: '[FILE]',
     run(ctx, [file]) {
@@ -579,6 +598,15 @@ const noCommands: Record<string, Command> = {
   stubborn: unflag('stubborn'),
   tcp_nodelay: unflag('tcpNodelay'),
   transparent: unflag('transparent'),
+  web: {
+    usage: '',
+    run(ctx) {
+      ctx.effects.web(undefined);
+      ctx.settings.web = undefined;
+      return '';
+    },
+  },
+  web_acl: aclSettingOff('webAcl'),
   web_stats: {
     usage: '',
     run(ctx) {
@@ -589,6 +617,12 @@ const noCommands: Record<string, Command> = {
   trusted_proxies: aclSettingOff('trustedProxiesAcl'),
   weight: unflag('weight'),
 };
+
+/** `web`'s address: a bare port is on 127.0.0.1 (the metrics are for this machine unless an address says otherwise). */
+function webAddress(text: string): string {
+  if (text.includes('/')) throw new ConfigError(`web: expected [ADDR:]PORT, not '${text}'`);
+  return text.includes(':') ? text : `127.0.0.1:${text}`;
+}
 
 function connectsByCountry(ctx: CommandContext): Record<string, number> {
   const counts: Record<string, number> = {};

@@ -120,6 +120,10 @@ export interface Settings {
   pidFile?: string;
   user?: string;
   webFile?: string;
+  /** `web [ADDR:]PORT`: where /metrics, /status.json and the dashboard are served (undefined = nowhere) */
+  web?: string;
+  /** `web_acl N`: clients of the web endpoint must pass ACL N (undefined = every client) */
+  webAcl?: number;
 
   tls: TlsSettings;
 }

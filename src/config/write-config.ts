@@ -87,6 +87,8 @@ export function configText(s: Settings, balancer: Balancer, file: string): strin
     `tracking ${s.trackingTime}`,
     ...(s.source ? [`source ${s.source}`] : []),
     s.webFile ? `web_stats ${s.webFile}` : 'no web_stats',
+    s.webAcl === undefined ? 'no web_acl' : `web_acl ${s.webAcl}`,
+    s.web ? `web ${s.web}` : 'no web',
     on(s.weight, 'weight'),
     on(s.prio, 'prio'),
     `idle_timeout ${s.idleTimeout}`,

@@ -17,6 +17,7 @@ import { ConfigError, SystemError, messageOf } from '../errors';
 import { HealthChecker } from '../health/checker';
 import { ConnectionTable } from '../balancer/connection-table';
 import { ControlPort } from '../listeners/control';
+import { WebEndpoint, type WebReports } from '../listeners/web';
 import { startSuccessor, type ClientRecord, type Handover } from './upgrade';
 import { CERTS_DIR, defaultCertificate } from '../listeners/default-certificate';
 import type { TlsFiles } from '../listeners/tls';
@@ -24,6 +25,8 @@ import { buildTlsOptions } from '../listeners/tls-options';
 import { MemorySessionStore } from '../listeners/tls-sessions';
 import { diag, setDebugLevel } from '../reports/diag';
 import { RequestLog } from '../reports/request-log';
+import { LiveStatus } from '../reports/live-status';
+import { Metrics } from '../reports/metrics';
 import { statusPage, textStats, type ReportSources } from '../reports/status';
 import { Service } from './service';
 import type { Configuration, SharedTables } from './worker-messages';
@@ -45,6 +48,9 @@ export class Pen {
   /** the certificate the TLS listener serves, when there is one */
   private tlsFiles: TlsFiles | undefined;
   private control: ControlPort | undefined;
+  /** /metrics, /status.json and the dashboard (`web`), and what they serve, made by the first `web` */
+  private web: WebEndpoint | undefined;
+  private webReports: WebReports | undefined;
   private clientStore: RedisClientStore | undefined;
   private log: RequestLog | undefined;
   /** log file changes asked for by commands, applied in order */
@@ -66,6 +72,7 @@ export class Pen {
     this.checkingEffects = {
       ...this.effects,
       listen: (address) => void parseListenAddress(address, 'listen'),
+      web: (address) => void (address && parseListenAddress(address, 'web')),
       openLog: (file) => void (file && RequestLog.open(file).close()), closeConnection: () => {}, exit: () => {}, writeFile: () => {}, settingsChanged: () => {},
       reloadTls: () => undefined, openGeoDb: (path) => void GeoDatabase.open(path), killWorker: () => {}, useClientStore: () => {},
       checkScript: async () => {}, // an include inside the checked script is checked as it runs there
@@ -157,6 +164,7 @@ export class Pen {
         await this.openControl();
       }
     }
+    if (s.web) await this.openWeb(s.web);
     if (s.listen === undefined) throw new ConfigError('no listen address given');
     this.tlsFiles = s.udp ? undefined : await this.findTlsFiles();
     if (s.logFile) await this.switchLog(s.logFile);
@@ -211,10 +219,28 @@ export class Pen {
     this.control = await ControlPort.open(s.control!, this.balancer.acls, () => s.controlAcl, (line) => this.command(line));
   }
 
+  /** Serves the web reports at address; the endpoint before closes once the new one listens. */
+  private async openWeb(address: string): Promise<void> {
+    const tables = { balancer: this.balancer, connections: this.connections };
+    const reports = this.webReports ??= { metrics: new Metrics(tables), status: new LiveStatus(tables) };
+    const access = { acls: this.balancer.acls, acl: () => this.settings.webAcl };
+    const endpoint = await WebEndpoint.open(await lookupListenAddress(address, 'web'), access, reports);
+    this.web?.close();
+    this.web = endpoint;
+    reports.status.start();
+  }
+
+  private closeWeb(): void {
+    this.web?.close();
+    this.web = undefined;
+    this.webReports?.status.stop();
+  }
+
   /**
    * USR2: hands the listening sockets to a new pen-edge started with `argv`; resolves once it
    * serves (then this one should drain), rejects when it could not start (this one serves on).
-   * The control port is closed first, for the new process to bind, and opened again on failure.
+   * The control port and the web endpoint are closed first, for the new process to bind, and
+   * opened again on failure.
    */
   async handOver(argv: string[]): Promise<void> {
     const s = this.settings;
@@ -224,11 +250,14 @@ export class Pen {
     const control = this.control;
     control?.close();
     this.control = undefined;
+    const web = this.web && s.web;
+    this.closeWeb();
     try {
       const pid = await startSuccessor(argv, s.listen!, fds, () => this.clientRecords());
       diag(`upgrade: pid ${pid} serves now; this process (pid ${process.pid}) drains`);
     } catch (err) {
       if (control) await this.openControl();
+      if (web) await this.openWeb(web);
       throw err;
     }
   }
@@ -384,6 +413,7 @@ export class Pen {
     this.sessions.close();
     this.clientStore?.close();
     this.control?.close();
+    this.closeWeb();
     await this.health.stop();
     this.geoWatch?.close();
     await this.logChange;
@@ -459,6 +489,12 @@ export class Pen {
       renewAcme: () => {
         if (!this.acme) throw new ConfigError('acme: no ssl_acme certificate to renew');
         this.acme.renew();
+      },
+      web: (address) => {
+        if (!this.serving) return void (address && parseListenAddress(address, 'web')); // open() listens where the settings say
+        if (address === undefined) return void this.closeWeb();
+        if (address === this.settings.web && this.web) return undefined; // listening there already (HUP reads the -F line again)
+        return this.openWeb(address);
       },
     };
   }
