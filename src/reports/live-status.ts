@@ -43,10 +43,14 @@ function serverStatus(table: ServerTable, s: Server, now: number): ServerStatus 
 /** Per-second rates of a counter over the last HISTORY_SECONDS, newest last. */
 class RateHistory {
   readonly rates: number[] = [];
-  private last: number;
+  private last = 0;
 
-  constructor(private readonly read: () => number) {
-    this.last = read();
+  constructor(private readonly read: () => number) {}
+
+  /** Starts afresh: a history with a gap (the endpoint closed meanwhile) would read as one without. */
+  begin(): void {
+    this.rates.length = 0;
+    this.last = this.read();
   }
 
   sample(seconds: number): void {
@@ -73,6 +77,8 @@ export class LiveStatus {
   start(): void {
     if (this.timer) return;
     this.sampledAt = Date.now();
+    this.connectionRates.begin();
+    this.requestRates.begin();
     this.timer = setInterval(() => {
       const now = Date.now();
       const seconds = (now - this.sampledAt) / 1000;
