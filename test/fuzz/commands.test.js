@@ -53,6 +53,7 @@ function effects() {
     acmeChanged() {},
     acmeReport() {},
     renewAcme() {},
+    web: (address) => (address?.includes('busy') ? Promise.reject(new ConfigError(`web ${address}: EADDRINUSE`)) : undefined),
     checkScript: (text, source) => runScript(context(structuredClone(e.owner.settings), e.owner.balancer.configuration()), text, source),
   };
   return e;
@@ -76,7 +77,7 @@ const COMMANDS = [
   'ssl_ciphers', 'ssl_client_renegotiation_interval', 'ssl_ocsp_response', 'ssl_option', 'ssl_sni_path', 'status',
   'stubborn', 'tarpit_acl', 'tcp_fastclose', 'tcp_nodelay', 'timeout', 'tracking', 'transparent', 'web_stats',
   'weight', 'trusted_proxies', 'xforwarded', 'worker', 'workers', 'write', 'json', 'bogus', '#', 'acme', 'ssl_acme',
-  'ssl_acme_ca', 'ssl_acme_key', 'ssl_acme_dir', 'drain_timeout', 'log_format',
+  'ssl_acme_ca', 'ssl_acme_key', 'ssl_acme_dir', 'drain_timeout', 'log_format', 'web', 'web_acl',
 ];
 const KEYWORDS = [
   'permit', 'deny', 'country', 'continent', 'address', 'port', 'max', 'hard', 'weight', 'prio', 'blacklist', 'tls',
