@@ -6,8 +6,7 @@ const fs = require('node:fs');
 const http = require('node:http');
 const https = require('node:https');
 const path = require('node:path');
-const { once } = require('node:events');
-const { startPen, controlOf, exchange, namedBackend, stderrMatching, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
+const { startPen, controlOf, exchange, namedBackend, nextPid, stderrMatching, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
 const { certificateSet } = require('../support/certs');
 
 /** An HTTP backend that names itself. */
@@ -16,20 +15,6 @@ async function backend(t, name) {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => server.close());
   return server.address().port;
-}
-
-/** The pid the pid file names, once it is not `old`. */
-async function nextPid(pidFile, old) {
-  const watcher = fs.watch(path.dirname(pidFile));
-  try {
-    for (;;) {
-      const pid = Number(fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8') : 0);
-      if (pid > 0 && pid !== old) return pid;
-      await once(watcher, 'change');
-    }
-  } finally {
-    watcher.close();
-  }
 }
 
 /** Stops the pen-edge a test's upgrades left running (started by this test, through the first one): pid() names it. */

@@ -10,7 +10,7 @@ const path = require('node:path');
 const tls = require('node:tls');
 const { spawnSync } = require('node:child_process');
 const { once } = require('node:events');
-const { startPen, controlOf, freePort, runPen, stderrMatching, namedBackend, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
+const { startPen, controlOf, freePort, nextPid, runPen, stderrMatching, namedBackend, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
 const { certificateSet } = require('../support/certs');
 const { request, httpBackend, metric } = require('../support/web');
 
@@ -219,20 +219,6 @@ test('the web endpoint serves the dashboard\'s files, 404 elsewhere, and GET and
   assert.equal(head.status, 200);
   assert.equal(head.body, '');
 });
-
-/** The pid the pid file names, once it is not `old`. */
-async function nextPid(pidFile, old) {
-  const watcher = fs.watch(path.dirname(pidFile));
-  try {
-    for (;;) {
-      const pid = Number(fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8') : 0);
-      if (pid > 0 && pid !== old) return pid;
-      await once(watcher, 'change');
-    }
-  } finally {
-    watcher.close();
-  }
-}
 
 test('USR2: the new process serves the web endpoint; when it cannot start, the old one serves it on', async (t) => {
   const be = await httpBackend(t, 'a');

@@ -127,6 +127,20 @@ async function fileCreated(file) {
   }
 }
 
+/** The pid the pid file names, once it is not `old` (a successor's, after USR2). */
+async function nextPid(pidFile, old) {
+  const watcher = fs.watch(path.dirname(pidFile));
+  try {
+    for (;;) {
+      const pid = Number(fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8') : 0);
+      if (pid > 0 && pid !== old) return pid;
+      await once(watcher, 'change');
+    }
+  } finally {
+    watcher.close();
+  }
+}
+
 /** Resolves once something accepts connections on port (retrying refused connects). */
 async function waitForPort(port, host = '127.0.0.1', deadline = Date.now() + 10000) {
   for (;;) {
@@ -231,5 +245,5 @@ async function stderrMatching(child, re) {
 }
 
 module.exports = {
-  fileCreated, ROOT, PEN, PENCTL, IS_ROOT, WORKERS_NODE, NO_WORKERS_NODE, freePort, namedBackend, echoBackend, onLoopback, sendingBackend, readSlowly, unansweredServer, waitForPort, spawnServing, startPen, exchange, penctl, controlOf, runPen, stderrMatching,
+  fileCreated, nextPid, ROOT, PEN, PENCTL, IS_ROOT, WORKERS_NODE, NO_WORKERS_NODE, freePort, namedBackend, echoBackend, onLoopback, sendingBackend, readSlowly, unansweredServer, waitForPort, spawnServing, startPen, exchange, penctl, controlOf, runPen, stderrMatching,
 };
