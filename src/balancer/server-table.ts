@@ -33,6 +33,17 @@ export function emptyServer(index: number): Server {
   };
 }
 
+/** A slot `server N` made without an address: it cannot be chosen. */
+export function isEmptySlot(s: Server): boolean {
+  return s.family === 4 && s.host === '0.0.0.0';
+}
+
+/** Where the server is, as one string: host:port, [v6]:port, or the socket path. */
+export function serverAddress(s: Server): string {
+  if (s.family === 0) return s.host;
+  return s.family === 6 ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
+}
+
 /** The port as pen reports it (servers, status page, USR1, JSON): 1 for a unix socket, which has none. */
 export function reportedPort(s: Server): number {
   return s.family === 0 ? 1 : s.port;
@@ -107,7 +118,7 @@ export class ServerTable {
 
   /** An empty slot or a blacklisted server cannot be chosen. */
   isUnavailable(s: Server, now: number): boolean {
-    return (s.family === 4 && s.host === '0.0.0.0') || this.isBlacklisted(s, now);
+    return isEmptySlot(s) || this.isBlacklisted(s, now);
   }
 
   /** Blacklists s from second `since` on (pen stores the start, and shuns for blacklistTime). */

@@ -4,7 +4,7 @@ import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Balancer } from '../balancer/balancer';
 import type { Client } from '../balancer/client-table';
-import type { Server } from '../balancer/server-table';
+import { serverAddress, type Server } from '../balancer/server-table';
 import { peerAddress, unmappedAddress } from '../config/address';
 import type { Settings } from '../config/settings';
 import { httpPipeline, lastForwardedFor } from '../pipelines/http';
@@ -125,7 +125,6 @@ export class Forwarder {
     });
   }
 
-  /** `address` is the client as routing knows it; `seen` the address added to X-Forwarded-For. */
   /**
    * Whether one more client may be held: every connection holds two descriptors (client and
    * server), every waiting client one, and together they stay within the budget.
@@ -137,6 +136,7 @@ export class Forwarder {
     return count < this.connections.max && 2 * (count + 1) + waiting <= this.descriptorBudget;
   }
 
+  /** `address` is the client as routing knows it; `seen` the address added to X-Forwarded-For. */
   private admit(down: Endpoint, address: string, port: number, seen = address): void {
     const count = this.connections.count;
     if (!this.canOpen(count, this.waiting.length)) return this.wait({ down, address, port, seen }, count);
@@ -319,7 +319,7 @@ export class Forwarder {
 
   /** Who a JSON log line is about. */
   private who(conn: Connection, server: Server | undefined): { client: string; country: string | null; server: string | null } {
-    return { client: conn.seen, country: conn.client.country ?? null, server: server ? `${server.host}:${server.port}` : null };
+    return { client: conn.seen, country: conn.client.country ?? null, server: server ? serverAddress(server) : null };
   }
 
   /** pen's log and -ddd dumps of client bytes; undefined (nothing on the hot path) when both are off. */

@@ -3,7 +3,7 @@
 // Read from the shared tables, so it covers every worker; the rates are sampled once a second
 // while the web endpoint is open.
 import type { Server, ServerTable } from '../balancer/server-table';
-import { reportedPort } from '../balancer/server-table';
+import { isEmptySlot, reportedPort } from '../balancer/server-table';
 import { relayedBytes, type ReportTables } from './metrics';
 
 /** seconds of history kept, one sample a second */
@@ -32,7 +32,7 @@ function serverStatus(table: ServerTable, s: Server, now: number): ServerStatus 
   const since = table.blacklistedAt(s);
   const blacklistedFor = since === 0 ? 0 : Math.max(0, since + table.blacklistTime - now);
   const failing = table.checkFailed(s);
-  const state = s.family === 4 && s.host === '0.0.0.0' ? 'empty' : failing ? 'failing' : blacklistedFor > 0 ? 'blacklisted' : 'up';
+  const state = isEmptySlot(s) ? 'empty' : failing ? 'failing' : blacklistedFor > 0 ? 'blacklisted' : 'up';
   return {
     index: s.index, address: s.host, port: reportedPort(s), state, connections: table.connections(s), connectionsTotal: table.connects(s),
     max: s.maxc, hard: s.hard, weight: s.weight, prio: s.prio, blacklistedFor,

@@ -4,7 +4,7 @@
 import type * as PromClient from 'prom-client';
 import type { Balancer } from '../balancer/balancer';
 import type { ConnectionTable } from '../balancer/connection-table';
-import type { Server } from '../balancer/server-table';
+import { serverAddress, type Server } from '../balancer/server-table';
 
 /** What the web reports read: the shared tables, from the main thread. */
 export interface ReportTables {
@@ -17,12 +17,6 @@ type Labels = Record<string, string>;
 type Sample = [Labels, number];
 
 const NO_LABELS: Labels = {};
-
-/** A server's `address` label: host:port, [v6]:port, or the socket path. */
-function addressOf(s: Server): string {
-  if (s.family === 0) return s.host;
-  return s.family === 6 ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
-}
 
 /** The servers reported, each with its `server` label: the table's by index, then -e and -B. */
 function labelledServers(balancer: Balancer): Array<[string, Server]> {
@@ -87,7 +81,7 @@ export class Metrics {
     gauge('pen_server_up', 'Whether the server can be chosen: 0 when blacklisted, failing its health check or an empty slot',
       ['server', 'address'], () => {
         const now = seconds();
-        return labelledServers(balancer).map(([server, s]): Sample => [{ server, address: addressOf(s) }, table.isUnavailable(s, now) ? 0 : 1]);
+        return labelledServers(balancer).map(([server, s]): Sample => [{ server, address: serverAddress(s) }, table.isUnavailable(s, now) ? 0 : 1]);
       });
     gauge('pen_server_connections', 'Connections open to the server now', ['server'], perServer((s) => table.connections(s)));
     counter('pen_server_connections_total', 'Connections made to the server', ['server'], perServer((s) => table.connects(s)));
