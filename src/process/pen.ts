@@ -389,7 +389,7 @@ export class Pen {
    */
   async drain(): Promise<void> {
     this.service?.drain();
-    this.pool?.drain();
+    await this.pool?.drain(); // the workers' listeners are closed before this says so
     const left = this.connections.count;
     diag(`draining: no new clients; ${left} connections may take ${this.settings.drainTimeout} s to finish`);
     const drained = await new Promise<boolean>((resolve) => {

@@ -47,8 +47,8 @@ export type ToWorker =
   | { type: 'ticketKeys'; keys: Buffer }
   /** a report is being made: which of the worker's connections have bytes waiting */
   | { type: 'queued'; seq: number }
-  /** QUIT: no new clients, open connections end (HTTP ones between requests) */
-  | { type: 'drain' }
+  /** QUIT: no new clients, open connections end (HTTP ones between requests); answered once the listener is closed */
+  | { type: 'drain'; seq: number }
   /** USR2: the listening socket's descriptor, for the successor */
   | { type: 'listenerFd'; seq: number }
   | { type: 'stop' };
@@ -60,6 +60,7 @@ export type FromWorker =
   /** ConnectionTable.queued(): [id, to the client, to the server] after one another */
   | { type: 'queued'; seq: number; bytes: number[] }
   | { type: 'listenerFd'; seq: number; fd: number | undefined }
+  | { type: 'draining'; seq: number }
   | { type: 'log'; records: LogRecord[] }
   | { type: 'getSession'; seq: number; id: Buffer }
   | { type: 'setSession'; id: Buffer; session: Buffer }

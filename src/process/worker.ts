@@ -70,7 +70,9 @@ port.on('message', (m: ToWorker) => {
     case 'session': return sessions.answer(m.seq, m.session && Buffer.from(m.session));
     case 'ticketKeys': return sessions.useTicketKeys(Buffer.from(m.keys));
     case 'queued': return post({ type: 'queued', seq: m.seq, bytes: connections.queued() });
-    case 'drain': return service.drain();
+    case 'drain':
+      service.drain();
+      return post({ type: 'draining', seq: m.seq });
     case 'listenerFd': return post({ type: 'listenerFd', seq: m.seq, fd: service.listenerFd });
     case 'stop':
       service.close();

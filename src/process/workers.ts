@@ -146,6 +146,7 @@ export class WorkerPool {
       }
       case 'listened':
       case 'listenerFd':
+      case 'draining':
       case 'queued': {
         const wait = this.awaited.get(m.seq);
         if (!wait) return;
@@ -218,8 +219,9 @@ export class WorkerPool {
     return answers.find((a) => a.error !== undefined)?.error;
   }
 
-  drain(): void {
-    this.postAll({ type: 'drain' });
+  /** QUIT: every worker takes no new clients; resolves once each has closed its listener. */
+  async drain(): Promise<void> {
+    await this.askAll((worker, _i, seq) => worker.postMessage({ type: 'drain', seq } satisfies ToWorker));
   }
 
   reloadTls(): void {
