@@ -117,11 +117,11 @@ async function unansweredServer(t) {
   return port;
 }
 
-/** Resolves when file exists (pen writes its pid file once it is serving). */
-async function fileCreated(file) {
+/** Resolves when file exists (pen writes its pid file once it is serving); rejects, watching no more, when `givenUp` rejects. */
+async function fileCreated(file, givenUp = new Promise(() => {})) {
   const watcher = fs.watch(path.dirname(file));
   try {
-    while (!fs.existsSync(file)) await once(watcher, 'change');
+    while (!fs.existsSync(file)) await Promise.race([once(watcher, 'change'), givenUp]);
   } finally {
     watcher.close();
   }
@@ -182,7 +182,7 @@ async function spawnServing(t, command, args, pidFile, { cwd, waitFor = true, en
   });
   if (waitFor) {
     const exited = child.exited.then(() => { throw new Error(`${path.basename(command)} exited: ${child.stderrText}`); });
-    await Promise.race([fileCreated(path.resolve(cwd ?? process.cwd(), pidFile)), exited]);
+    await fileCreated(path.resolve(cwd ?? process.cwd(), pidFile), exited); // a pen that exits leaves no watcher behind
   }
   return child;
 }
