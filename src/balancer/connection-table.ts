@@ -2,7 +2,6 @@
 // taken, by which thread, and what each connects is in shared memory, so the bound, the numbers
 // and the reports cover every thread; the endpoints themselves stay with the thread that owns them.
 import type { Endpoint } from '../pipelines/endpoint';
-import type { HttpPipe } from '../pipelines/http';
 import type { Client } from './client-table';
 import type { Scoreboard } from './scoreboard';
 import type { Server } from './server-table';
@@ -22,8 +21,8 @@ export interface Connection {
   server: Server | undefined;
   /** runs while a backend connection is being made */
   connectTimer: NodeJS.Timeout | undefined;
-  /** with -H, once relaying: ends the connection between requests when draining */
-  http?: HttpPipe;
+  /** with -H, once relaying (or serving HTTP/2): ends the connection between requests when draining */
+  http?: { finish: () => void };
   /** bytes from the client and to it, and when it was accepted (ms), for the JSON log */
   bytesIn: number;
   bytesOut: number;
@@ -138,13 +137,17 @@ export class ConnectionTable {
     }
   }
 
-  /** The connection to server is made: it counts against the server's limits until it closes. */
+  /**
+   * The connection to server is made: it counts against the server's limits until it closes, or
+   * until it is connected to another (an HTTP/2 client moving on from a failed server).
+   */
   connected(conn: Connection, server: Server): void {
     this.board.acquire(server.slot);
     const at = conn.id * SLOT_WORDS;
     Atomics.store(this.slots, at + UP_FD, conn.up?.fd ?? -1);
     Atomics.store(this.slots, at + SERVER_INDEX, server.index);
-    Atomics.store(this.slots, at + SERVER_SLOT, server.slot + 1);
+    const counted = Atomics.exchange(this.slots, at + SERVER_SLOT, server.slot + 1);
+    if (counted !== NONE) this.board.release(counted - 1);
   }
 
   close(conn: Connection): void {

@@ -266,6 +266,8 @@ const commands: Record<string, Command> = {
   http: flag('http'),
   health_interval: numberSetting('health_interval', 'healthInterval', 1, 86400),
   http_header_max: numberSetting('http_header_max', 'httpHeadMax', 1024, 1 << 20),
+  http2: choice('http2', ['on', 'off'], (s) => (s.http2 ? 'on' : 'off'), (s, v) => (s.http2 = v === 'on')),
+  http2_max_streams: numberSetting('http2_max_streams', 'http2MaxStreams', 1, 1 << 16),
   http_head_timeout: numberSetting('http_head_timeout', 'httpHeadTimeout', 1, 3600),
   http_answer_timeout: numberSetting('http_answer_timeout', 'httpAnswerTimeout', 1, 3600),
   idle_timeout: {

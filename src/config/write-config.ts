@@ -76,6 +76,8 @@ export function configText(s: Settings, balancer: Balancer, file: string): strin
     `xforwarded ${s.forwarded}`,
     `forwarded ${s.forwardedRfc7239 ? 'rfc7239' : 'off'}`,
     `http_header_max ${s.httpHeadMax}`,
+    `http2 ${s.http2 ? 'on' : 'off'}`,
+    `http2_max_streams ${s.http2MaxStreams}`,
     `http_head_timeout ${s.httpHeadTimeout}`,
     `http_answer_timeout ${s.httpAnswerTimeout}`,
     `drain_timeout ${s.drainTimeout}`,

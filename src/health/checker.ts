@@ -2,10 +2,10 @@
 // connection per server) or `check tcp`, every `health_interval` seconds. A failing server is
 // taken out of rotation until a check passes again. Every step of a check gives up after -t.
 import { connect } from 'node:net';
-import { Pool, buildConnector } from 'undici';
 import type { Server, ServerTable } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
 import { diag } from '../reports/diag';
+import { ServerPools } from '../pipelines/server-pools';
 
 export interface HealthCheck {
   kind: 'http' | 'tcp';
@@ -16,12 +16,14 @@ export interface HealthCheck {
 
 export class HealthChecker {
   private timer: NodeJS.Timeout | undefined;
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools: ServerPools;
   /** servers whose check has not finished yet */
   private readonly checking = new Set<Server>();
   private running = false;
 
-  constructor(private readonly servers: ServerTable, private readonly settings: Settings) {}
+  constructor(private readonly servers: ServerTable, private readonly settings: Settings) {
+    this.pools = new ServerPools(settings, { connections: 1 });
+  }
 
   start(): void {
     this.running = true;
@@ -73,31 +75,15 @@ export class HealthChecker {
         s.once('error', (err: NodeJS.ErrnoException) => resolve(`connect error ${err.code ?? err.message}`));
       });
     }
-    const { statusCode, body } = await this.pool(server).request({ path: check.path!, method: 'GET', headersTimeout: ms, bodyTimeout: ms });
+    const { statusCode, body } = await this.pools.for(server).request({ path: check.path!, method: 'GET', headersTimeout: ms, bodyTimeout: ms });
     await body.dump();
     const ok = check.expect === undefined ? statusCode >= 200 && statusCode < 400 : statusCode === check.expect;
     return ok ? undefined : `status ${statusCode}`;
   }
 
-  private pool(server: Server): Pool {
-    const host = server.family === 6 ? `[${server.host}]` : server.host;
-    const origin = `${server.tls ? 'https' : 'http'}://${host}:${server.port}`;
-    let pool = this.pools.get(origin);
-    if (!pool) {
-      const tls = server.tls ? { ca: server.tls.ca, servername: server.tls.servername } : {};
-      pool = new Pool(origin, {
-        connections: 1,
-        // built for each connect, so that the connect timeout is the -t of the moment (`timeout N`)
-        connect: (options, callback) => buildConnector({ ...tls, timeout: this.settings.timeout * 1000 })(options, callback),
-      });
-      this.pools.set(origin, pool);
-    }
-    return pool;
-  }
-
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
-    await Promise.all([...this.pools.values()].map((p) => p.destroy()));
+    await this.pools.close();
   }
 }

@@ -7,7 +7,9 @@ import type { Client } from '../balancer/client-table';
 import { serverAddress, type Server } from '../balancer/server-table';
 import { peerAddress, unmappedAddress } from '../config/address';
 import type { Settings } from '../config/settings';
-import { httpPipeline, lastForwardedFor } from '../pipelines/http';
+import { httpPipeline, lastForwardedFor, type Forwarding } from '../pipelines/http';
+import { Http2Front } from '../pipelines/h2-front';
+import { ServerPools } from '../pipelines/server-pools';
 import { errorResponse } from '../pipelines/http-errors';
 import { proxyHeader, type ProxiedAddress } from '../pipelines/proxy-protocol';
 import { readAhead, readProxyHeader } from './read-ahead';
@@ -35,6 +37,9 @@ function drain(down: Endpoint): void {
 }
 
 const nothing = () => {};
+
+/** Whether the client chose HTTP/2 in its TLS handshake. */
+const speaksHttp2 = (down: Endpoint) => down.tls?.alpnProtocol === 'h2';
 
 const dn = (name: Record<string, string | string[]> | undefined) =>
   Object.entries(name ?? {}).map(([k, v]) => `${k}=${([] as string[]).concat(v).join('+')}`).join(',').replace(/[^\x20-\x7e]/g, '?');
@@ -69,6 +74,8 @@ export class Forwarder {
   private watching = false;
   /** QUIT came: HTTP connections end between requests */
   private draining = false;
+  /** serves HTTP/2 clients; made when the first one comes */
+  private h2: Http2Front | undefined;
   /** descriptors clients and their servers may hold (ulimit -n less a reserve); Infinity where unknown */
   descriptorBudget = Infinity;
 
@@ -95,7 +102,7 @@ export class Forwarder {
       this.admitProxied(down, peer, port, origin);
     } else if (down.tls === undefined && address !== undefined && this.trustsProxyHeader(peer)) {
       readProxyHeader(down, peer, (header) => this.admitProxied(down, peer, port, header));
-    } else if (trusted !== undefined && this.settings.http && this.balancer.acls.permits(trusted, peer)) {
+    } else if (trusted !== undefined && this.settings.http && !speaksHttp2(down) && this.balancer.acls.permits(trusted, peer)) {
       this.readForwardedFor(down, peer, port);
     } else {
       this.admit(down, peer, port);
@@ -195,7 +202,23 @@ export class Forwarder {
     down.onclose = () => this.finish(conn); // until the relay takes over
     down.onend = nothing; // a client that half-closes still gets its answer
     if (this.settings.dummy) return answerAsDummy(down);
+    if (speaksHttp2(down)) return this.serveHttp2(conn, candidates, now);
     this.tryNext(conn, candidates, 0, now, 503);
+  }
+
+  /** An HTTP/2 client: its requests go to its server one by one, over HTTP/1.1. */
+  private serveHttp2(conn: Connection, candidates: Server[], now: number): void {
+    this.h2 ??= new Http2Front(this.settings, this.balancer, this.connections, new ServerPools(this.settings));
+    const logging = this.log !== undefined && !this.jsonLog;
+    this.h2.serve({
+      conn, candidates, forwarding: this.forwarding(conn),
+      onRequest: (server, method, path) => {
+        this.countRequest();
+        if (logging) this.log?.write(conn.client.address, server?.host ?? '-', Buffer.from(`${method} ${path} HTTP/2.0`, 'latin1'));
+      },
+      onExchange: this.jsonLog ? (exchange) => this.log?.line(jsonLine({ ...this.who(conn, conn.server), ...exchange })) : undefined,
+    }, now);
+    if (this.draining) conn.http?.finish();
   }
 
   /** Tries candidates from `from`; `failure` is the HTTP status to answer with when none is left. */
@@ -293,15 +316,23 @@ export class Forwarder {
     for (const conn of this.connections.mineOpen()) conn.http?.finish();
   }
 
-  private httpPipeline(down: Endpoint, up: Endpoint, conn: Connection, server: Server): HttpPipeline {
+  /** What the headers added to the connection's requests say. */
+  private forwarding(conn: Connection): Forwarding {
     const s = this.settings;
-    const tls = down.tls;
-    const seen = conn.seen;
-    return httpPipeline(down, up, {
-      forwarded: s.forwarded, headMax: s.httpHeadMax, lineMax: Math.min(8192, s.httpHeadMax), headTimeoutMs: s.httpHeadTimeout * 1000, answerTimeoutMs: s.httpAnswerTimeout * 1000,
-      clientAddress: seen, rfc7239: s.forwardedRfc7239, tlsPort: tls?.localPort,
+    const tls = conn.down.tls;
+    return {
+      forwarded: s.forwarded, clientAddress: conn.seen, rfc7239: s.forwardedRfc7239, tlsPort: tls?.localPort,
       // a client is asked for a certificate only with -G or -A: without them there is none to read
       identity: tls === undefined ? [] : s.tls.caFile || s.tls.caDir ? clientCertificateHeaders(tls) : NO_CLIENT_CERTIFICATE,
+    };
+  }
+
+  private httpPipeline(down: Endpoint, up: Endpoint, conn: Connection, server: Server): HttpPipeline {
+    const s = this.settings;
+    const seen = conn.seen;
+    return httpPipeline(down, up, {
+      ...this.forwarding(conn),
+      headMax: s.httpHeadMax, lineMax: Math.min(8192, s.httpHeadMax), headTimeoutMs: s.httpHeadTimeout * 1000, answerTimeoutMs: s.httpAnswerTimeout * 1000,
       onExchange: this.jsonLog ? (exchange) => this.log?.line(jsonLine({ ...this.who(conn, server), ...exchange })) : undefined,
       onRequest: this.countRequest,
     }, (status, reason) => {
@@ -325,11 +356,11 @@ export class Forwarder {
   /** pen's log and -ddd dumps of client bytes; undefined (nothing on the hot path) when both are off. */
   private chunkObserver(client: Client, server: Server): ((chunk: Buffer) => void) | undefined {
     const dumping = debugLevel() >= 3;
-    const log = this.jsonLog ? undefined : this.log;
-    if (!log && !dumping) return undefined;
+    const logging = this.log !== undefined && !this.jsonLog;
+    if (!logging && !dumping) return undefined;
     const ascii = this.settings.ascii;
     return (chunk) => {
-      log?.write(client.address, server.host, chunk);
+      if (logging) this.log?.write(client.address, server.host, chunk); // the log of the moment: HUP may have reopened it since the connection began
       if (dumping) dump(chunk, ascii);
     };
   }

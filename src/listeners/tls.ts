@@ -59,7 +59,7 @@ export class TlsFrontEnd {
   private challengeGeneration = NO_CHALLENGES.generation;
 
   private constructor(private options: tls.TlsOptions, private readonly settings: TlsSettings, private files: TlsFiles,
-    private readonly http: boolean, private readonly sessions: TlsSessionStore, private readonly onSocket: OnSocket,
+    private readonly protocols: () => readonly string[], private readonly sessions: TlsSessionStore, private readonly onSocket: OnSocket,
     private readonly traffic: TrafficCounters) {
     this.loadExtras();
     this.server = this.createServer(options);
@@ -74,10 +74,10 @@ export class TlsFrontEnd {
    * the plain connection before the handshake; the client it names goes to onSocket with the socket.
    * Handshakes, done and failed, are counted in `traffic`.
    */
-  static async open(address: string, listenOptions: ListenOptions, settings: TlsSettings, files: TlsFiles, http: boolean,
+  static async open(address: string, listenOptions: ListenOptions, settings: TlsSettings, files: TlsFiles, protocols: () => readonly string[],
     sessions: TlsSessionStore, onSocket: OnSocket, trustsProxyHeader: (peer: string) => boolean, hasRoom: () => boolean,
     traffic: TrafficCounters): Promise<TlsFrontEnd> {
-    const front = new TlsFrontEnd(buildTlsOptions(settings, files.certFile, files.keyFile), settings, files, http, sessions, onSocket, traffic);
+    const front = new TlsFrontEnd(buildTlsOptions(settings, files.certFile, files.keyFile), settings, files, protocols, sessions, onSocket, traffic);
     front.listener = await listenForSockets(address, 'listen', listenOptions, (raw) => {
       if (!hasRoom()) return void raw.destroy(); // no descriptor to spare for a handshake
       const peer = peerAddress(raw.remoteAddress);
@@ -97,12 +97,13 @@ export class TlsFrontEnd {
 
   private createServer(options: tls.TlsOptions): tls.Server {
     const challenged = this.challenges.size > 0;
+    const protocols = this.protocols();
     const server = tls.createServer({
       ...options,
       allowHalfOpen: true,
       // advertised only when we speak HTTP to the client; while ACME validates, the callback below chooses
-      ALPNProtocols: this.http && !challenged ? ['http/1.1'] : undefined,
-      ALPNCallback: challenged ? this.alpnWithChallenges() : undefined,
+      ALPNProtocols: protocols.length > 0 && !challenged ? [...protocols] : undefined,
+      ALPNCallback: challenged ? this.alpnWithChallenges(protocols) : undefined,
       sessionTimeout: this.sessions.lifetime,
       // the same in every worker thread, so a session made by one resumes in another (Node derives it from argv)
       sessionIdContext: 'pen-edge',
@@ -131,9 +132,8 @@ export class TlsFrontEnd {
    * gets that challenge's certificate (and its connection ends after the handshake); any other
    * gets what ALPNProtocols would have given it.
    */
-  private alpnWithChallenges(): tls.TlsOptions['ALPNCallback'] {
+  private alpnWithChallenges(ours: readonly string[]): tls.TlsOptions['ALPNCallback'] {
     const challenges = this.challenges;
-    const http = this.http;
     // Node calls it with the handshaking socket as `this`, whose certificate can still be changed
     return function (this: tls.TLSSocket, { servername, protocols }) {
       const answer = protocols.includes(ACME_TLS_ALPN) ? challenges.get(servername) : undefined;
@@ -141,7 +141,7 @@ export class TlsFrontEnd {
         this.setKeyCert(answer);
         return ACME_TLS_ALPN;
       }
-      return http && protocols.includes('http/1.1') ? 'http/1.1' : undefined;
+      return ours.find((protocol) => protocols.includes(protocol)); // ours in our order of preference, as ALPNProtocols does
     };
   }
 

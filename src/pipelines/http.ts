@@ -28,25 +28,62 @@ export interface HttpOptions extends HttpLimits {
   onRequest: () => void;
 }
 
-const OURS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded']);
-// client certificate results come only from us: a client sending them is ignored
-const IDENTITY = new Set(['x-client-verify', 'x-client-subject-dn', 'x-client-issuer-dn', 'x-client-cert-sha256']);
+/** What decides the headers the balancer adds to a request. */
+export type Forwarding = Pick<HttpOptions, 'forwarded' | 'clientAddress' | 'rfc7239' | 'tlsPort' | 'identity'>;
 
-/** The header lines the balancer adds, given what the request already had of them. */
-function addedLines(o: HttpOptions, forwardedFor: string[], present: Set<string>): string[] {
-  const lines: string[] = [];
+/** Headers only the balancer sets, as the forwarded mode says (the client's are kept, replaced or appended to). */
+export const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded']);
+/** Client certificate results come only from us: a client sending them is ignored. */
+export const IDENTITY = new Set(['x-client-verify', 'x-client-subject-dn', 'x-client-issuer-dn', 'x-client-cert-sha256']);
+
+/**
+ * The headers the balancer adds, as [name, value], given the X-Forwarded-For entries the request
+ * keeps (forwarded append) and which of our headers it already had.
+ */
+function addedHeaders(o: Forwarding, forwardedFor: string[], present: Set<string>): Array<[string, string]> {
+  const headers: Array<[string, string]> = [];
   const add = (name: string, value: string) => {
-    if (o.forwarded !== 'pen' || !present.has(name.toLowerCase())) lines.push(`${name}: ${value}`);
+    if (o.forwarded !== 'pen' || !present.has(name.toLowerCase())) headers.push([name, value]);
   };
   add('X-Forwarded-For', [...forwardedFor, o.clientAddress].join(', '));
   add('X-Forwarded-Proto', o.tlsPort === undefined ? 'http' : 'https');
   if (o.tlsPort !== undefined) add('X-Forwarded-Port', String(o.tlsPort));
   if (o.rfc7239) {
     const node = o.clientAddress.includes(':') ? `"[${o.clientAddress}]"` : o.clientAddress;
-    lines.push(`Forwarded: for=${node};proto=${o.tlsPort === undefined ? 'http' : 'https'}`);
+    headers.push(['Forwarded', `for=${node};proto=${o.tlsPort === undefined ? 'http' : 'https'}`]);
   }
-  return lines.concat(o.identity);
+  for (const line of o.identity) headers.push([line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]);
+  return headers;
 }
+
+/**
+ * Sorts a request's headers for the balancer's forwarding: the client's own forwarding headers are
+ * kept, dropped or (X-Forwarded-For with `append`) carried into ours, as the forwarded mode says;
+ * the client certificate headers are always dropped.
+ */
+export class ForwardingHeaders {
+  private readonly forwardedFor: string[] = [];
+  private readonly present = new Set<string>();
+
+  constructor(private readonly o: Forwarding) {}
+
+  /** Whether the client's header `name` (lower case) goes to the server as it is. */
+  keeps(name: string, value: string): boolean {
+    if (IDENTITY.has(name)) return false;
+    if (!FORWARDING.has(name)) return true;
+    this.present.add(name);
+    if (this.o.forwarded === 'pen' || (name === 'forwarded' && this.o.forwarded === 'append')) return true;
+    if (name === 'x-forwarded-for' && this.o.forwarded === 'append') this.forwardedFor.push(value.trim());
+    return false;
+  }
+
+  /** The headers the balancer adds, after every client header went through keeps(). */
+  added(): Array<[string, string]> {
+    return addedHeaders(this.o, this.forwardedFor, this.present);
+  }
+}
+
+const asLine = ([name, value]: [string, string]) => `${name}: ${value}`;
 
 /** Writes request heads with our headers in. The usual head is written as it lies in the read
  *  buffer followed by one suffix prepared per connection; a head in which the client sent some of
@@ -54,7 +91,7 @@ function addedLines(o: HttpOptions, forwardedFor: string[], present: Set<string>
  *  it asks the server to close after its answer (`Connection: close`), which the client then reads
  *  in that answer, so it sends no request on a connection about to close. */
 export function headWriter(o: HttpOptions, forward: ToServer, closing: () => boolean): (head: RequestHead) => boolean {
-  const usual = Buffer.from(`${addedLines(o, [], new Set()).join('\r\n')}\r\n\r\n`, 'latin1');
+  const usual = Buffer.from(`${addedHeaders(o, [], new Set()).map(asLine).join('\r\n')}\r\n\r\n`, 'latin1');
   return (head) => {
     const close = closing() && !head.switches;
     if (!head.forwarding && !close) {
@@ -63,20 +100,14 @@ export function headWriter(o: HttpOptions, forward: ToServer, closing: () => boo
     }
     const [requestLine, ...lines] = head.bytes.toString('latin1', head.start, head.end - 2).split('\r\n');
     const kept: string[] = [requestLine!];
-    const forwardedFor: string[] = [];
-    const present = new Set<string>();
+    const forwarding = new ForwardingHeaders(o);
     for (const line of lines) {
-      const name = line.slice(0, line.indexOf(':')).toLowerCase();
-      if (IDENTITY.has(name) || (close && name === 'connection')) continue;
-      if (!OURS.has(name)) {
-        kept.push(line);
-        continue;
-      }
-      present.add(name);
-      if (o.forwarded === 'pen' || (name === 'forwarded' && o.forwarded === 'append')) kept.push(line);
-      else if (name === 'x-forwarded-for' && o.forwarded === 'append') forwardedFor.push(line.slice(line.indexOf(':') + 1).trim());
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon).toLowerCase();
+      if (close && name === 'connection') continue;
+      if (forwarding.keeps(name, line.slice(colon + 1))) kept.push(line);
     }
-    kept.push(...addedLines(o, forwardedFor, present));
+    kept.push(...forwarding.added().map(asLine));
     if (close) kept.push('Connection: close');
     const rewritten = Buffer.from(`${kept.join('\r\n')}\r\n\r\n`, 'latin1');
     return forward(rewritten, 0, rewritten.length);

@@ -14,6 +14,12 @@ import { SocketEndpoint } from '../pipelines/endpoint';
 import { diag } from '../reports/diag';
 import { descriptorBudget, RESERVED_DESCRIPTORS } from './descriptors';
 
+/** What ALPN offers: with -H, h2 (unless `http2 off`, or with `dummy`, which answers HTTP/1.1 only) and http/1.1. */
+function alpnProtocols(s: Settings): string[] {
+  if (!s.http) return [];
+  return s.http2 && !s.dummy ? ['h2', 'http/1.1'] : ['http/1.1'];
+}
+
 export class Service {
   readonly forwarder: Forwarder;
   private listener: NetServer | undefined;
@@ -54,7 +60,7 @@ export class Service {
     const s = this.settings;
     const options: ListenOptions = { backlog: s.listenQueue, reusePort: this.reusePort, fd };
     if (!files) return listenForClients(address, 'listen', options, this.forwarder.accept);
-    const front = await TlsFrontEnd.open(address, options, s.tls, files, s.http, this.sessions,
+    const front = await TlsFrontEnd.open(address, options, s.tls, files, () => alpnProtocols(s), this.sessions,
       (socket, origin) => this.forwarder.accept(new SocketEndpoint(socket), origin), this.forwarder.trustsProxyHeader, this.forwarder.hasRoom,
       this.balancer.traffic);
     front.setChallenges(this.acmeChallenges);

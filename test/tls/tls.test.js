@@ -232,14 +232,14 @@ test('bad certificate and key files: one line naming the file, exit 1', async (t
   }
 });
 
-test('with -H: client certificate results go to the backend as headers; forged ones are dropped; ALPN says http/1.1', async (t) => {
+test('with -H: client certificate results go to the backend as headers; forged ones are dropped; with http2 off ALPN says http/1.1', async (t) => {
   const certs = await certificateSet(t);
   const http = require('node:http');
   const be = http.createServer((req, res) => res.end(JSON.stringify(req.headers)));
   be.listen(0, '127.0.0.1');
   await once(be, 'listening');
   t.after(() => be.close());
-  const pen = await startPen(t, ['-H', '-E', certs.serverCert, '-K', certs.serverKey, '-G', certs.caFile, `127.0.0.1:${be.address().port}`]);
+  const pen = await startPen(t, ['-H', '-o', 'http2 off', '-E', certs.serverCert, '-K', certs.serverKey, '-G', certs.caFile, `127.0.0.1:${be.address().port}`]);
   const ask = async (options) => {
     const s = tls.connect({ port: pen.port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca.cert, ALPNProtocols: ['h2', 'http/1.1'], ...options });
     await once(s, 'secureConnect');

@@ -1,0 +1,38 @@
+// Headers between an HTTP/2 client and an HTTP/1.1 server (RFC 9113 8.2.2, 8.3.1): pseudo-headers
+// become the request line and Host, connection-specific headers stay on their own hop, and the
+// balancer's forwarding headers are added as on HTTP/1.1 connections.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import { ForwardingHeaders, type Forwarding } from './http';
+
+/** Headers that describe one connection, never passed from one to another (Node refuses them in HTTP/2). */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
+
+/**
+ * The request's headers for the server: Host from :authority, Expect left out (the balancer
+ * answers 100-continue itself), the forwarding headers as the settings say.
+ */
+export function requestHeaders(headers: IncomingHttpHeaders, forwarding: Forwarding): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const ours = new ForwardingHeaders(forwarding);
+  const host = headers[':authority'] ?? headers.host;
+  if (host !== undefined) out.host = host;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || name.charCodeAt(0) === 0x3a || name === 'host' || name === 'expect' || CONNECTION_SPECIFIC.has(name)) continue;
+    if (ours.keeps(name, String(value))) out[name] = value;
+  }
+  for (const [name, value] of ours.added()) out[name.toLowerCase()] = value;
+  return out;
+}
+
+/** A server's response headers (or trailers) for the HTTP/2 client, less those of its own connection. */
+export function responseHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  const listed = headers.connection;
+  const named = listed === undefined ? undefined : new Set(String(listed).toLowerCase().split(',').map((n) => n.trim()));
+  for (const name in headers) {
+    if (CONNECTION_SPECIFIC.has(name) || named?.has(name)) continue;
+    out[name] = headers[name];
+  }
+  return out;
+}

@@ -1,0 +1,56 @@
+// HTTP/1.1 connections to the servers kept open between requests (undici pools): the health
+// checks' and those of HTTP/2 clients, whose requests are sent to the servers one by one.
+import { Pool, buildConnector } from 'undici';
+import { serverAddress, type Server } from '../balancer/server-table';
+import type { Settings } from '../config/settings';
+
+export interface PoolOptions {
+  /** connections kept to the server at most; undefined = as many as requests need */
+  connections?: number;
+  /** written first on every connection (a PROXY header naming the client) */
+  proxyHeader?: Buffer;
+}
+
+/** A pool of connections to server: TCP, TLS verified against the server's CA, or a unix socket. */
+export function serverPool(server: Server, settings: Settings, options: PoolOptions = {}): Pool {
+  const host = server.family === 6 ? `[${server.host}]` : server.host;
+  const origin = server.family === 0 ? 'http://localhost' : `${server.tls ? 'https' : 'http'}://${host}:${server.port}`;
+  const tls = server.tls ? { ca: server.tls.ca, servername: server.tls.servername } : {};
+  const socketPath = server.family === 0 ? server.host : undefined;
+  const header = options.proxyHeader;
+  return new Pool(origin, {
+    connections: options.connections ?? null,
+    localAddress: settings.source,
+    headersTimeout: settings.httpAnswerTimeout * 1000,
+    bodyTimeout: settings.idleTimeout * 1000,
+    // built for each connect, so that the connect timeout is the -t of the moment (`timeout N`)
+    connect: (connectOptions, callback) => buildConnector({ ...tls, socketPath, timeout: settings.timeout * 1000, noDelay: true })(
+      connectOptions, header === undefined ? callback : (err, socket) => {
+        if (err) return callback(err, null);
+        socket!.write(header);
+        callback(null, socket!);
+      }),
+  });
+}
+
+/** One pool per server, made on first use, made again when the server's address changes. */
+export class ServerPools {
+  private readonly pools = new Map<number, { address: string; pool: Pool }>();
+
+  constructor(private readonly settings: Settings, private readonly options: PoolOptions = {}) {}
+
+  for(server: Server): Pool {
+    const address = `${serverAddress(server)}${server.tls ? ` tls ${server.tls.servername ?? ''} ${server.tls.caFile ?? ''}` : ''}`;
+    const kept = this.pools.get(server.index);
+    if (kept?.address === address) return kept.pool;
+    void kept?.pool.close(); // its requests finish first
+    const pool = serverPool(server, this.settings, this.options);
+    this.pools.set(server.index, { address, pool });
+    return pool;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map(({ pool }) => pool.destroy()));
+    this.pools.clear();
+  }
+}
