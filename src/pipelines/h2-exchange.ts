@@ -162,7 +162,7 @@ export class H2Exchange implements Dispatcher.DispatchHandler {
   }
 
   /** Answers with the balancer's own error page. */
-  refuse(status: number, reason: string): void {
+  private refuse(status: number, reason: string): void {
     this.connection.refused(status, reason);
     const page = errorPage(status);
     if (!this.stream.headersSent) this.stream.respond({ ':status': status, 'content-type': 'text/html', 'content-length': page.length });

@@ -60,13 +60,6 @@ export class Http2Front {
   }
 }
 
-/** A header list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 6.5.2): names, values and 32 per field. */
-function headerListSize(raw: string[]): number {
-  let size = 0;
-  for (const field of raw) size += field.length + 16;
-  return size;
-}
-
 /** nghttp2's errors that mean the client floods the balancer: NGHTTP2_ERR_FLOODED (SETTINGS and PING answers piling up), _TOO_MANY_CONTINUATIONS */
 const FLOODS = new Set([-904, -905]);
 
@@ -148,7 +141,7 @@ class ServedConnection implements H2Connection {
     // a client that opens no stream is closed as one that sends no HTTP/1.1 request head; later, idle_timeout applies
     session.setTimeout(s.httpHeadTimeout * 1000, () => session.close());
     session.once('stream', () => session.setTimeout(s.idleTimeout * 1000));
-    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]) => this.request(stream, headers, flags, raw));
+    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => this.request(stream, headers, flags));
     closeWithTheRightCode(session, this.goingAway);
     session.on('error', (err: Error) => debug(1, () => `HTTP/2 connection from ${conn.seen}: ${err.message}`));
     session.on('goaway', nothing);
@@ -158,13 +151,12 @@ class ServedConnection implements H2Connection {
     });
   }
 
-  private request(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]): void {
+  private request(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
     stream.on('error', nothing); // a reset from the client; the exchange sees the stream close
     stream.once('aborted', () => this.resets.count(stream.session!));
     const ended = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     this.client.onRequest(this.server, headers[':method'] ?? '-', headers[':path'] ?? '-');
     const exchange = new H2Exchange(this, stream, headers, ended);
-    if (headerListSize(raw) > this.settings.httpHeadMax) return exchange.refuse(431, 'request headers over http_header_max');
     if (!ended) { // a body that stops coming
       stream.setTimeout(this.settings.httpHeadTimeout * 1000, () => exchange.timedOut());
       stream.once('end', () => stream.setTimeout(0));

@@ -1,0 +1,256 @@
+'use strict';
+// HTTP/2 clients on the TLS listener (-H): ALPN, the translation to HTTP/1.1 servers, bodies both
+// ways, the balancer's choices for an h2 connection, failover, limits, logs and counts, QUIT.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const tls = require('node:tls');
+const { once } = require('node:events');
+const { startPen, freePort, onLoopback, unansweredServer, controlOf, fileCreated } = require('../support/harness');
+const { certificateSet } = require('../support/certs');
+const { h2Session, h2Request, echoingBackend } = require('../support/h2');
+const { request, metric } = require('../support/web');
+
+/** pen-edge with -H on TLS in front of servers (ports), with more options; resolves with the pen. */
+async function h2Pen(t, servers, options = [], extra = {}) {
+  const certs = await certificateSet(t);
+  return startPen(t, ['-H', '-E', certs.serverCert, '-K', certs.serverKey, ...options, ...servers.map((p) => `127.0.0.1:${p}`)], extra);
+}
+
+const json = (answer) => JSON.parse(answer.body.toString());
+
+/** The protocol ALPN chooses when the client offers `offered`. */
+async function alpn(port, offered) {
+  const s = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: offered });
+  await once(s, 'secureConnect');
+  s.destroy();
+  return s.alpnProtocol;
+}
+
+test('ALPN offers h2 before http/1.1 with -H (http2 on by default); http2 off offers http/1.1 only; HTTP/1.1 clients are served as before', async (t) => {
+  const be = await echoingBackend(t, 'a');
+  const pen = await h2Pen(t, [be.port], [], { control: true });
+  assert.equal(await alpn(pen.port, ['h2', 'http/1.1']), 'h2');
+  assert.equal(await alpn(pen.port, ['http/1.1', 'h2']), 'h2');
+  assert.equal(await alpn(pen.port, ['http/1.1']), 'http/1.1');
+  const s = tls.connect({ port: pen.port, host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+  await once(s, 'secureConnect');
+  s.end('GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  let reply = '';
+  s.on('data', (d) => { reply += d; });
+  await once(s, 'close');
+  assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.equal(JSON.parse(reply.slice(reply.indexOf('{'))).url, '/one');
+  const ctl = controlOf(pen);
+  assert.equal(await ctl('http2'), 'on\n');
+  assert.equal(await ctl('http2_max_streams'), '100\n');
+  const off = await h2Pen(t, [be.port], ['-o', 'http2 off']);
+  assert.equal(await alpn(off.port, ['h2', 'http/1.1']), 'http/1.1');
+});
+
+test('an h2 request reaches the HTTP/1.1 server with Host from :authority and the forwarding headers; the answer keeps its headers', async (t) => {
+  const be = await echoingBackend(t, 'a');
+  const pen = await h2Pen(t, [be.port]);
+  const session = await h2Session(t, pen.port);
+  const answer = await h2Request(session, {
+    ':path': '/where?q=1', ':authority': 'www.example.test', 'x-forwarded-for': '192.0.2.7', 'x-client-verify': 'SUCCESS',
+    'cookie': 'c=3', 'user-agent': 'h2-test',
+  });
+  assert.equal(answer.status, 200);
+  const seen = json(answer);
+  assert.equal(seen.url, '/where?q=1');
+  assert.equal(seen.headers.host, 'www.example.test');
+  assert.equal(seen.headers['x-forwarded-for'], '192.0.2.7, 127.0.0.1');
+  assert.equal(seen.headers['x-forwarded-proto'], 'https');
+  assert.equal(seen.headers['x-forwarded-port'], String(pen.port));
+  assert.equal(seen.headers['x-client-verify'], 'NONE', 'a forged certificate result is replaced');
+  assert.equal(seen.headers.cookie, 'c=3');
+  assert.equal(seen.headers['user-agent'], 'h2-test');
+  assert.deepEqual(answer.headers['set-cookie'], ['a=1', 'b=2']);
+  assert.equal(answer.headers.connection, undefined);
+  assert.equal(answer.headers['keep-alive'], undefined);
+});
+
+test('bodies stream both ways; HEAD, 204 and 304 have none; trailers and 103 Early Hints pass; 100-continue is answered', async (t) => {
+  const be = await echoingBackend(t, 'a');
+  const pen = await h2Pen(t, [be.port]);
+  const session = await h2Session(t, pen.port);
+  const upload = Buffer.alloc(3 * 1024 * 1024 + 7, 'u');
+  const posted = await h2Request(session, { ':method': 'POST', ':path': '/upload' }, upload);
+  assert.equal(posted.status, 200);
+  assert.equal(json(posted).bytes, upload.length);
+  assert.equal(json(posted).headers['transfer-encoding'], 'chunked', 'no length given: the server gets it chunked');
+  const sized = await h2Request(session, { ':method': 'PUT', ':path': '/sized', 'content-length': '5' }, 'hello');
+  assert.equal(json(sized).headers['content-length'], '5');
+  const download = await h2Request(session, { ':path': '/bytes/5000000' });
+  assert.equal(download.body.length, 5000000);
+  assert.equal(download.headers['content-length'], '5000000');
+  const head = await h2Request(session, { ':method': 'HEAD', ':path': '/bytes/1000' });
+  assert.deepEqual([head.status, head.headers['content-length'], head.body.length], [200, '1000', 0]);
+  for (const status of [204, 304]) {
+    const empty = await h2Request(session, { ':path': `/status/${status}` });
+    assert.deepEqual([empty.status, empty.body.length, empty.headers['x-from']], [status, 0, 'a']);
+  }
+  const trailed = await h2Request(session, { ':path': '/trailers', te: 'trailers' });
+  assert.equal(trailed.body.toString(), 'body then trailer');
+  assert.equal(trailed.trailers['x-checksum'], 'abc123');
+  const hinted = await h2Request(session, { ':path': '/hints' });
+  assert.equal(hinted.status, 200);
+  assert.deepEqual(hinted.informational.map((h) => [h[':status'], h.link]), [[103, '</style.css>; rel=preload; as=style']]);
+  const continued = await h2Request(session, { ':method': 'POST', ':path': '/expecting', expect: '100-continue' }, 'after the 100');
+  assert.deepEqual(continued.informational.map((h) => h[':status']), [100]);
+  assert.equal(json(continued).bytes, 'after the 100'.length);
+  assert.equal(json(continued).headers.expect, undefined);
+});
+
+/** pen-edge's peak resident memory so far (VmHWM), in bytes. */
+const peakMemory = (pid) => Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+
+test('a 128 MiB download and a 128 MiB upload stream through at the pace of the side that reads: neither is held whole', async (t) => {
+  const be = await echoingBackend(t, 'a');
+  const pen = await h2Pen(t, [be.port]);
+  const session = await h2Session(t, pen.port);
+  const before = peakMemory(pen.child.pid);
+  const size = 128 * 1024 * 1024;
+  const download = session.request({ ':path': `/stream/${size}` });
+  let received = 0;
+  download.on('data', (c) => { received += c.length; });
+  await once(download, 'end');
+  assert.equal(received, size);
+  const upload = session.request({ ':method': 'POST', ':path': '/upload', 'content-length': String(size) }, { endStream: false });
+  const chunk = Buffer.alloc(1024 * 1024, 'u');
+  for (let sent = 0; sent < size; sent += chunk.length) {
+    if (!upload.write(chunk)) await once(upload, 'drain');
+  }
+  upload.end();
+  const [headers] = await once(upload, 'response');
+  let body = '';
+  upload.on('data', (c) => { body += c; });
+  await once(upload, 'end');
+  assert.deepEqual([headers[':status'], JSON.parse(body).bytes], [200, size]);
+  const grown = peakMemory(pen.child.pid) - before;
+  assert.ok(grown < 64 * 1024 * 1024, `pen-edge's peak memory grew by ${Math.round(grown / 1048576)} MiB`);
+});
+
+test('an h2 connection is one client: all its requests go to one server, and the client table sends its next connection there too', async (t) => {
+  const [a, b] = [await echoingBackend(t, 'a'), await echoingBackend(t, 'b')];
+  const pen = await h2Pen(t, [a.port, b.port]);
+  const first = await h2Session(t, pen.port);
+  const names = await Promise.all(Array.from({ length: 20 }, (_, i) => h2Request(first, { ':path': `/${i}` }).then((r) => json(r).name)));
+  assert.equal(new Set(names).size, 1, `one server for one connection: ${names}`);
+  first.close();
+  const second = await h2Session(t, pen.port);
+  assert.equal(json(await h2Request(second, {})).name, names[0]);
+});
+
+/** A server that takes requests and closes without answering. */
+async function hangingUp(t) {
+  return onLoopback(t, net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', () => s.destroy());
+  }));
+}
+
+test('a server that fails: a connect error or an idempotent request moves on to the next server; a sent body gets 502, none left 503, a connect timeout 504', async (t) => {
+  const be = await echoingBackend(t, 'live');
+  const refused = await freePort();
+  const later = `${be.port}:0:0:0:1`; // prio 1: tried after the failing server (prio 0)
+  const viaRefused = await h2Pen(t, [refused, later], ['-o', 'prio'], { control: true });
+  const session = await h2Session(t, viaRefused.port);
+  const posted = await h2Request(session, { ':method': 'POST', ':path': '/after-refusal' }, 'a body never sent to the refusing server');
+  assert.deepEqual([posted.status, json(posted).name], [200, 'live'], 'nothing was sent before the connect failed: any request may go on');
+  const servers = (await controlOf(viaRefused)('servers')).split('\n');
+  assert.match(servers[0], /^0 addr 127\.0\.0\.1 port \d+ conn 0 .* sx 0 rx 0$/);
+  assert.match(servers[1], /^1 addr 127\.0\.0\.1 port \d+ conn 1 .* sx 40 rx \d+$/, 'the connection counts on the server that took over, with the body sent there');
+
+  const hangup = await hangingUp(t);
+  const viaHangup = await h2Pen(t, [hangup.port, later], ['-o', 'prio']);
+  const posting = await h2Session(t, viaHangup.port);
+  const lost = await h2Request(posting, { ':method': 'POST', ':path': '/post' }, 'sent, then the server hung up');
+  assert.equal(lost.status, 502, 'a POST whose body went out is not sent again');
+  const again = await h2Pen(t, [hangup.port, later], ['-o', 'prio']); // the first one blacklisted the server that hangs up
+  const getting = await h2Session(t, again.port);
+  const retried = await h2Request(getting, { ':path': '/get' });
+  assert.deepEqual([retried.status, json(retried).name], [200, 'live'], 'a GET goes to the next server');
+
+  const deadEnd = await h2Pen(t, [refused, await freePort()]);
+  const none = await h2Request(await h2Session(t, deadEnd.port), {});
+  assert.equal(none.status, 503);
+  assert.match(none.body.toString(), /503 Service Unavailable/);
+
+  const silent = await unansweredServer(t);
+  const viaSilent = await h2Pen(t, [silent], ['-t', '1']);
+  assert.equal((await h2Request(await h2Session(t, viaSilent.port), {})).status, 504);
+});
+
+test('limits: streams at once as http2_max_streams says, a header list over http_header_max reset (ENHANCE_YOUR_CALM), 408 when a request body stops coming', async (t) => {
+  const be = await echoingBackend(t, 'a');
+  const pen = await h2Pen(t, [be.port], ['-o', 'http2_max_streams 7', '-o', 'http_header_max 4096', '-o', 'http_head_timeout 1']);
+  const session = await h2Session(t, pen.port);
+  if (!session.remoteSettings.maxConcurrentStreams || session.remoteSettings.maxConcurrentStreams > 7) await once(session, 'remoteSettings');
+  assert.equal(session.remoteSettings.maxConcurrentStreams, 7);
+  const big = await h2Request(session, { ':path': '/big', 'x-big': 'b'.repeat(5000) });
+  assert.deepEqual(big, { reset: 11 });
+  const started = Date.now();
+  const stream = session.request({ ':method': 'POST', ':path': '/never-ends' }, { endStream: false });
+  stream.write('the start of a body that stops');
+  const [headers] = await once(stream, 'response');
+  assert.equal(headers[':status'], 408);
+  assert.ok(Date.now() - started >= 900, 'after http_head_timeout without a byte');
+  stream.destroy();
+  assert.equal((await h2Request(session, {})).status, 200, 'the connection serves on');
+});
+
+test('requests are counted: a JSON log line each, pen log lines, and /metrics', async (t) => {
+  const be = await echoingBackend(t, 'a');
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'pen-h2-log-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const web = await freePort();
+  const jsonLog = path.join(dir, 'json.log');
+  const pen = await h2Pen(t, [be.port], ['-l', jsonLog, '-o', 'log_format json', '-o', `web ${web}`]);
+  const session = await h2Session(t, pen.port);
+  await h2Request(session, { ':path': '/first' });
+  await h2Request(session, { ':path': '/bytes/10' });
+  session.close();
+  await once(session, 'close');
+  const watcher = fs.watch(dir);
+  t.after(() => watcher.close());
+  const lines = () => (fs.existsSync(jsonLog) ? fs.readFileSync(jsonLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+  while (lines().length < 2) await once(watcher, 'change');
+  assert.deepEqual(lines().map((l) => [l.method, l.path, l.status, l.client]), [['GET', '/first', 200, '127.0.0.1'], ['GET', '/bytes/10', 200, '127.0.0.1']]);
+  assert.equal(lines()[1].bytes, 10);
+  const metrics = await request(web, '/metrics');
+  assert.equal(metric(metrics.body, 'pen_http_requests_total'), 2);
+
+  const penLog = path.join(dir, 'pen.log');
+  const plain = await h2Pen(t, [be.port], ['-l', penLog]);
+  await h2Request(await h2Session(t, plain.port), { ':path': '/logged' });
+  await fileCreated(penLog);
+  while (!fs.readFileSync(penLog, 'utf8').includes('\n')) await once(watcher, 'change');
+  assert.match(fs.readFileSync(penLog, 'utf8'), /^127\.0\.0\.1 \d+ 127\.0\.0\.1 GET \/logged HTTP\/2\.0\n$/);
+});
+
+test('QUIT: an h2 client is sent GOAWAY, the request it has under way is answered, then pen-edge exits', async (t) => {
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  const be = await onLoopback(t, require('node:http').createServer((req, res) => {
+    req.resume();
+    if (req.url === '/held') held.then(() => res.end('released\n'));
+    else res.end('at once\n');
+  }));
+  const pen = await h2Pen(t, [be.port]);
+  const session = await h2Session(t, pen.port);
+  assert.equal((await h2Request(session, {})).body.toString(), 'at once\n');
+  const pending = h2Request(session, { ':path': '/held' });
+  await new Promise((resolve) => be.once('request', resolve));
+  const goaway = once(session, 'goaway');
+  pen.child.kill('SIGQUIT');
+  await goaway;
+  release();
+  const answer = await pending;
+  assert.deepEqual([answer.status, answer.body.toString()], [200, 'released\n']);
+  const [code] = await once(pen.child, 'exit');
+  assert.equal(code, 0);
+});

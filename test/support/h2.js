@@ -1,0 +1,86 @@
+'use strict';
+// HTTP/2 from a test's side: a client session on pen-edge's TLS listener, requests on it, and an
+// HTTP/1.1 backend that says what it was asked.
+const http = require('node:http');
+const http2 = require('node:http2');
+const { once } = require('node:events');
+const { onLoopback } = require('./harness');
+
+/** An HTTP/2 session to 127.0.0.1:port (ALPN h2), closed after the test. */
+async function h2Session(t, port, options = {}) {
+  const session = http2.connect(`https://127.0.0.1:${port}`, { servername: 'localhost', rejectUnauthorized: false, ...options });
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  await once(session, 'connect');
+  return session;
+}
+
+/**
+ * A request on session: resolves with { status, headers, body (a Buffer), trailers, informational
+ * (the 1xx headers) } once the stream ends, or with { reset: code } when the server resets it.
+ */
+function h2Request(session, headers, body) {
+  return new Promise((resolve) => {
+    const stream = session.request({ ':path': '/', ...headers }, { endStream: body === undefined });
+    const chunks = [];
+    const informational = [];
+    const answer = { status: 0, headers: {}, trailers: {}, informational };
+    stream.on('headers', (h) => informational.push(h));
+    stream.on('response', (h) => {
+      answer.status = h[':status'];
+      answer.headers = h;
+    });
+    stream.on('trailers', (h) => { answer.trailers = h; });
+    stream.on('data', (c) => chunks.push(c));
+    stream.on('error', () => {});
+    stream.on('close', () => resolve(stream.rstCode && answer.status === 0 ? { reset: stream.rstCode } : { ...answer, body: Buffer.concat(chunks) }));
+    if (body !== undefined) stream.end(body);
+  });
+}
+
+/**
+ * An HTTP/1.1 backend that answers with JSON saying who it is and what it was asked (method, url,
+ * headers, body length), or as the path asks: /trailers (a trailer), /hints (103 first),
+ * /status/N (N, no body), /bytes/N (N bytes), /stream/N (N bytes written as the client takes them).
+ */
+async function echoingBackend(t, name) {
+  const server = http.createServer((req, res) => {
+    let bytes = 0;
+    req.on('data', (c) => { bytes += c.length; });
+    req.on('end', () => {
+      const status = /^\/status\/(\d+)/.exec(req.url);
+      const size = /^\/bytes\/(\d+)/.exec(req.url);
+      const streamed = /^\/stream\/(\d+)/.exec(req.url);
+      if (req.url === '/trailers') {
+        res.writeHead(200, { Trailer: 'x-checksum' });
+        res.write('body then trailer');
+        res.addTrailers({ 'x-checksum': 'abc123' });
+        res.end();
+      } else if (status) {
+        res.writeHead(Number(status[1]), { 'x-from': name, 'content-length': '0' }).end();
+      } else if (streamed) {
+        let left = Number(streamed[1]);
+        const chunk = Buffer.alloc(64 * 1024, 's');
+        res.writeHead(200, { 'content-length': String(left) });
+        const more = () => {
+          while (left > 0) {
+            const n = Math.min(left, chunk.length);
+            left -= n;
+            if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void res.once('drain', more);
+          }
+          res.end();
+        };
+        more();
+      } else if (size) {
+        res.writeHead(200, { 'content-length': size[1] }).end(Buffer.alloc(Number(size[1]), 'x'));
+      } else {
+        if (req.url === '/hints') res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+        res.setHeader('set-cookie', ['a=1', 'b=2']);
+        res.end(JSON.stringify({ name, method: req.method, url: req.url, headers: req.headers, bytes }));
+      }
+    });
+  });
+  return onLoopback(t, server);
+}
+
+module.exports = { h2Session, h2Request, echoingBackend };
