@@ -8,7 +8,7 @@ const net = require('node:net');
 const path = require('node:path');
 const tls = require('node:tls');
 const { once } = require('node:events');
-const { startPen, freePort, onLoopback, unansweredServer, controlOf, fileCreated } = require('../support/harness');
+const { startPen, freePort, onLoopback, unansweredServer, controlOf, fileCreated, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
 const { certificateSet } = require('../support/certs');
 const { h2Session, h2Request, echoingBackend } = require('../support/h2');
 const { request, metric } = require('../support/web');
@@ -71,6 +71,39 @@ test('an h2 request reaches the HTTP/1.1 server with Host from :authority and th
   assert.deepEqual(answer.headers['set-cookie'], ['a=1', 'b=2']);
   assert.equal(answer.headers.connection, undefined);
   assert.equal(answer.headers['keep-alive'], undefined);
+});
+
+test('with -G and forwarded rfc7239: the client certificate headers and Forwarded go with every h2 request', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoingBackend(t, 'a');
+  const pen = await startPen(t, ['-H', '-E', certs.serverCert, '-K', certs.serverKey, '-G', certs.caFile, '-o', 'forwarded rfc7239', `127.0.0.1:${be.port}`]);
+  const session = await h2Session(t, pen.port, { cert: certs.client.cert, key: certs.client.private });
+  const seen = json(await h2Request(session, {})).headers;
+  assert.equal(seen['x-client-verify'], 'SUCCESS');
+  assert.equal(seen['x-client-subject-dn'], 'CN=client one');
+  assert.match(seen['x-client-cert-sha256'], /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  assert.equal(seen.forwarded, 'for=127.0.0.1;proto=https');
+});
+
+test('client_acl applies to h2 clients: a refused one is closed before any request', async (t) => {
+  const be = await echoingBackend(t, 'a');
+  const pen = await h2Pen(t, [be.port], ['-o', 'acl 1 deny 127.0.0.1', '-o', 'client_acl 1']);
+  const session = require('node:http2').connect(`https://127.0.0.1:${pen.port}`, { servername: 'localhost', rejectUnauthorized: false });
+  session.on('error', () => {});
+  const stream = session.request({ ':path': '/' });
+  stream.on('error', () => {});
+  stream.on('response', () => assert.fail('a refused client got an answer'));
+  await once(session, 'close');
+});
+
+test('workers 2: h2 clients are served by every worker, and each connection keeps one server', { skip: NO_WORKERS_NODE }, async (t) => {
+  const [a, b] = [await echoingBackend(t, 'a'), await echoingBackend(t, 'b')];
+  const pen = await h2Pen(t, [a.port, b.port], ['-o', 'workers 2'], { node: WORKERS_NODE });
+  const sessions = await Promise.all(Array.from({ length: 6 }, () => h2Session(t, pen.port)));
+  for (const session of sessions) {
+    const names = await Promise.all(Array.from({ length: 5 }, () => h2Request(session, {}).then((r) => json(r).name)));
+    assert.equal(new Set(names).size, 1);
+  }
 });
 
 test('bodies stream both ways; HEAD, 204 and 304 have none; trailers and 103 Early Hints pass; 100-continue is answered', async (t) => {
@@ -203,7 +236,7 @@ test('limits: streams at once as http2_max_streams says, a header list over http
   assert.equal((await h2Request(session, {})).status, 200, 'the connection serves on');
 });
 
-test('requests are counted: a JSON log line each, pen log lines, and /metrics', async (t) => {
+test('requests are counted: a JSON log line each, pen log lines, /metrics and the dashboard', async (t) => {
   const be = await echoingBackend(t, 'a');
   const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'pen-h2-log-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -223,6 +256,7 @@ test('requests are counted: a JSON log line each, pen log lines, and /metrics', 
   assert.equal(lines()[1].bytes, 10);
   const metrics = await request(web, '/metrics');
   assert.equal(metric(metrics.body, 'pen_http_requests_total'), 2);
+  assert.equal(JSON.parse((await request(web, '/status.json')).body).http.requests, 2, 'the dashboard counts them too');
 
   const penLog = path.join(dir, 'pen.log');
   const plain = await h2Pen(t, [be.port], ['-l', penLog]);
