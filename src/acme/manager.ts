@@ -10,7 +10,7 @@ import { messageOf } from '../errors';
 import type { TlsFiles } from '../listeners/tls';
 import { debug, diag } from '../reports/diag';
 import type { AcmeChallenges } from './challenges';
-import type { AcmeStore, IssuedCertificate } from './store';
+import { HTTP01_FOLDER, type AcmeStore, type IssuedCertificate } from './store';
 
 /** What `penctl acme` shows of one domain. */
 export interface AcmeDomainState {
@@ -31,8 +31,8 @@ export interface AcmeOwner {
 
 export interface AcmeOptions {
   settings: AcmeSettings;
-  /** read at each attempt: ssl_acme_key and ssl_acme_ca apply from the next one */
-  tls: Pick<TlsSettings, 'acmeKey' | 'acmeCa'>;
+  /** read at each attempt: ssl_acme_key, ssl_acme_ca and ssl_acme_challenge apply from the next one */
+  tls: Pick<TlsSettings, 'acmeKey' | 'acmeCa' | 'acmeChallenge'>;
   store: AcmeStore;
 }
 
@@ -151,7 +151,7 @@ export class AcmeManager {
     }
   }
 
-  /** One order, from the account to the certificate, answering TLS-ALPN-01 challenges. */
+  /** One order, from the account to the certificate, answering TLS-ALPN-01 or HTTP-01 challenges. */
   private async obtain(): Promise<IssuedCertificate> {
     const { tls } = this.options;
     const agent = new RememberingAgent({ ca: tls.acmeCa === undefined ? undefined : readFileSync(tls.acmeCa) });
@@ -174,14 +174,23 @@ export class AcmeManager {
     const [, csr] = await acme.crypto.createCsr({ commonName: this.domains[0], altNames: this.domains }, key);
     const chain = await client.auto({
       csr, email: settings.email, termsOfServiceAgreed: true,
-      challengePriority: ['tls-alpn-01'],
+      challengePriority: [tls.acmeChallenge],
       skipChallengeVerification: true, // the ACME server checks; a check from here would reach this balancer anyway
-      challengeCreateFn: async (authz, _challenge, keyAuthorization) => {
+      challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+        const domain = authz.identifier.value;
+        if (challenge.type === 'http-01') {
+          store.putHttp01Answer(challenge.token, keyAuthorization);
+          diag(`ACME: ${domain}: HTTP-01 answer in ${store.dir}/${HTTP01_FOLDER}, for the pen-edge on port 80 to serve (acme_http01_dir)`);
+          return;
+        }
         const [challengeKey, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, await acme.crypto.createPrivateEcdsaKey('P-256'));
-        this.setChallenge(authz.identifier.value, { cert: cert.toString(), key: challengeKey.toString() });
-        diag(`ACME: ${authz.identifier.value}: answering its TLS-ALPN-01 challenge`);
+        this.setChallenge(domain, { cert: cert.toString(), key: challengeKey.toString() });
+        diag(`ACME: ${domain}: answering its TLS-ALPN-01 challenge`);
       },
-      challengeRemoveFn: async (authz) => this.setChallenge(authz.identifier.value, undefined),
+      challengeRemoveFn: async (authz, challenge) => {
+        if (challenge.type === 'http-01') store.removeHttp01Answer(challenge.token);
+        else this.setChallenge(authz.identifier.value, undefined);
+      },
     });
     return store.save(this.domains, key, chain);
   }

@@ -1,7 +1,7 @@
 // Where ACME keeps its files: the account key and, per set of domains, the certificate chain and
-// its key (keys mode 0600). Everything is reused across restarts.
+// its key (keys mode 0600), reused across restarts; and the HTTP-01 answers while an order runs.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crypto as acmeCrypto } from 'acme-client';
 import type { TlsFiles } from '../listeners/tls';
@@ -18,8 +18,22 @@ function writeWhole(file: string, data: string | Buffer, mode: number): void {
   renameSync(`${file}.tmp`, file);
 }
 
+/** The folder under the store where HTTP-01 answers are kept, for a plain HTTP pen-edge to serve (acme_http01_dir). */
+export const HTTP01_FOLDER = 'http-01';
+
 export class AcmeStore {
   constructor(readonly dir: string) {}
+
+  /** An HTTP-01 answer: the key authorization for token, readable by the pen-edge that serves it. */
+  putHttp01Answer(token: string, keyAuthorization: string): void {
+    const folder = join(this.dir, HTTP01_FOLDER);
+    mkdirSync(folder, { recursive: true, mode: 0o755 });
+    writeWhole(join(folder, token), keyAuthorization, 0o644);
+  }
+
+  removeHttp01Answer(token: string): void {
+    rmSync(join(this.dir, HTTP01_FOLDER, token), { force: true });
+  }
 
   /** The ACME account's key (ECDSA P-256), made on first use. */
   async accountKey(): Promise<Buffer> {

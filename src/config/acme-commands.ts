@@ -1,12 +1,13 @@
-// The ACME commands (ssl_acme, ssl_acme_ca, ssl_acme_key, ssl_acme_dir, acme), part of the one
-// command table in commands.ts.
+// The ACME commands (ssl_acme, ssl_acme_ca, ssl_acme_key, ssl_acme_dir, ssl_acme_challenge,
+// acme_http01_dir, acme), part of the one command table in commands.ts.
 import { existsSync } from 'node:fs';
 import { ConfigError } from '../errors';
 import type { AcmeDomainState } from '../acme/manager';
 import type { Command, CommandContext } from './commands';
-import type { AcmeKeyType } from './settings';
+import type { AcmeChallengeType, AcmeKeyType } from './settings';
 
 const KEY_TYPES: AcmeKeyType[] = ['ecdsa', 'rsa2048'];
+const CHALLENGE_TYPES: AcmeChallengeType[] = ['tls-alpn-01', 'http-01'];
 
 /** Runs change on the settings; a running balancer then asks for the certificate, and on an error the settings are put back. */
 function changeAcme(ctx: CommandContext, change: () => void): string {
@@ -53,6 +54,24 @@ export const acmeCommands: Record<string, Command> = {
       return changeAcme(ctx, () => (ctx.settings.tls.acme = { directory, email, domains }));
     },
   },
+  acme_http01_dir: {
+    usage: 'DIR',
+    run(ctx, [dir]) {
+      if (dir === undefined) return `${ctx.settings.acmeHttp01Dir ?? ''}\n`;
+      ctx.settings.acmeHttp01Dir = dir;
+      return '';
+    },
+  },
+  ssl_acme_challenge: {
+    usage: CHALLENGE_TYPES.join('|'),
+    run(ctx, [type]) {
+      if (type !== undefined) {
+        if (!CHALLENGE_TYPES.includes(type as AcmeChallengeType)) throw new ConfigError(`ssl_acme_challenge: expected tls-alpn-01 or http-01, not '${type}'`);
+        ctx.settings.tls.acmeChallenge = type as AcmeChallengeType;
+      }
+      return `${ctx.settings.tls.acmeChallenge}\n`;
+    },
+  },
   ssl_acme_ca: {
     usage: 'FILE',
     run(ctx, [file]) {
@@ -84,4 +103,5 @@ export const acmeCommands: Record<string, Command> = {
 
 export const noAcmeCommands: Record<string, Command> = {
   ssl_acme: { usage: '', run: (ctx) => changeAcme(ctx, () => (ctx.settings.tls.acme = undefined)) },
+  acme_http01_dir: { usage: '', run: (ctx) => { ctx.settings.acmeHttp01Dir = undefined; return ''; } },
 };

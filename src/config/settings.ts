@@ -33,9 +33,12 @@ export interface TlsSettings {
   acmeKey: AcmeKeyType;
   /** `ssl_acme_dir DIR`: where the account key and certificates are kept (default certs/acme) */
   acmeDir?: string;
+  /** `ssl_acme_challenge`: how the domains are proven: on this TLS listener, or by a plain HTTP pen-edge reading ssl_acme_dir/http-01 */
+  acmeChallenge: AcmeChallengeType;
 }
 
 export type AcmeKeyType = 'ecdsa' | 'rsa2048';
+export type AcmeChallengeType = 'tls-alpn-01' | 'http-01';
 
 export interface AcmeSettings {
   directory: string;
@@ -128,6 +131,8 @@ export interface Settings {
   web?: string;
   /** `web_acl N`: clients of the web endpoint must pass ACL N (undefined = every client) */
   webAcl?: number;
+  /** `acme_http01_dir DIR`: with -H, ACME HTTP-01 validations are answered from the token files there */
+  acmeHttp01Dir?: string;
 
   tls: TlsSettings;
 }
@@ -141,6 +146,6 @@ export function defaultSettings(): Settings {
     http: false, forwarded: 'append', httpHeadMax: 16384, http2: true, http2MaxStreams: 100, httpHeadTimeout: 60, httpAnswerTimeout: 60, drainTimeout: 30, logFormat: 'pen', healthInterval: 5, geoRouting: false, forwardedRfc7239: false, udp: false, workers: 1, exitEnabled: false, ascii: false, debug: 0, foreground: false,
     abortOnError: false, dummy: false, keepalive: false, transparent: false, tcpNodelay: false,
     tcpFastclose: 'off',
-    tls: { extraCertificates: [], compat: false, requireClientCert: false, protocol: 'ssl23', options: [], renegotiationInterval: 0, acmeKey: 'ecdsa' },
+    tls: { extraCertificates: [], compat: false, requireClientCert: false, protocol: 'ssl23', options: [], renegotiationInterval: 0, acmeKey: 'ecdsa', acmeChallenge: 'tls-alpn-01' },
   };
 }

@@ -28,6 +28,7 @@ function tlsCommands(tls: TlsSettings): string[] {
   return [
     ...(tls.auto ? [`ssl_auto ${tls.auto.join(',')}`] : []),
     `ssl_acme_key ${tls.acmeKey}`,
+    `ssl_acme_challenge ${tls.acmeChallenge}`,
     ...(tls.acmeCa ? [`ssl_acme_ca ${tls.acmeCa}`] : []),
     ...(tls.acmeDir ? [`ssl_acme_dir ${tls.acmeDir}`] : []),
     tls.acme ? `ssl_acme ${tls.acme.directory} ${tls.acme.email} ${tls.acme.domains.join(',')}` : 'no ssl_acme',
@@ -91,6 +92,7 @@ export function configText(s: Settings, balancer: Balancer, file: string): strin
     s.webFile ? `web_stats ${s.webFile}` : 'no web_stats',
     s.webAcl === undefined ? 'no web_acl' : `web_acl ${s.webAcl}`,
     s.web ? `web ${s.web}` : 'no web',
+    s.acmeHttp01Dir ? `acme_http01_dir ${s.acmeHttp01Dir}` : 'no acme_http01_dir',
     on(s.weight, 'weight'),
     on(s.prio, 'prio'),
     `idle_timeout ${s.idleTimeout}`,

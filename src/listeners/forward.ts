@@ -13,6 +13,7 @@ import { ServerPools } from '../pipelines/server-pools';
 import { errorResponse } from '../pipelines/http-errors';
 import { proxyHeader, type ProxiedAddress } from '../pipelines/proxy-protocol';
 import { readAhead, readProxyHeader } from './read-ahead';
+import { http01Response, http01Token } from '../acme/http01';
 import { SocketEndpoint, type Endpoint } from '../pipelines/endpoint';
 import { HandleEndpoint, handlesUsable } from '../pipelines/handle-endpoint';
 import { relay, type HttpPipeline } from '../pipelines/raw';
@@ -102,8 +103,8 @@ export class Forwarder {
       this.admitProxied(down, peer, port, origin);
     } else if (down.tls === undefined && address !== undefined && this.trustsProxyHeader(peer)) {
       readProxyHeader(down, peer, (header) => this.admitProxied(down, peer, port, header));
-    } else if (trusted !== undefined && this.settings.http && !speaksHttp2(down) && this.balancer.acls.permits(trusted, peer)) {
-      this.readForwardedFor(down, peer, port);
+    } else if (this.answersHttp01(down) || (trusted !== undefined && this.settings.http && !speaksHttp2(down) && this.balancer.acls.permits(trusted, peer))) {
+      this.readFirstHead(down, peer, port);
     } else {
       this.admit(down, peer, port);
     }
@@ -119,17 +120,38 @@ export class Forwarder {
     this.admit(down, header.address ? unmappedAddress(header.address) : peer, header.port ?? port);
   }
 
-  /** trusted_proxies: the real client is the last X-Forwarded-For entry of the first request. */
-  private readForwardedFor(down: Endpoint, peer: string, port: number): void {
+  /** Whether a plain HTTP client's first request may be an ACME HTTP-01 validation, answered here (acme_http01_dir). */
+  private answersHttp01(down: Endpoint): boolean {
+    return this.settings.acmeHttp01Dir !== undefined && this.settings.http && down.tls === undefined;
+  }
+
+  /**
+   * The first request head, read before the client is admitted: an ACME validation is answered
+   * at once; from a trusted proxy (trusted_proxies), the real client is the last X-Forwarded-For
+   * entry.
+   */
+  private readFirstHead(down: Endpoint, peer: string, port: number): void {
     const limit = this.settings.httpHeadMax;
     readAhead(down, peer, (bytes) => {
       if (bytes.indexOf('\r\n\r\n') >= 0 || bytes.length > limit) return 0; // give everything back
       return undefined;
     }, (bytes) => {
       const head = bytes.toString('latin1', 0, Math.max(0, bytes.indexOf('\r\n\r\n')));
+      const token = this.answersHttp01(down) ? http01Token(head) : undefined;
+      if (token !== undefined) return this.answerHttp01(down, token);
+      const trusted = this.settings.trustedProxiesAcl;
+      if (trusted === undefined || !this.balancer.acls.permits(trusted, peer)) return this.admit(down, peer, port);
       const real = lastForwardedFor(head);
       this.admit(down, real && isIP(real) ? unmappedAddress(real) : peer, port, peer);
     });
+  }
+
+  private answerHttp01(down: Endpoint, token: string): void {
+    const response = http01Response(this.settings.acmeHttp01Dir!, token);
+    debug(1, () => `ACME HTTP-01 validation for token ${token} answered (${response.toString('latin1', 9, 12)})`);
+    drain(down);
+    down.write(response, 0, response.length);
+    down.end();
   }
 
   /**

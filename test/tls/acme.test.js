@@ -48,9 +48,10 @@ async function startLogging(t, command, args, ready, env) {
 
 /**
  * pebble (its ACME server over HTTPS with a certificate made here) and a DNS server answering
- * 127.0.0.1 for every name; TLS-ALPN-01 validations go to tlsPort, where pen-edge listens.
+ * 127.0.0.1 for every name; TLS-ALPN-01 validations go to tlsPort, where pen-edge listens, and
+ * HTTP-01 ones to httpPort.
  */
-async function startPebble(t, tlsPort) {
+async function startPebble(t, tlsPort, httpPort) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-acme-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const https = await defaultCertificate(['localhost', '127.0.0.1'], dir);
@@ -59,7 +60,7 @@ async function startPebble(t, tlsPort) {
   fs.writeFileSync(config, JSON.stringify({
     pebble: {
       listenAddress: `127.0.0.1:${acmePort}`, managementListenAddress: `127.0.0.1:${managementPort}`,
-      certificate: https.certFile, privateKey: https.keyFile, httpPort: await freePort(), tlsPort,
+      certificate: https.certFile, privateKey: https.keyFile, httpPort: httpPort ?? await freePort(), tlsPort,
       ocspResponderURL: '', externalAccountBindingRequired: false,
     },
   }));
@@ -151,6 +152,34 @@ test('ssl_acme: a certificate from pebble (TLS-ALPN-01 answered by pen-edge, nev
   const seen = await connect(port, acme.root);
   assert.equal(seen.getPeerX509Certificate().serialNumber, issued.serialNumber);
   seen.destroy();
+});
+
+test('ssl_acme_challenge http-01: the plain HTTP pen-edge (acme_http01_dir) answers the validation, never its backends', { skip: noPebble }, async (t) => {
+  const [port, httpPort] = [await freePort(), await freePort()];
+  const acme = await startPebble(t, port, httpPort);
+  const store = path.join(acme.dir, 'store');
+  const seen = [];
+  const web = require('node:http').createServer((req, res) => {
+    seen.push(req.url);
+    res.end('from the backend\n');
+  });
+  web.listen(0, '127.0.0.1');
+  await once(web, 'listening');
+  t.after(() => web.close());
+  const plain = await startPen(t, ['-H', '-o', `listen 127.0.0.1:${httpPort}`, '-o', `acme_http01_dir ${path.join(store, 'http-01')}`, `127.0.0.1:${web.address().port}`]);
+  const secure = await startPen(t, penArgs(acme, port, store, await countingEcho(t), ['-o', 'ssl_acme_challenge http-01']));
+  await stderrMatching(secure.child, /ACME: pen-edge\.test: certificate issued/);
+  assert.match(secure.child.stderrText, /ACME: pen-edge\.test: HTTP-01 answer in /);
+  assert.deepEqual(seen, [], 'the validation never reached the backend');
+  assert.deepEqual(fs.readdirSync(path.join(store, 'http-01')), [], 'the answer is removed once used');
+  const client = await connect(port, acme.root);
+  client.destroy();
+  const { request } = require('../support/web');
+  const unknown = await request(httpPort, '/.well-known/acme-challenge/no-such-token');
+  assert.deepEqual([unknown.status, seen], [404, []]);
+  const other = await request(httpPort, '/index.html');
+  assert.deepEqual([other.body, seen], ['from the backend\n', ['/index.html']]);
+  assert.ok(plain.child.exitCode === null);
 });
 
 test('acme renew: the new certificate is swapped in and an open connection carries on; a failing ACME server leaves it serving', { skip: noPebble }, async (t) => {
