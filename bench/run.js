@@ -28,19 +28,14 @@ function positiveInt(value, fallback) {
   return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
-// One wrk run against one target, with the CPU time its balancer used per request.
-async function measure(ctx, scenario, target, connections) {
-  const { child } = target;
+// One run of a load tool against a target: `load()` resolves to the tool's row, which gets the
+// CPU time the target's balancer used per request; a failed run is a failed row.
+async function withCpu(scenario, child, load) {
   const cpuBefore = child ? cpuSeconds(child.pid) : NaN;
   const mainBefore = child && scenario.threadCpu ? mainThreadCpuSeconds(child.pid) : NaN;
-  const run = {
-    bin: ctx.tools.wrk, threads: Math.min(THREADS, connections), connections, seconds: SECONDS,
-    args: scenario.wrkArgs ?? [], onCpus: ctx.onLoadCpus,
-    preload: scenario.fullHandshakes && target.scheme === 'https' ? ctx.fullHandshakes?.path : null,
-  };
   let row;
   try {
-    row = await runWrk(run, `${target.scheme}://${HOST}:${target.port}/`);
+    row = await load();
   } catch (err) {
     return { failed: true, notes: [err.message] };
   }
@@ -51,6 +46,29 @@ async function measure(ctx, scenario, target, connections) {
     row.notes.push(`exited during run (${child.signalCode ?? child.exitCode}): ${child.stderrTail.trim()}`);
   }
   return row;
+}
+
+// One wrk run against one target.
+function measureWrk(ctx, scenario, target, connections) {
+  const run = {
+    bin: ctx.tools.wrk, threads: Math.min(THREADS, connections), connections, seconds: SECONDS,
+    args: scenario.wrkArgs ?? [], onCpus: ctx.onLoadCpus,
+    preload: scenario.fullHandshakes && target.scheme === 'https' ? ctx.fullHandshakes?.path : null,
+  };
+  return withCpu(scenario, target.child, () => runWrk(run, `${target.scheme}://${HOST}:${target.port}/`));
+}
+
+// Every target measured once a round, one at a time, for ROUNDS rounds. Returns each target's
+// rounds by its name.
+async function takeTurns(label, targets, measureOne) {
+  const rounds = new Map(targets.map((t) => [t.name, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const t of targets) {
+      process.stderr.write(`  ${label}: round ${round}/${ROUNDS}: ${t.name} ...\n`);
+      rounds.get(t.name).push(await measureOne(t));
+    }
+  }
+  return rounds;
 }
 
 // Where a scenario's processes run: the balancers on their CPU and wrk and the backends on
@@ -91,13 +109,8 @@ async function runWrkScenario(scenario, base) {
   ];
   try {
     for (const connections of counts) {
-      const rounds = new Map(targets.map((t) => [t.name, []]));
-      for (let round = 1; round <= ROUNDS; round++) {
-        for (const t of targets) {
-          process.stderr.write(`  ${scenario.name} (-c${connections}): round ${round}/${ROUNDS}: ${t.name} ...\n`);
-          rounds.get(t.name).push(await measure(ctx, scenario, t, connections));
-        }
-      }
+      const rounds = await takeTurns(`${scenario.name} (-c${connections})`, targets,
+        (t) => measureWrk(ctx, scenario, t, connections));
       const rows = [...targets.map((t) => summarise(t.name, rounds.get(t.name))), ...failed].sort(byContender);
       const threads = Math.min(THREADS, connections);
       const unpinned = scenario.unpinned && ctx.pinning.on ? ', unpinned' : '';
