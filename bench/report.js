@@ -74,16 +74,37 @@ function printTable(title, rows, { per = 'req', tail = false } = {}) {
   ]);
 }
 
+// The figures a ratio column or a target can name, and where a row holds them.
+const FIGURES = { 'req/s': 'rps', p99: 'p99', CPU: 'cpuPerRequest' };
+const HOLDS = { '>=': (a, b) => a >= b, '>': (a, b) => a > b, '<=': (a, b) => a <= b };
+
 // The row named `name`, or named `name` and more after a space ('haproxy' finds 'haproxy nbthread 2').
 function rowNamed(rows, name) {
   return rows.find((r) => r.name === name) ?? rows.find((r) => r.name.startsWith(`${name} `));
 }
 
+// figure of row `of` over figure of row `vs`, both looked up in rows; NaN where either is missing.
+function ratioOf(rows, figure, of, vs) {
+  return rowNamed(rows, of)?.[FIGURES[figure]] / rowNamed(rows, vs)?.[FIGURES[figure]];
+}
+
+// Each target of row `of` ({ figure, op, times, vs }: figure of `of` op times vs's) with its
+// measured ratio and whether it holds.
+function printTargets(rows, of, { targets = [], issue }) {
+  if (targets.length) console.log(`targets${issue ? ` (issue #${issue})` : ''} of ${of}:`);
+  for (const t of targets) {
+    const measured = ratioOf(rows, t.figure, of, t.vs);
+    const verdict = !Number.isFinite(measured) ? 'not measured' : HOLDS[t.op](measured, t.times) ? 'holds' : 'MISSED';
+    console.log(`  ${t.figure} ${t.op} ${fmt(t.times, 2)}x ${t.vs}: ${fmt(measured, 2)}x  ${verdict}`);
+  }
+}
+
 // A scenario with `compare` (the workers scenario): req/s as ratios to each contender it names,
 // CPU per request against the pen-edge among them, the main thread's CPU where it was read; then
-// each target with its measured ratio and whether it holds, and whether any work per connection
-// crosses between threads (it would show as CPU in the main thread, which serves no client).
-function printCompareTable(title, rows, { per = 'req', compare, targets = [] }) {
+// the targets, and whether any work per connection crosses between threads (it would show as
+// CPU in the main thread, which serves no client).
+function printCompareTable(title, rows, scenario) {
+  const { per = 'req', compare } = scenario;
   const of = rowNamed(rows, compare.of);
   const own = compare.to.find((name) => name.startsWith('pen-edge')); // e.g. pen-edge workers 1
   const short = (name) => (name.startsWith('pen-edge ') ? name.slice('pen-edge '.length) : name.split(' ')[0]);
@@ -98,13 +119,8 @@ function printCompareTable(title, rows, { per = 'req', compare, targets = [] }) 
     ...(own ? [[`CPU vs ${short(own)}`, (r) => ratio(r.cpuPerRequest, rowNamed(rows, own)?.cpuPerRequest)]] : []),
     ['status', status],
   ]);
+  printTargets(rows, compare.of, scenario);
   const unit = per === 'conn' ? 'connection' : 'request';
-  if (targets.length) console.log(`targets (issue #13), req/s of ${compare.of}:`);
-  for (const t of targets) {
-    const measured = of?.rps / rowNamed(rows, t.vs)?.rps;
-    const verdict = !Number.isFinite(measured) ? 'not measured' : measured >= t.min ? 'holds' : 'MISSED';
-    console.log(`  >= ${fmt(t.min, 2)}x ${t.vs}: ${fmt(measured, 2)}x  ${verdict}`);
-  }
   const base = own && rowNamed(rows, own);
   if (of && base) {
     const share = of.mainCpuPerRequest / of.cpuPerRequest;
