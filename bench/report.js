@@ -12,11 +12,11 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-const WRK_FIGURES = ['rps', 'p50', 'p99', 'max', 'slow', 'timeouts', 'cpuPerRequest', 'mainCpuPerRequest'];
+const LOAD_FIGURES = ['rps', 'p50', 'p99', 'mean', 'max', 'slow', 'timeouts', 'cpuPerRequest', 'mainCpuPerRequest'];
 const IDLE_FIGURES = ['before', 'after', 'perConnection'];
 
 // One row per contender from its rounds: the median of each figure, every note kept once.
-function summarise(name, rounds, figures = WRK_FIGURES) {
+function summarise(name, rounds, figures = LOAD_FIGURES) {
   const row = { name, failed: rounds.some((r) => r.failed), notes: [...new Set(rounds.flatMap((r) => r.notes))] };
   for (const figure of figures) row[figure] = median(rounds.map((r) => r[figure]));
   return row;
@@ -132,6 +132,25 @@ function printCompareTable(title, rows, scenario) {
   }
 }
 
+// A scenario with `ratios` (the h2 scenario, which has no Debian pen to compare with): the mean
+// and max latency too, and a column for each [figure, name] in ratios.to, every row's figure
+// over that row's; then the targets of ratios.of.
+function printRatioTable(title, rows, scenario) {
+  const { ratios } = scenario;
+  printColumns(title, rows, [
+    ['contender', (r) => r.name],
+    ['req/s', (r) => fmt(r.rps, 0)],
+    ['p50', (r) => ms(r.p50)],
+    ['p99', (r) => ms(r.p99)],
+    ['mean', (r) => ms(r.mean)],
+    ['max', (r) => ms(r.max)],
+    ['CPU us/req', (r) => fmt(r.cpuPerRequest, 1)],
+    ...ratios.to.map(([figure, name]) => [`${figure} vs ${name}`, (r) => fmt(ratioOf(rows, figure, r.name, name), 2)]),
+    ['status', status],
+  ]);
+  printTargets(rows, ratios.of, scenario);
+}
+
 function mib(kib) {
   return Number.isFinite(kib) ? `${fmt(kib / 1024, 1)} MiB` : 'n/a';
 }
@@ -150,4 +169,4 @@ function printIdleTable(title, rows) {
   ]);
 }
 
-module.exports = { summarise, summariseIdle, printTable, printCompareTable, printIdleTable };
+module.exports = { summarise, summariseIdle, printTable, printCompareTable, printRatioTable, printIdleTable };
