@@ -41,6 +41,7 @@ async function startPen(name, bin, scenario, ctx, extraArgs = []) {
 }
 
 function haproxyConfig(scenario, port, { backends, certificates, connMax }) {
+  const tls = scenario.tls ? [`ssl crt ${certificates[scenario.tls].combined}`, ...(scenario.alpn ? [`alpn ${scenario.alpn}`] : [])] : [];
   return [
     'global',
     `  maxconn ${Math.max(HAPROXY_MAXCONN, connMax)}`,
@@ -51,7 +52,7 @@ function haproxyConfig(scenario, port, { backends, certificates, connMax }) {
     '  timeout client 60s',
     '  timeout server 60s',
     'frontend fe',
-    `  bind ${HOST}:${port}${scenario.tls ? ` ssl crt ${certificates[scenario.tls].combined}` : ''}`,
+    `  bind ${[`${HOST}:${port}`, ...tls].join(' ')}`,
     '  default_backend be',
     'backend be',
     '  balance roundrobin',
@@ -82,7 +83,7 @@ async function startContenders(tools, scenario, ctx) {
   const penEdges = scenario.penEdges ?? [{ name: 'pen-edge', args: scenario.penEdgeArgs }];
   const starts = [
     ...penEdges.map(({ name, args }) => [name, () => startPen(name, penEdge, scenario, ctx, args)]),
-    ...(tools.pen ? [['pen (Debian)', () => startPen('pen (Debian)', tools.pen, scenario, ctx)]] : []),
+    ...(tools.pen && !scenario.noDebianPen ? [['pen (Debian)', () => startPen('pen (Debian)', tools.pen, scenario, ctx)]] : []),
     ...(tools.haproxy ? [[haproxyName(scenario), () => startHaproxy(tools.haproxy, scenario, ctx)]] : []),
   ];
   const started = [];

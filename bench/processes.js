@@ -50,6 +50,18 @@ function launch(name, cmd, args) {
   return track(spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] }), name);
 }
 
+// Runs a program (e.g. a load tool) to its end, bounded at `ms`, after which it is stopped. Resolves
+// to its exit code, its whole stdout and the tail of its stderr.
+async function runToEnd(name, [cmd, args], ms, env = process.env) {
+  const child = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env }), name);
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  // 'close', not 'exit': the output may still be in the pipes when the process has exited
+  const done = new Promise((resolve) => child.once('close', (code) => resolve(code)));
+  const code = await withTimeout(done, ms, name).catch(async (err) => { await stop(child); throw err; });
+  return { code, out, stderr: child.stderrTail };
+}
+
 function running(child) {
   return child.exitCode === null && child.signalCode === null;
 }
@@ -191,6 +203,6 @@ function rssKiB(pid) {
 }
 
 module.exports = {
-  HOST, READY_MS, tempDir, which, sleep, withTimeout, track, launch, running, stop, cleanupSync,
+  HOST, READY_MS, tempDir, which, sleep, withTimeout, track, launch, runToEnd, running, stop, cleanupSync,
   exitedEarly, waitForPidFile, waitForPort, freePort, cpuSeconds, mainThreadCpuSeconds, rssKiB,
 };

@@ -12,11 +12,11 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-const WRK_FIGURES = ['rps', 'p50', 'p99', 'max', 'slow', 'timeouts', 'cpuPerRequest', 'mainCpuPerRequest'];
+const LOAD_FIGURES = ['rps', 'p50', 'p99', 'mean', 'max', 'slow', 'timeouts', 'cpuPerRequest', 'mainCpuPerRequest'];
 const IDLE_FIGURES = ['before', 'after', 'perConnection'];
 
 // One row per contender from its rounds: the median of each figure, every note kept once.
-function summarise(name, rounds, figures = WRK_FIGURES) {
+function summarise(name, rounds, figures = LOAD_FIGURES) {
   const row = { name, failed: rounds.some((r) => r.failed), notes: [...new Set(rounds.flatMap((r) => r.notes))] };
   for (const figure of figures) row[figure] = median(rounds.map((r) => r[figure]));
   return row;
@@ -74,16 +74,37 @@ function printTable(title, rows, { per = 'req', tail = false } = {}) {
   ]);
 }
 
+// The figures a ratio column or a target can name, and where a row holds them.
+const FIGURES = { 'req/s': 'rps', p99: 'p99', CPU: 'cpuPerRequest' };
+const HOLDS = { '>=': (a, b) => a >= b, '>': (a, b) => a > b, '<=': (a, b) => a <= b };
+
 // The row named `name`, or named `name` and more after a space ('haproxy' finds 'haproxy nbthread 2').
 function rowNamed(rows, name) {
   return rows.find((r) => r.name === name) ?? rows.find((r) => r.name.startsWith(`${name} `));
 }
 
+// figure of row `of` over figure of row `vs`, both looked up in rows; NaN where either is missing.
+function ratioOf(rows, figure, of, vs) {
+  return rowNamed(rows, of)?.[FIGURES[figure]] / rowNamed(rows, vs)?.[FIGURES[figure]];
+}
+
+// Each target of row `of` ({ figure, op, times, vs }: figure of `of` op times vs's) with its
+// measured ratio and whether it holds.
+function printTargets(rows, of, { targets = [], issue }) {
+  if (targets.length) console.log(`targets${issue ? ` (issue #${issue})` : ''} of ${of}:`);
+  for (const t of targets) {
+    const measured = ratioOf(rows, t.figure, of, t.vs);
+    const verdict = !Number.isFinite(measured) ? 'not measured' : HOLDS[t.op](measured, t.times) ? 'holds' : 'MISSED';
+    console.log(`  ${t.figure} ${t.op} ${fmt(t.times, 2)}x ${t.vs}: ${fmt(measured, 2)}x  ${verdict}`);
+  }
+}
+
 // A scenario with `compare` (the workers scenario): req/s as ratios to each contender it names,
 // CPU per request against the pen-edge among them, the main thread's CPU where it was read; then
-// each target with its measured ratio and whether it holds, and whether any work per connection
-// crosses between threads (it would show as CPU in the main thread, which serves no client).
-function printCompareTable(title, rows, { per = 'req', compare, targets = [] }) {
+// the targets, and whether any work per connection crosses between threads (it would show as
+// CPU in the main thread, which serves no client).
+function printCompareTable(title, rows, scenario) {
+  const { per = 'req', compare } = scenario;
   const of = rowNamed(rows, compare.of);
   const own = compare.to.find((name) => name.startsWith('pen-edge')); // e.g. pen-edge workers 1
   const short = (name) => (name.startsWith('pen-edge ') ? name.slice('pen-edge '.length) : name.split(' ')[0]);
@@ -98,13 +119,8 @@ function printCompareTable(title, rows, { per = 'req', compare, targets = [] }) 
     ...(own ? [[`CPU vs ${short(own)}`, (r) => ratio(r.cpuPerRequest, rowNamed(rows, own)?.cpuPerRequest)]] : []),
     ['status', status],
   ]);
+  printTargets(rows, compare.of, scenario);
   const unit = per === 'conn' ? 'connection' : 'request';
-  if (targets.length) console.log(`targets (issue #13), req/s of ${compare.of}:`);
-  for (const t of targets) {
-    const measured = of?.rps / rowNamed(rows, t.vs)?.rps;
-    const verdict = !Number.isFinite(measured) ? 'not measured' : measured >= t.min ? 'holds' : 'MISSED';
-    console.log(`  >= ${fmt(t.min, 2)}x ${t.vs}: ${fmt(measured, 2)}x  ${verdict}`);
-  }
   const base = own && rowNamed(rows, own);
   if (of && base) {
     const share = of.mainCpuPerRequest / of.cpuPerRequest;
@@ -114,6 +130,25 @@ function printCompareTable(title, rows, { per = 'req', compare, targets = [] }) 
       `its CPU per ${unit} is ${ratio(of.cpuPerRequest, base.cpuPerRequest)}x ${base.name}'s ` +
       `(${fmt(of.cpuPerRequest, 1)} vs ${fmt(base.cpuPerRequest, 1)} us)`);
   }
+}
+
+// A scenario with `ratios` (the h2 scenario, which has no Debian pen to compare with): the mean
+// and max latency too, and a column for each [figure, name] in ratios.to, every row's figure
+// over that row's; then the targets of ratios.of.
+function printRatioTable(title, rows, scenario) {
+  const { ratios } = scenario;
+  printColumns(title, rows, [
+    ['contender', (r) => r.name],
+    ['req/s', (r) => fmt(r.rps, 0)],
+    ['p50', (r) => ms(r.p50)],
+    ['p99', (r) => ms(r.p99)],
+    ['mean', (r) => ms(r.mean)],
+    ['max', (r) => ms(r.max)],
+    ['CPU us/req', (r) => fmt(r.cpuPerRequest, 1)],
+    ...ratios.to.map(([figure, name]) => [`${figure} vs ${name}`, (r) => fmt(ratioOf(rows, figure, r.name, name), 2)]),
+    ['status', status],
+  ]);
+  printTargets(rows, ratios.of, scenario);
 }
 
 function mib(kib) {
@@ -134,4 +169,4 @@ function printIdleTable(title, rows) {
   ]);
 }
 
-module.exports = { summarise, summariseIdle, printTable, printCompareTable, printIdleTable };
+module.exports = { summarise, summariseIdle, printTable, printCompareTable, printRatioTable, printIdleTable };

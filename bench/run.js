@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Side-by-side throughput/latency benchmark: pen-edge (bin/pen) vs Debian pen vs haproxy,
-// all balancing the same two local HTTP/1.1 keep-alive backends, measured with wrk.
+// all balancing the same two local HTTP/1.1 keep-alive backends, measured with wrk (h2load for HTTP/2).
 // Usage: npm run bench   (env: BENCH_SECONDS=10 BENCH_ROUNDS=3 BENCH_CONNECTIONS=64,256 BENCH_THREADS=2
 //                          BENCH_SCENARIOS='tcp keep-alive,conn per request' BENCH_PIN=0 BENCH_BACKENDS=node)
 
@@ -14,33 +14,29 @@ const { startContenders, workersNode } = require('./contenders');
 const { describe, moveToCpus, onCpus, planPinning } = require('./pinning');
 const { HOST, cleanupSync, cpuSeconds, mainThreadCpuSeconds, running, stop, tempDir, which } = require('./processes');
 const { measureIdle } = require('./idle');
-const { printIdleTable, printTable, printCompareTable, summarise, summariseIdle } = require('./report');
+const { printIdleTable, printTable, printCompareTable, printRatioTable, summarise, summariseIdle } = require('./report');
 const { connectionCounts, parseConnections, selectScenarios } = require('./scenarios');
 const { buildFullHandshakes, runWrk } = require('./wrk');
+const { runH2load } = require('./h2load');
 
 const ROOT = path.resolve(__dirname, '..');
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 10);
 const ROUNDS = positiveInt(process.env.BENCH_ROUNDS, 3); // contenders take turns, round after round; medians are reported
-const THREADS = positiveInt(process.env.BENCH_THREADS, 2);
+const THREADS = positiveInt(process.env.BENCH_THREADS, 2); // wrk's and h2load's
 
 function positiveInt(value, fallback) {
   const n = Number.parseInt(value ?? '', 10);
   return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
-// One wrk run against one target, with the CPU time its balancer used per request.
-async function measure(ctx, scenario, target, connections) {
-  const { child } = target;
+// One run of a load tool against a target: `load()` resolves to the tool's row, which gets the
+// CPU time the target's balancer used per request; a failed run is a failed row.
+async function withCpu(scenario, child, load) {
   const cpuBefore = child ? cpuSeconds(child.pid) : NaN;
   const mainBefore = child && scenario.threadCpu ? mainThreadCpuSeconds(child.pid) : NaN;
-  const run = {
-    bin: ctx.tools.wrk, threads: Math.min(THREADS, connections), connections, seconds: SECONDS,
-    args: scenario.wrkArgs ?? [], onCpus: ctx.onLoadCpus,
-    preload: scenario.fullHandshakes && target.scheme === 'https' ? ctx.fullHandshakes?.path : null,
-  };
   let row;
   try {
-    row = await runWrk(run, `${target.scheme}://${HOST}:${target.port}/`);
+    row = await load();
   } catch (err) {
     return { failed: true, notes: [err.message] };
   }
@@ -51,6 +47,61 @@ async function measure(ctx, scenario, target, connections) {
     row.notes.push(`exited during run (${child.signalCode ?? child.exitCode}): ${child.stderrTail.trim()}`);
   }
   return row;
+}
+
+// One wrk run against one target.
+function measureWrk(ctx, scenario, target, connections) {
+  const run = {
+    bin: ctx.tools.wrk, threads: Math.min(THREADS, connections), connections, seconds: SECONDS,
+    args: scenario.wrkArgs ?? [], onCpus: ctx.onLoadCpus,
+    preload: scenario.fullHandshakes && target.scheme === 'https' ? ctx.fullHandshakes?.path : null,
+  };
+  return withCpu(scenario, target.child, () => runWrk(run, `${target.scheme}://${HOST}:${target.port}/`));
+}
+
+// One h2load run against one target, over the target's protocol.
+function measureH2load(ctx, scenario, target, connections) {
+  const run = {
+    bin: ctx.tools.h2load, threads: Math.min(THREADS, connections), connections, seconds: SECONDS,
+    args: target.protocol.args, alpn: target.protocol.alpn, onCpus: ctx.onLoadCpus,
+  };
+  return withCpu(scenario, target.child, () => runH2load(run, `https://${HOST}:${target.port}/`));
+}
+
+// How each load tool measures a scenario: its targets from the contenders started (and the rows
+// of those that failed to start), one measurement, and the tool's part of the table's title.
+const WRK = {
+  targets(scenario, ctx, started, failed) {
+    const scheme = scenario.tls ? 'https' : 'http';
+    const direct = { name: `direct (1 backend${scenario.tls ? ', plain http' : ''})`, port: ctx.backends.ports[0], scheme: 'http' };
+    return { targets: [direct, ...started.map((s) => ({ ...s, scheme }))], failed };
+  },
+  measure: measureWrk,
+  title: (scenario, connections) => `wrk -t${Math.min(THREADS, connections)} -c${connections} -d${SECONDS}s`,
+};
+// A target for each contender and protocol, e.g. 'pen-edge h2'; no direct baseline, as the
+// backends speak neither TLS nor h2.
+const H2LOAD = {
+  targets(scenario, ctx, started, failed) {
+    const each = (c) => scenario.h2load.map((protocol) => ({ ...c, name: `${c.name} ${protocol.alpn}`, protocol }));
+    return { targets: started.flatMap(each), failed: failed.flatMap(each) };
+  },
+  measure: measureH2load,
+  title: (scenario, connections) => `h2load -t${Math.min(THREADS, connections)} -c${connections} -D${SECONDS}s; ` +
+    scenario.h2load.map((p) => `${p.alpn} ${p.args.join(' ')}`).join(', '),
+};
+
+// Every target measured once a round, one at a time, for ROUNDS rounds. Returns each target's
+// rounds by its name.
+async function takeTurns(label, targets, measureOne) {
+  const rounds = new Map(targets.map((t) => [t.name, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const t of targets) {
+      process.stderr.write(`  ${label}: round ${round}/${ROUNDS}: ${t.name} ...\n`);
+      rounds.get(t.name).push(await measureOne(t));
+    }
+  }
+  return rounds;
 }
 
 // Where a scenario's processes run: the balancers on their CPU and wrk and the backends on
@@ -77,34 +128,26 @@ function byContender(a, b) {
   return place(a) - place(b);
 }
 
-// All contenders run side by side for the whole scenario; wrk hits one at a time so they
-// don't compete for CPU during a measurement. One table per wrk connection count.
-async function runWrkScenario(scenario, base) {
+// All contenders run side by side for the whole scenario; the load tool hits one at a time so
+// they don't compete for CPU during a measurement. One table per connection count.
+async function runLoadScenario(scenario, base) {
   const counts = connectionCounts(scenario, base.connections);
   // twice the clients: room for connections still closing when new ones arrive
   const ctx = { ...base, ...placeProcesses(base.pinning, base.backends, scenario), connMax: 2 * Math.max(...counts) };
-  const { started, failed } = await startContenders(ctx.tools, scenario, ctx);
-  const scheme = scenario.tls ? 'https' : 'http';
-  const targets = [
-    { name: `direct (1 backend${scenario.tls ? ', plain http' : ''})`, port: ctx.backends.ports[0], scheme: 'http' },
-    ...started.map((s) => ({ ...s, scheme })),
-  ];
+  const tool = scenario.h2load ? H2LOAD : WRK;
+  const print = scenario.compare ? printCompareTable : scenario.ratios ? printRatioTable : printTable;
+  const contenders = await startContenders(ctx.tools, scenario, ctx);
+  const { targets, failed } = tool.targets(scenario, ctx, contenders.started, contenders.failed);
   try {
     for (const connections of counts) {
-      const rounds = new Map(targets.map((t) => [t.name, []]));
-      for (let round = 1; round <= ROUNDS; round++) {
-        for (const t of targets) {
-          process.stderr.write(`  ${scenario.name} (-c${connections}): round ${round}/${ROUNDS}: ${t.name} ...\n`);
-          rounds.get(t.name).push(await measure(ctx, scenario, t, connections));
-        }
-      }
+      const rounds = await takeTurns(`${scenario.name} (-c${connections})`, targets,
+        (t) => tool.measure(ctx, scenario, t, connections));
       const rows = [...targets.map((t) => summarise(t.name, rounds.get(t.name))), ...failed].sort(byContender);
-      const threads = Math.min(THREADS, connections);
       const unpinned = scenario.unpinned && ctx.pinning.on ? ', unpinned' : '';
-      (scenario.compare ? printCompareTable : printTable)(`${scenario.name} (wrk -t${threads} -c${connections} -d${SECONDS}s, median of ${ROUNDS} rounds${unpinned})`, rows, scenario);
+      print(`${scenario.name} (${tool.title(scenario, connections)}, median of ${ROUNDS} rounds${unpinned})`, rows, scenario);
     }
   } finally {
-    await Promise.all(started.map((s) => stop(s.child)));
+    await Promise.all(contenders.started.map((s) => stop(s.child)));
   }
 }
 
@@ -132,6 +175,7 @@ async function runIdleScenario(scenario, base) {
 async function main() {
   const tools = {
     wrk: which('wrk', ['/usr/bin/wrk']),
+    h2load: which('h2load', ['/usr/bin/h2load']),
     pen: which('pen', ['/usr/bin/pen', '/usr/sbin/pen']),
     haproxy: which('haproxy', ['/usr/sbin/haproxy', '/usr/bin/haproxy']),
     openssl: which('openssl', ['/usr/bin/openssl']),
@@ -157,6 +201,11 @@ async function main() {
   }
   for (const tool of ['pen', 'haproxy']) {
     if (!tools[tool]) console.log(`${tool} not found, skipping it (apt-get install pen wrk haproxy)`);
+  }
+
+  if (!tools.h2load && scenarios.some((s) => s.h2load)) {
+    console.log('h2load not found; skipping the h2 scenario (apt-get install nghttp2-client)');
+    scenarios = scenarios.filter((s) => !s.h2load);
   }
 
   const certificates = {};
@@ -192,7 +241,7 @@ async function main() {
   console.log(`pinning: ${describe(pinning)}`);
   if (node) console.log(`pen-edge in the workers scenarios: ${path.relative(ROOT, node.path)} ${node.version}`);
   const ctx = { tools, certificates, fullHandshakes, pinning, backends, connections, workersNode: node };
-  for (const scenario of scenarios) await (scenario.idle ? runIdleScenario : runWrkScenario)(scenario, ctx);
+  for (const scenario of scenarios) await (scenario.idle ? runIdleScenario : runLoadScenario)(scenario, ctx);
   await Promise.all(backends.children.map(stop));
 }
 

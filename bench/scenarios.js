@@ -7,9 +7,15 @@
 //   tls          the key type ('p-256' or 'rsa-2048') of a certificate to terminate TLS with in
 //                the balancers: pens get -E cert -K key, haproxy's bind gets `ssl crt`, and wrk
 //                uses https (the direct baseline stays plain http)
+//   alpn         with tls: the protocols haproxy's bind offers (`alpn h2,http/1.1`); pen-edge offers
+//                h2 and http/1.1 by itself with -H over TLS
+//   noDebianPen  leave Debian pen out (it has no HTTP/2)
 //   wrkArgs      extra wrk arguments
+//   h2load       h2load instead of wrk, over each protocol listed: [{ alpn, args }], alpn being the
+//                protocol h2load must agree on with the balancer and args h2load's for it; a row
+//                per balancer and protocol, named e.g. 'pen-edge h2'
 //   fullHandshakes  preload full-handshakes.c into wrk, so that it never resumes a TLS session
-//   connections  wrk connection counts, one table each (default [64]; BENCH_CONNECTIONS overrides)
+//   connections  wrk's (or h2load's) connection counts, one table each (default [64]; BENCH_CONNECTIONS overrides)
 //   per          what CPU time is divided by in the table: 'req' (default) or 'conn'
 //   tail         the table also shows the max latency, the requests over 1 s and the timeouts
 //   penEdgeArgs  extra arguments for pen-edge only, e.g. ['-o', 'workers 2'] once it has workers
@@ -23,10 +29,15 @@
 //                without one the scenario is skipped, saying why
 //   haproxyGlobal  lines for haproxy's `global` section (e.g. nbthread 2)
 //   threadCpu    also read each balancer's main thread's CPU time (/proc/PID/task/PID/stat)
+//   ratios       { of, to: [[figure, name]] }: the table shows each figure ('req/s', 'p99' or 'CPU')
+//                of every row over that of the row named, and the targets are `of`'s (for a
+//                scenario without Debian pen, to which the other tables show ratios)
 //   compare      { of, to }: the table shows req/s as ratios to each contender in `to` (a name or
 //                its first word), and `of`'s CPU per request against the pen-edge among them
-//   targets      [{ vs, min }]: req/s of `compare.of` / req/s of `vs` should be >= min; each is
-//                printed with its measured ratio and whether it holds
+//   targets      [{ figure, op, times, vs }]: figure ('req/s', 'p99' or 'CPU') of `compare.of` (or
+//                `ratios.of`) op ('>=', '>' or '<=') times vs's; each is printed with its measured
+//                ratio and whether it holds
+//   issue        the number of the issue the targets come from
 const CLOSE = ['-H', 'Connection: close']; // a new client connection (and backend connection) per request
 
 const WORKERS = {
@@ -40,8 +51,15 @@ const WORKERS = {
   haproxyGlobal: ['nbthread 2'],
   threadCpu: true,
   compare: { of: 'pen-edge workers 2', to: ['pen (Debian)', 'haproxy', 'pen-edge workers 1'] },
+  issue: 13,
 };
-const target = (vs, min) => ({ vs, min });
+const target = (figure, op, times, vs) => ({ figure, op, times, vs });
+
+// The h2 scenario's protocols. h2load, not wrk, measures HTTP/1.1 too: the same client, TLS
+// library and per-request log for every row, so that h2 against HTTP/1.1 compares the protocols
+// and not two clients that cost the shared load core differently.
+const H2 = { alpn: 'h2', args: ['-m10'] }; // 10 requests at a time on each connection
+const HTTP11 = { alpn: 'http/1.1', args: ['--h1', '-m1'] }; // keep-alive, one request at a time (no pipelining)
 
 const SCENARIOS = [
   { name: 'tcp keep-alive', penFlags: ['-r'], haproxy: ['mode tcp'] },
@@ -55,13 +73,23 @@ const SCENARIOS = [
   { name: 'many connections', penFlags: ['-r'], haproxy: ['mode tcp'], connections: [64, 256, 1000], tail: true },
   // A client table as big as the connections, as an operator holding this many would set it.
   { name: 'idle connections', penFlags: ['-r', '-c', '6000'], haproxy: ['mode tcp'], idle: 5000 },
+  // HTTP/2 on the TLS front end: h2load -c16 -m10 against pen-edge and haproxy `mode http`, both
+  // relaying to the backends over HTTP/1.1, and HTTP/1.1 keep-alive over TLS at the same 16
+  // connections; `option forwardfor` as pen-edge's -H adds X-Forwarded-For.
+  { name: 'h2', tls: 'p-256', penFlags: ['-r', '-H'], haproxy: ['mode http', 'option forwardfor'], alpn: 'h2,http/1.1',
+    noDebianPen: true, connections: [16], h2load: [H2, HTTP11],
+    ratios: { of: 'pen-edge h2',
+      to: [['req/s', 'haproxy h2'], ['p99', 'haproxy h2'], ['CPU', 'haproxy h2'], ['req/s', 'pen-edge http/1.1']] },
+    targets: [target('req/s', '>=', 0.6, 'haproxy h2'), target('req/s', '>', 1, 'pen-edge http/1.1'),
+      target('p99', '<=', 2, 'haproxy h2')] },
   // pen-edge's worker threads (issue #13): `workers 1` and `workers 2` side by side with pen and
   // haproxy with two threads, all of them and wrk unpinned, sharing the cores.
   { ...WORKERS, name: 'workers tls handshakes rsa-2048', tls: 'rsa-2048', penFlags: ['-r'], haproxy: ['mode tcp'],
     wrkArgs: CLOSE, per: 'conn', fullHandshakes: true,
-    targets: [target('pen (Debian)', 1.2), target('haproxy', 1.0), target('pen-edge workers 1', 1.4)] },
+    targets: [target('req/s', '>=', 1.2, 'pen (Debian)'), target('req/s', '>=', 1.0, 'haproxy'),
+      target('req/s', '>=', 1.4, 'pen-edge workers 1')] },
   { ...WORKERS, name: 'workers conn per request', penFlags: ['-r'], haproxy: ['mode tcp'], wrkArgs: CLOSE, per: 'conn',
-    targets: [target('pen (Debian)', 1.2)] },
+    targets: [target('req/s', '>=', 1.2, 'pen (Debian)')] },
 ];
 
 const DEFAULT_CONNECTIONS = [64];

@@ -1,9 +1,9 @@
 'use strict';
 // Runs wrk against one URL and reads its output.
 
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const path = require('node:path');
-const { stop, track, withTimeout } = require('./processes');
+const { runToEnd } = require('./processes');
 
 const LATENCY_SCRIPT = path.join(__dirname, 'latency.lua');
 const TIMEOUT = '2s'; // wrk's default, said out loud: a request slower than this counts as a timeout
@@ -49,32 +49,23 @@ function handshakeNote(stderr) {
 
 // `run` holds bin, threads, connections, seconds, extra args, onCpus(cmd, args), which gives
 // the command line that runs wrk where the load runs, and preload (a library for LD_PRELOAD, or null).
-function runWrk(run, url) {
+async function runWrk(run, url) {
   const { bin, threads, connections, seconds, preload } = run;
   const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--timeout', TIMEOUT, '-s', LATENCY_SCRIPT,
     ...run.args, url];
   const env = preload ? { ...process.env, LD_PRELOAD: preload } : process.env;
-  const child = track(spawn(...run.onCpus(bin, args), { stdio: ['ignore', 'pipe', 'pipe'], env }), 'wrk');
-  let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  // 'close', not 'exit': the output may still be in the pipes when the process has exited
-  const done = new Promise((resolve) => child.once('close', (code) => resolve(code)));
-  return withTimeout(done, (seconds + 30) * 1000, 'wrk')
-    .catch(async (err) => { await stop(child); throw err; })
-    .then((code) => {
-      const result = parseWrk(out);
-      const stderr = child.stderrTail;
-      if (preload) {
-        const note = handshakeNote(stderr);
-        if (note) result.notes.push(note);
-      }
-      if (code !== 0 || Number.isNaN(result.rps)) {
-        result.failed = true;
-        const why = stderr.replace(/^bench-tls .*$/m, '').trim() || out.trim().split('\n').pop();
-        result.notes.push(`wrk exit ${code}: ${why}`);
-      }
-      return result;
-    });
+  const { code, out, stderr } = await runToEnd('wrk', run.onCpus(bin, args), (seconds + 30) * 1000, env);
+  const result = parseWrk(out);
+  if (preload) {
+    const note = handshakeNote(stderr);
+    if (note) result.notes.push(note);
+  }
+  if (code !== 0 || Number.isNaN(result.rps)) {
+    result.failed = true;
+    const why = stderr.replace(/^bench-tls .*$/m, '').trim() || out.trim().split('\n').pop();
+    result.notes.push(`wrk exit ${code}: ${why}`);
+  }
+  return result;
 }
 
 module.exports = { buildFullHandshakes, runWrk };
