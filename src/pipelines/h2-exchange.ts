@@ -21,8 +21,6 @@ export interface H2Connection {
   pool(server: Server): Dispatcher;
   /** server failed before answering (status: what that failure alone would answer); the connection moves on */
   failed(server: Server, why: string, status: number): void;
-  /** server answered a request */
-  answered(server: Server): void;
   /** bytes of request bodies to the server, and of answers from it */
   sent(server: Server, bytes: number): void;
   received(server: Server, bytes: number): void;
@@ -117,7 +115,6 @@ export class H2Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     this.status = status;
-    this.connection.answered(this.server!);
     const waitForTrailers = headers.trailer !== undefined && this.method !== 'HEAD' && status !== 204 && status !== 304;
     this.stream.respond({ ...responseHeaders(headers), ':status': status }, { waitForTrailers });
     if (waitForTrailers) this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.trailers));
@@ -162,7 +159,7 @@ export class H2Exchange implements Dispatcher.DispatchHandler {
   }
 
   /** Answers with the balancer's own error page. */
-  private refuse(status: number, reason: string): void {
+  refuse(status: number, reason: string): void {
     this.connection.refused(status, reason);
     const page = errorPage(status);
     if (!this.stream.headersSent) this.stream.respond({ ':status': status, 'content-type': 'text/html', 'content-length': page.length });

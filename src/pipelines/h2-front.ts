@@ -60,6 +60,13 @@ export class Http2Front {
   }
 }
 
+/** A header list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 6.5.2): names and values, and 32 per field. */
+function headerListSize(raw: string[]): number {
+  let size = 0;
+  for (const part of raw) size += part.length + 16;
+  return size;
+}
+
 /** nghttp2's errors that mean the client floods the balancer: NGHTTP2_ERR_FLOODED (SETTINGS and PING answers piling up), _TOO_MANY_CONTINUATIONS */
 const FLOODS = new Set([-904, -905]);
 
@@ -113,7 +120,6 @@ class ServedConnection implements H2Connection {
   failure = 503;
   readonly forwarding: Forwarding;
   readonly onExchange: ((exchange: Exchange) => void) | undefined;
-  private remembered: Server | undefined;
   private readonly resets: ResetCounter;
   /** connections to servers that take a PROXY header: this client's own, named in it */
   private readonly ownPools = new Map<Server, Pool>();
@@ -126,12 +132,18 @@ class ServedConnection implements H2Connection {
     this.choose(0, now);
   }
 
-  /** The first candidate from `from` on that can take the client; the connection counts against it. */
+  /**
+   * The first candidate from `from` on that can take the client; the connection counts against it,
+   * and the client is remembered there at once: a browser's other connections, opened at the same
+   * time, then go to the same server.
+   */
   private choose(from: number, now: number): void {
     const { candidates, conn } = this.client;
     this.server = candidates.slice(from).find((server) => this.balancer.canTry(server, conn.client, now));
     conn.server = this.server;
-    if (this.server) this.connections.connected(conn, this.server);
+    if (!this.server) return;
+    this.connections.connected(conn, this.server);
+    this.balancer.remember(this.server, conn.client);
   }
 
   start(session: ServerHttp2Session): void {
@@ -141,7 +153,7 @@ class ServedConnection implements H2Connection {
     // a client that opens no stream is closed as one that sends no HTTP/1.1 request head; later, idle_timeout applies
     session.setTimeout(s.httpHeadTimeout * 1000, () => session.close());
     session.once('stream', () => session.setTimeout(s.idleTimeout * 1000));
-    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => this.request(stream, headers, flags));
+    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]) => this.request(stream, headers, flags, raw));
     closeWithTheRightCode(session, this.goingAway);
     session.on('error', (err: Error) => debug(1, () => `HTTP/2 connection from ${conn.seen}: ${err.message}`));
     session.on('goaway', nothing);
@@ -151,12 +163,14 @@ class ServedConnection implements H2Connection {
     });
   }
 
-  private request(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
+  private request(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]): void {
     stream.on('error', nothing); // a reset from the client; the exchange sees the stream close
     stream.once('aborted', () => this.resets.count(stream.session!));
     const ended = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     this.client.onRequest(this.server, headers[':method'] ?? '-', headers[':path'] ?? '-');
     const exchange = new H2Exchange(this, stream, headers, ended);
+    // the size is announced in SETTINGS, but nghttp2 does not hold clients to it: 431, as over HTTP/1.1
+    if (headerListSize(raw) > this.settings.httpHeadMax) return exchange.refuse(431, 'request headers over http_header_max');
     if (!ended) { // a body that stops coming
       stream.setTimeout(this.settings.httpHeadTimeout * 1000, () => exchange.timedOut());
       stream.once('end', () => stream.setTimeout(0));
@@ -187,12 +201,6 @@ class ServedConnection implements H2Connection {
     this.failure = status === 504 ? 504 : 503;
     const { candidates } = this.client;
     this.choose(this.settings.stubborn ? candidates.length : candidates.indexOf(server) + 1, now);
-  }
-
-  answered(server: Server): void {
-    if (this.remembered === server) return;
-    this.remembered = server;
-    this.balancer.remember(server, this.client.conn.client);
   }
 
   sent(server: Server, bytes: number): void {

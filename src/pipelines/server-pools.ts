@@ -5,7 +5,7 @@ import { serverAddress, type Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
 
 export interface PoolOptions {
-  /** connections kept to the server at most; undefined = as many as requests need */
+  /** connections kept to the server at most; undefined = the server's own limit (max, else hard), or as many as requests need */
   connections?: number;
   /** written first on every connection (a PROXY header naming the client) */
   proxyHeader?: Buffer;
@@ -19,7 +19,7 @@ export function serverPool(server: Server, settings: Settings, options: PoolOpti
   const socketPath = server.family === 0 ? server.host : undefined;
   const header = options.proxyHeader;
   return new Pool(origin, {
-    connections: options.connections ?? null,
+    connections: options.connections ?? (server.maxc || server.hard || null),
     localAddress: settings.source,
     headersTimeout: settings.httpAnswerTimeout * 1000,
     bodyTimeout: settings.idleTimeout * 1000,
@@ -33,14 +33,14 @@ export function serverPool(server: Server, settings: Settings, options: PoolOpti
   });
 }
 
-/** One pool per server, made on first use, made again when the server's address changes. */
+/** One pool per server, made on first use, made again when the server's address or limits change. */
 export class ServerPools {
   private readonly pools = new Map<number, { address: string; pool: Pool }>();
 
   constructor(private readonly settings: Settings, private readonly options: PoolOptions = {}) {}
 
   for(server: Server): Pool {
-    const address = `${serverAddress(server)}${server.tls ? ` tls ${server.tls.servername ?? ''} ${server.tls.caFile ?? ''}` : ''}`;
+    const address = `${serverAddress(server)} ${server.maxc} ${server.hard}${server.tls ? ` tls ${server.tls.servername ?? ''} ${server.tls.caFile ?? ''}` : ''}`;
     const kept = this.pools.get(server.index);
     if (kept?.address === address) return kept.pool;
     void kept?.pool.close(); // its requests finish first
