@@ -177,6 +177,22 @@ test('an h2 connection is one client: all its requests go to one server, and the
   first.close();
   const second = await h2Session(t, pen.port);
   assert.equal(json(await h2Request(second, {})).name, names[0]);
+  // connections a browser opens at once share the server chosen for the first
+  const fresh = await h2Pen(t, [a.port, b.port]);
+  const together = await Promise.all(Array.from({ length: 6 }, () => h2Session(t, fresh.port)));
+  const chosen = await Promise.all(together.map((session) => h2Request(session, {}).then((r) => json(r).name)));
+  assert.equal(new Set(chosen).size, 1, `${chosen}`);
+});
+
+test("a server's max bounds the connections its pool opens to it; more requests wait their turn", async (t) => {
+  const be = await echoingBackend(t, 'a');
+  let sockets = 0;
+  be.on('connection', () => sockets++);
+  const pen = await h2Pen(t, [`${be.port}:2`]);
+  const session = await h2Session(t, pen.port);
+  const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => h2Request(session, { ':path': `/bytes/${1000 + i}` })));
+  assert.deepEqual(answers.map((r) => r.body.length), Array.from({ length: 30 }, (_, i) => 1000 + i));
+  assert.ok(sockets <= 2, `${sockets} connections to a server with max 2`);
 });
 
 /** A server that takes requests and closes without answering. */
