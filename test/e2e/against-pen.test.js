@@ -58,7 +58,7 @@ async function answers(port) {
 /** `servers` once every connection is closed (a client can see its close just before pen counts it). */
 async function settledServers(ctl) {
   let reply = '';
-  for (let tries = 0; tries < 100; tries++) {
+  for (const deadline = Date.now() + 5000; Date.now() < deadline;) {
     reply = await ctl('servers');
     if (!/ conn [1-9]/.test(reply)) break;
   }

@@ -222,9 +222,20 @@ function penctl(...args) {
   });
 }
 
-/** A function sending a command to a pen started with { control: true }; resolves with its reply. */
+/**
+ * A function sending a command to a pen started with { control: true } as penctl does (one line,
+ * the reply read to the close), without a process per command; resolves with the reply.
+ * test/control/penctl.test.js runs bin/penctl itself.
+ */
 function controlOf(pen) {
-  return async (...cmd) => (await penctl(`127.0.0.1:${pen.ctl}`, ...cmd)).stdout;
+  return (...cmd) => new Promise((resolve, reject) => {
+    const socket = net.connect(pen.ctl, '127.0.0.1', () => socket.write(`${cmd.join(' ')}\n`));
+    let reply = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d) => { reply += d; });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(reply));
+  });
 }
 
 /** Runs bin/pen to completion (for command-line errors) and resolves with { code, stdout, stderr }. */
