@@ -18,6 +18,8 @@ export interface H2Connection {
   /** the status a request gets when no server is left: 503, or 504 after a connect timeout */
   readonly failure: number;
   readonly forwarding: Forwarding;
+  /** the headers added to a request that has none of the forwarding headers (made once) */
+  readonly usualHeaders: Array<[string, string]>;
   pool(server: Server): Dispatcher;
   /** server failed before answering (status: what that failure alone would answer); the connection moves on */
   failed(server: Server, why: string, status: number): void;
@@ -26,6 +28,8 @@ export interface H2Connection {
   received(server: Server, bytes: number): void;
   /** the balancer answered with an error of its own */
   refused(status: number, reason: string): void;
+  /** the client reset a stream before its answer was done */
+  aborted(): void;
   /** each request with its answer, for the JSON log; undefined when that log is off */
   onExchange: ((exchange: Exchange) => void) | undefined;
 }
@@ -58,10 +62,11 @@ export class H2Exchange implements Dispatcher.DispatchHandler {
   constructor(private readonly connection: H2Connection, private readonly stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ended: boolean) {
     this.method = headers[':method'] ?? 'GET';
     this.path = headers[':path'] ?? '/';
-    this.headers = requestHeaders(headers, connection.forwarding);
+    this.headers = requestHeaders(headers, connection.forwarding, connection.usualHeaders);
     this.hasBody = !ended;
     if (headers.expect?.toLowerCase() === '100-continue' && this.hasBody) stream.additionalHeaders({ ':status': 100 });
     stream.once('close', () => {
+      if (stream.aborted) connection.aborted();
       if (this.status === 0 || !stream.writableFinished) this.controller?.abort(new Error('the client reset the stream'));
     });
   }
@@ -111,12 +116,12 @@ export class H2Exchange implements Dispatcher.DispatchHandler {
   onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
     if (this.stream.destroyed) return;
     if (status < 200) { // informational (103 Early Hints…): passed on; 100 is the balancer's to send
-      if (status !== 100 && status !== 101) this.stream.additionalHeaders({ ...responseHeaders(headers), ':status': status });
+      if (status !== 100 && status !== 101) this.stream.additionalHeaders(responseHeaders(headers, status));
       return;
     }
     this.status = status;
     const waitForTrailers = headers.trailer !== undefined && this.method !== 'HEAD' && status !== 204 && status !== 304;
-    this.stream.respond({ ...responseHeaders(headers), ':status': status }, { waitForTrailers });
+    this.stream.respond(responseHeaders(headers, status), { waitForTrailers });
     if (waitForTrailers) this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.trailers));
   }
 

@@ -14,6 +14,7 @@ import { debug, diag } from '../reports/diag';
 import type { Exchange } from './http-exchanges';
 import type { Forwarding } from './http';
 import { H2Exchange, type H2Connection } from './h2-exchange';
+import { usualAdditions } from './h2-headers';
 import { proxyHeader } from './proxy-protocol';
 import { serverPool, type ServerPools } from './server-pools';
 
@@ -119,14 +120,17 @@ class ServedConnection implements H2Connection {
   server: Server | undefined;
   failure = 503;
   readonly forwarding: Forwarding;
+  readonly usualHeaders: Array<[string, string]>;
   readonly onExchange: ((exchange: Exchange) => void) | undefined;
   private readonly resets: ResetCounter;
+  private session: ServerHttp2Session | undefined;
   /** connections to servers that take a PROXY header: this client's own, named in it */
   private readonly ownPools = new Map<Server, Pool>();
 
   constructor(private readonly client: H2Client, private readonly settings: Settings, private readonly balancer: Balancer,
     private readonly connections: ConnectionTable, private readonly pools: ServerPools, now: number) {
     this.forwarding = client.forwarding;
+    this.usualHeaders = usualAdditions(client.forwarding);
     this.onExchange = client.onExchange;
     this.resets = new ResetCounter(settings.http2MaxStreams, this.goingAway);
     this.choose(0, now);
@@ -147,6 +151,7 @@ class ServedConnection implements H2Connection {
   }
 
   start(session: ServerHttp2Session): void {
+    this.session = session;
     const { conn } = this.client;
     const s = this.settings;
     conn.http = { finish: () => session.close() };
@@ -165,7 +170,6 @@ class ServedConnection implements H2Connection {
 
   private request(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]): void {
     stream.on('error', nothing); // a reset from the client; the exchange sees the stream close
-    stream.once('aborted', () => this.resets.count(stream.session!));
     const ended = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     this.client.onRequest(this.server, headers[':method'] ?? '-', headers[':path'] ?? '-');
     const exchange = new H2Exchange(this, stream, headers, ended);
@@ -213,6 +217,10 @@ class ServedConnection implements H2Connection {
     this.balancer.servers.addReceived(server, bytes);
     this.balancer.clients.addSent(this.client.conn.client, bytes);
     this.client.conn.bytesOut += bytes;
+  }
+
+  aborted(): void {
+    if (this.session) this.resets.count(this.session);
   }
 
   refused(status: number, reason: string): void {

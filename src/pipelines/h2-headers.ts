@@ -2,32 +2,44 @@
 // become the request line and Host, connection-specific headers stay on their own hop, and the
 // balancer's forwarding headers are added as on HTTP/1.1 connections.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import { ForwardingHeaders, type Forwarding } from './http';
+import { FORWARDING, ForwardingHeaders, IDENTITY, type Forwarding } from './http';
 
 /** Headers that describe one connection, never passed from one to another (Node refuses them in HTTP/2). */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
 
+/** The headers the balancer adds to a request that has none of its own, lower-cased: made once per connection. */
+export function usualAdditions(forwarding: Forwarding): Array<[string, string]> {
+  return lowerCased(new ForwardingHeaders(forwarding).added());
+}
+
+const lowerCased = (headers: Array<[string, string]>): Array<[string, string]> => headers.map(([name, value]) => [name.toLowerCase(), value]);
+
 /**
  * The request's headers for the server: Host from :authority, Expect left out (the balancer
- * answers 100-continue itself), the forwarding headers as the settings say.
+ * answers 100-continue itself), the forwarding headers as the settings say (`usual` when the
+ * client sent none of them).
  */
-export function requestHeaders(headers: IncomingHttpHeaders, forwarding: Forwarding): Record<string, string | string[]> {
+export function requestHeaders(headers: IncomingHttpHeaders, forwarding: Forwarding, usual: Array<[string, string]>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  const ours = new ForwardingHeaders(forwarding);
+  let ours: ForwardingHeaders | undefined; // made only for a client that sent forwarding headers of its own
   const host = headers[':authority'] ?? headers.host;
   if (host !== undefined) out.host = host;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || name.charCodeAt(0) === 0x3a || name === 'host' || name === 'expect' || CONNECTION_SPECIFIC.has(name)) continue;
-    if (ours.keeps(name, String(value))) out[name] = value;
+    if (FORWARDING.has(name) || IDENTITY.has(name)) {
+      ours ??= new ForwardingHeaders(forwarding);
+      if (!ours.keeps(name, String(value))) continue;
+    }
+    out[name] = value;
   }
-  for (const [name, value] of ours.added()) out[name.toLowerCase()] = value;
+  for (const [name, value] of ours === undefined ? usual : lowerCased(ours.added())) out[name] = value;
   return out;
 }
 
-/** A server's response headers (or trailers) for the HTTP/2 client, less those of its own connection. */
-export function responseHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
+/** A server's response headers (with its status) or trailers for the HTTP/2 client, less those of its own connection. */
+export function responseHeaders(headers: Record<string, string | string[] | undefined>, status?: number): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = status === undefined ? {} : { ':status': status };
   const listed = headers.connection;
   const named = listed === undefined ? undefined : new Set(String(listed).toLowerCase().split(',').map((n) => n.trim()));
   for (const name in headers) {

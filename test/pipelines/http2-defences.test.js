@@ -27,7 +27,7 @@ async function goawayOf(attacker, flood) {
   return attacker.goaway;
 }
 
-test('rapid reset (CVE-2023-44487): streams opened and reset at once → GOAWAY ENHANCE_YOUR_CALM', async (t) => {
+test('rapid reset (CVE-2023-44487): streams opened and reset at once → GOAWAY ENHANCE_YOUR_CALM', { timeout: 30000 }, async (t) => {
   const { pen, bystander } = await attacked(t, ['-o', 'http2_max_streams 50']);
   const attacker = await f.rawHttp2(pen.port);
   const code = await goawayOf(attacker, repeated(500, (i) => Buffer.concat([f.headers(1 + 2 * i, f.request(`/${i}`)), f.rstStream(1 + 2 * i)])));
@@ -36,7 +36,7 @@ test('rapid reset (CVE-2023-44487): streams opened and reset at once → GOAWAY 
   assert.equal((await h2Request(bystander, { ':path': '/after' })).status, 200);
 });
 
-test('CONTINUATION flood (2024): a header block that never ends → GOAWAY ENHANCE_YOUR_CALM', async (t) => {
+test('CONTINUATION flood (2024): a header block that never ends → GOAWAY ENHANCE_YOUR_CALM', { timeout: 30000 }, async (t) => {
   const { pen, bystander } = await attacked(t);
   const attacker = await f.rawHttp2(pen.port);
   const flood = Buffer.concat([f.headers(1, f.request('/'), f.FLAG.END_STREAM), repeated(2000, (i) => f.continuation(1, f.headerBlock([[`x-${i}`, 'v']])))]);
@@ -46,7 +46,7 @@ test('CONTINUATION flood (2024): a header block that never ends → GOAWAY ENHAN
 });
 
 for (const [name, make] of [['SETTINGS', () => f.settings()], ['PING', (i) => f.ping(i)]]) {
-  test(`${name} flood: frames whose acknowledgements pile up → ENHANCE_YOUR_CALM`, async (t) => {
+  test(`${name} flood: frames whose acknowledgements pile up → ENHANCE_YOUR_CALM`, { timeout: 30000 }, async (t) => {
     const { pen, bystander } = await attacked(t);
     const attacker = await f.rawHttp2(pen.port);
     const code = await goawayOf(attacker, repeated(20000, make));
@@ -57,7 +57,7 @@ for (const [name, make] of [['SETTINGS', () => f.settings()], ['PING', (i) => f.
   });
 }
 
-test('streams beyond http2_max_streams are refused (REFUSED_STREAM) and the connection serves on', async (t) => {
+test('streams beyond http2_max_streams are refused (REFUSED_STREAM) and the connection serves on', { timeout: 30000 }, async (t) => {
   const { pen } = await attacked(t, ['-o', 'http2_max_streams 10']);
   const client = await f.rawHttp2(pen.port);
   client.socket.write(repeated(30, (i) => f.headers(1 + 2 * i, f.request('/', 'POST'), f.FLAG.END_HEADERS))); // bodies never sent: all stay open
