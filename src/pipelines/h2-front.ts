@@ -1,8 +1,8 @@
 // HTTP/2 clients. A TLS connection that chose h2 (ALPN, with -H) is one client of the balancer:
 // it holds one server, chosen and counted as for any connection, and moves to the next candidate
 // when that server fails. Its requests go to the server as HTTP/1.1 (h2-exchange.ts). nghttp2 (in
-// Node) applies the protocol's own defences (rapid reset, CONTINUATION and SETTINGS/PING floods);
-// the stream and header limits and the timeouts are set here.
+// Node) finds CONTINUATION and SETTINGS/PING floods; the close codes, rapid reset, the stream and
+// header limits and the timeouts are this module's.
 import http2, { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Dispatcher, Pool } from 'undici';
 import type { Balancer } from '../balancer/balancer';
@@ -161,7 +161,6 @@ class ServedConnection implements H2Connection {
     session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]) => this.request(stream, headers, flags, raw));
     closeWithTheRightCode(session, this.goingAway);
     session.on('error', (err: Error) => debug(1, () => `HTTP/2 connection from ${conn.seen}: ${err.message}`));
-    session.on('goaway', nothing);
     session.on('frameError', (type: number, code: number) => debug(1, () => `HTTP/2 frame ${type} from ${conn.seen} failed (${code})`));
     session.once('close', () => {
       for (const pool of this.ownPools.values()) void pool.destroy();

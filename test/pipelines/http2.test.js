@@ -107,6 +107,29 @@ test('workers 2: h2 clients are served by every worker, and each connection keep
   }
 });
 
+test('server N proxy_protocol: the connections to it are the h2 client\'s own, each starting with its PROXY header', async (t) => {
+  const heads = []; // the first line each connection to the server starts with
+  const backend = await onLoopback(t, net.createServer((s) => {
+    let got = '';
+    let first = true;
+    s.on('data', (d) => {
+      got += d;
+      while (got.includes('\r\n\r\n')) { // a request head (the PROXY line before the first)
+        if (first) heads.push(got.slice(0, got.indexOf('\r\n')));
+        first = false;
+        got = got.slice(got.indexOf('\r\n\r\n') + 4);
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n');
+      }
+    });
+  }));
+  const certs = await certificateSet(t);
+  const pen = await startPen(t, ['-H', '-E', certs.serverCert, '-K', certs.serverKey, '-o', `server 0 address 127.0.0.1 port ${backend.port} proxy_protocol 1`, 'LISTEN']);
+  const session = await h2Session(t, pen.port, { localAddress: '127.0.0.5' });
+  assert.deepEqual((await Promise.all([h2Request(session, {}), h2Request(session, {})])).map((r) => r.body.toString()), ['ok\n', 'ok\n']);
+  assert.ok(heads.length >= 1);
+  for (const head of heads) assert.match(head, new RegExp(`^PROXY TCP4 127\\.0\\.0\\.5 127\\.0\\.0\\.1 \\d+ ${pen.port}$`));
+});
+
 test('bodies stream both ways; HEAD, 204 and 304 have none; trailers and 103 Early Hints pass; 100-continue is answered', async (t) => {
   const be = await echoingBackend(t, 'a');
   const pen = await h2Pen(t, [be.port]);
