@@ -40,6 +40,9 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 /** Failures in making the connection: the server never saw the request. */
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT', 'EACCES', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
 
+/** undici's refusals of a request it cannot write (OPTIONS *, a header it does not take). */
+const UNSENDABLE = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
+
 const PATH_MAX = 2048;
 
 export class H2Exchange implements Dispatcher.DispatchHandler {
@@ -156,6 +159,7 @@ export class H2Exchange implements Dispatcher.DispatchHandler {
     }
     const server = this.server!;
     const code = err.code ?? err.message;
+    if (UNSENDABLE.has(code)) return this.refuse(400, `the request cannot go to a server as HTTP/1.1 (${err.message})`); // not the server's fault
     if (code === 'UND_ERR_HEADERS_TIMEOUT') return this.refuse(504, `server ${server.index} sent no answer in time`);
     const connecting = CONNECT_FAILURES.has(code);
     this.connection.failed(server, connecting ? `connect error ${code}` : `${code} before answering`, code === 'UND_ERR_CONNECT_TIMEOUT' ? 504 : 502);

@@ -57,6 +57,18 @@ for (const [name, make] of [['SETTINGS', () => f.settings()], ['PING', (i) => f.
   });
 }
 
+test('a request HTTP/1.1 cannot carry (OPTIONS *) gets 400, and the server is not blamed for it', { timeout: 30000 }, async (t) => {
+  const { pen, bystander } = await attacked(t);
+  const client = await f.rawHttp2(pen.port);
+  client.socket.write(f.headers(1, f.headerBlock([[':method', 'OPTIONS'], [':scheme', 'https'], [':path', '*'], [':authority', 'localhost']])));
+  const answer = () => client.frames.find((x) => x.type === f.TYPE.HEADERS && x.stream === 1);
+  while (!answer()) await new Promise((resolve) => client.socket.once('data', resolve));
+  assert.equal(answer().payload[0], 0x8c, ':status 400 (HPACK static table entry 12)');
+  client.socket.destroy();
+  await stderrMatching(pen.child, /HTTP 400 to 127\.0\.0\.1: the request cannot go to a server as HTTP\/1\.1/);
+  assert.equal((await h2Request(bystander, { ':path': '/after' })).status, 200, 'the server was not blacklisted');
+});
+
 test('streams beyond http2_max_streams are refused (REFUSED_STREAM) and the connection serves on', { timeout: 30000 }, async (t) => {
   const { pen } = await attacked(t, ['-o', 'http2_max_streams 10']);
   const client = await f.rawHttp2(pen.port);
