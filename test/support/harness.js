@@ -187,8 +187,22 @@ async function spawnServing(t, command, args, pidFile, { cwd, waitFor = true, en
   return child;
 }
 
-/** Starts bin/pen -f with args (LISTEN is replaced by a fresh port); `node`: the Node to run it with. */
-async function startPen(t, args, { control = false, waitFor = true, worldWritable = false, env, node } = {}) {
+/**
+ * Starts bin/pen -f with args (LISTEN is replaced by a fresh port); `node`: the Node to run it with.
+ * A port freePort found free can be taken by another test file before pen binds it: then pen is
+ * started again on other ports.
+ */
+async function startPen(t, args, options = {}) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startPenOnce(t, args, options);
+    } catch (err) {
+      if (attempt === 3 || !/\(EADDRINUSE\)/.test(err.message)) throw err;
+    }
+  }
+}
+
+async function startPenOnce(t, args, { control = false, waitFor = true, worldWritable = false, env, node } = {}) {
   const port = await freePort();
   const ctl = control ? await freePort() : undefined;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-test-'));
