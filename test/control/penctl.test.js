@@ -80,7 +80,8 @@ test('a bad command names the problem and changes nothing', async (t) => {
 });
 
 test('write produces a file that starts an identical balancer', async (t) => {
-  const { ctl } = await setup(t, ['-W', '-b', '17']);
+  const { pen } = await setup(t, ['-W', '-b', '17']);
+  const ctl = controlOf(pen); // many commands: over the control protocol, without a penctl process each
   await ctl('acl', '2', 'deny', '10.0.0.0', '255.0.0.0');
   await ctl('server', '1', 'acl', '2');
   for (const line of ['source 127.0.0.1', 'dummy', 'clients_max 3000', 'conn_max 700', 'xforwarded replace', 'idle_timeout 9', 'ssl_ciphers HIGH', 'drain_timeout 45', 'log_format json']) {
