@@ -45,17 +45,17 @@ const speaksHttp2 = (down: Endpoint) => down.tls?.alpnProtocol === 'h2';
 const dn = (name: Record<string, string | string[]> | undefined) =>
   Object.entries(name ?? {}).map(([k, v]) => `${k}=${([] as string[]).concat(v).join('+')}`).join(',').replace(/[^\x20-\x7e]/g, '?');
 
-const NO_CLIENT_CERTIFICATE = ['X-Client-Verify: NONE'];
+const NO_CLIENT_CERTIFICATE: Array<[string, string]> = [['X-Client-Verify', 'NONE']];
 
-/** What the TLS handshake proved about the client, as header lines for the backend. */
-function clientCertificateHeaders(socket: TLSSocket): string[] {
+/** What the TLS handshake proved about the client, as headers for the backend. */
+function clientCertificateHeaders(socket: TLSSocket): Array<[string, string]> {
   const cert = socket.getPeerCertificate();
   if (!cert || !cert.raw) return NO_CLIENT_CERTIFICATE;
   return [
-    `X-Client-Verify: ${socket.authorized ? 'SUCCESS' : `FAILED:${socket.authorizationError}`}`,
-    `X-Client-Subject-DN: ${dn(cert.subject as unknown as Record<string, string>)}`,
-    `X-Client-Issuer-DN: ${dn(cert.issuer as unknown as Record<string, string>)}`,
-    `X-Client-Cert-SHA256: ${cert.fingerprint256}`,
+    ['X-Client-Verify', socket.authorized ? 'SUCCESS' : `FAILED:${socket.authorizationError}`],
+    ['X-Client-Subject-DN', dn(cert.subject as unknown as Record<string, string>)],
+    ['X-Client-Issuer-DN', dn(cert.issuer as unknown as Record<string, string>)],
+    ['X-Client-Cert-SHA256', cert.fingerprint256],
   ];
 }
 
@@ -98,15 +98,15 @@ export class Forwarder {
     }
     const { address, port } = down.remote();
     const peer = peerAddress(address);
-    const trusted = this.settings.trustedProxiesAcl;
     if (origin !== undefined) {
       this.admitProxied(down, peer, port, origin);
     } else if (down.tls === undefined && address !== undefined && this.trustsProxyHeader(peer)) {
       readProxyHeader(down, peer, (header) => this.admitProxied(down, peer, port, header));
-    } else if (this.answersHttp01(down) || (trusted !== undefined && this.settings.http && !speaksHttp2(down) && this.balancer.acls.permits(trusted, peer))) {
-      this.readFirstHead(down, peer, port);
     } else {
-      this.admit(down, peer, port);
+      const trusted = this.settings.trustedProxiesAcl;
+      const forwardsFor = trusted !== undefined && this.settings.http && !speaksHttp2(down) && this.balancer.acls.permits(trusted, peer);
+      if (forwardsFor || this.answersHttp01(down)) this.readFirstHead(down, peer, port, forwardsFor);
+      else this.admit(down, peer, port);
     }
   };
 
@@ -127,10 +127,10 @@ export class Forwarder {
 
   /**
    * The first request head, read before the client is admitted: an ACME validation is answered
-   * at once; from a trusted proxy (trusted_proxies), the real client is the last X-Forwarded-For
-   * entry.
+   * at once; from a trusted proxy (`forwardsFor`: trusted_proxies permits the peer), the real
+   * client is the last X-Forwarded-For entry.
    */
-  private readFirstHead(down: Endpoint, peer: string, port: number): void {
+  private readFirstHead(down: Endpoint, peer: string, port: number, forwardsFor: boolean): void {
     const limit = this.settings.httpHeadMax;
     readAhead(down, peer, (bytes) => {
       if (bytes.indexOf('\r\n\r\n') >= 0 || bytes.length > limit) return 0; // give everything back
@@ -139,8 +139,7 @@ export class Forwarder {
       const head = bytes.toString('latin1', 0, Math.max(0, bytes.indexOf('\r\n\r\n')));
       const token = this.answersHttp01(down) ? http01Token(head) : undefined;
       if (token !== undefined) return this.answerHttp01(down, token);
-      const trusted = this.settings.trustedProxiesAcl;
-      if (trusted === undefined || !this.balancer.acls.permits(trusted, peer)) return this.admit(down, peer, port);
+      if (!forwardsFor) return this.admit(down, peer, port);
       const real = lastForwardedFor(head);
       this.admit(down, real && isIP(real) ? unmappedAddress(real) : peer, port, peer);
     });

@@ -16,8 +16,8 @@ export interface HttpOptions extends HttpLimits {
   rfc7239: boolean;
   /** set when the client came in over TLS: the port it connected to */
   tlsPort: number | undefined;
-  /** header lines about the client certificate (TLS), added to every request */
-  identity: string[];
+  /** headers about the client certificate (TLS), added to every request */
+  identity: Array<[string, string]>;
   /** how long a started request head may take to arrive in full */
   headTimeoutMs: number;
   /** after a refusal, how long the server may go without a byte while it still owes answers to earlier requests */
@@ -52,8 +52,7 @@ function addedHeaders(o: Forwarding, forwardedFor: string[], present: Set<string
     const node = o.clientAddress.includes(':') ? `"[${o.clientAddress}]"` : o.clientAddress;
     headers.push(['Forwarded', `for=${node};proto=${o.tlsPort === undefined ? 'http' : 'https'}`]);
   }
-  for (const line of o.identity) headers.push([line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]);
-  return headers;
+  return headers.concat(o.identity);
 }
 
 /**

@@ -1,7 +1,7 @@
 // HTTP/1.1 connections to the servers kept open between requests (undici pools): the health
 // checks' and those of HTTP/2 clients, whose requests are sent to the servers one by one.
 import { Pool, buildConnector } from 'undici';
-import { serverAddress, type Server } from '../balancer/server-table';
+import type { Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
 
 export interface PoolOptions {
@@ -33,19 +33,27 @@ export function serverPool(server: Server, settings: Settings, options: PoolOpti
   });
 }
 
+/** What a pool connects to and how many connections it may hold: a change to any of it needs a new pool. */
+type Target = Pick<Server, 'host' | 'port' | 'maxc' | 'hard' | 'tls'>;
+
+/** Whether server is still the target a pool was made for (by value: worker threads get servers as copies). */
+const isTarget = (target: Target, server: Server) => target.host === server.host && target.port === server.port &&
+  target.maxc === server.maxc && target.hard === server.hard && (target.tls === undefined) === (server.tls === undefined) &&
+  target.tls?.servername === server.tls?.servername && target.tls?.caFile === server.tls?.caFile;
+
 /** One pool per server, made on first use, made again when the server's address or limits change. */
 export class ServerPools {
-  private readonly pools = new Map<number, { address: string; pool: Pool }>();
+  private readonly pools = new Map<number, { target: Target; pool: Pool }>();
 
   constructor(private readonly settings: Settings, private readonly options: PoolOptions = {}) {}
 
   for(server: Server): Pool {
-    const address = `${serverAddress(server)} ${server.maxc} ${server.hard}${server.tls ? ` tls ${server.tls.servername ?? ''} ${server.tls.caFile ?? ''}` : ''}`;
     const kept = this.pools.get(server.index);
-    if (kept?.address === address) return kept.pool;
+    if (kept && isTarget(kept.target, server)) return kept.pool;
     void kept?.pool.close(); // its requests finish first
     const pool = serverPool(server, this.settings, this.options);
-    this.pools.set(server.index, { address, pool });
+    const { host, port, maxc, hard, tls } = server;
+    this.pools.set(server.index, { target: { host, port, maxc, hard, tls }, pool });
     return pool;
   }
 
