@@ -268,6 +268,7 @@ const commands: Record<string, Command> = {
   http_header_max: numberSetting('http_header_max', 'httpHeadMax', 1024, 1 << 20),
   http2: choice('http2', ['on', 'off'], (s) => (s.http2 ? 'on' : 'off'), (s, v) => (s.http2 = v === 'on')),
   http2_max_streams: numberSetting('http2_max_streams', 'http2MaxStreams', 1, 1 << 16),
+  http2_pipeline: numberSetting('http2_pipeline', 'http2Pipeline', 1, 1024),
   http_head_timeout: numberSetting('http_head_timeout', 'httpHeadTimeout', 1, 3600),
   http_answer_timeout: numberSetting('http_answer_timeout', 'httpAnswerTimeout', 1, 3600),
   idle_timeout: {

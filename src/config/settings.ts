@@ -97,6 +97,8 @@ export interface Settings {
   http2: boolean;
   /** `http2_max_streams N`: requests one HTTP/2 connection may have open at once */
   http2MaxStreams: number;
+  /** `http2_pipeline N`: requests of HTTP/2 clients one connection to a server may carry at once (1: no pipelining) */
+  http2Pipeline: number;
   /** seconds a started request head may take to arrive in full (then 408) */
   httpHeadTimeout: number;
   /** seconds the server may stay silent while a refused client is still owed answers (then 504) */
@@ -143,7 +145,7 @@ export function defaultSettings(): Settings {
     trackingTime: 0, blacklistTime: 30, clientsMax: 2048, connMax: 500, timeout: 3,
     idleTimeout: 0, pendingMax: 100, idlers: 0, multiAccept: 100, listenQueue: 500,
     clientAcl: 0, controlAcl: 0, tarpitAcl: -1,
-    http: false, forwarded: 'append', httpHeadMax: 16384, http2: true, http2MaxStreams: 100, httpHeadTimeout: 60, httpAnswerTimeout: 60, drainTimeout: 30, logFormat: 'pen', healthInterval: 5, geoRouting: false, forwardedRfc7239: false, udp: false, workers: 1, exitEnabled: false, ascii: false, debug: 0, foreground: false,
+    http: false, forwarded: 'append', httpHeadMax: 16384, http2: true, http2MaxStreams: 100, http2Pipeline: 16, httpHeadTimeout: 60, httpAnswerTimeout: 60, drainTimeout: 30, logFormat: 'pen', healthInterval: 5, geoRouting: false, forwardedRfc7239: false, udp: false, workers: 1, exitEnabled: false, ascii: false, debug: 0, foreground: false,
     abortOnError: false, dummy: false, keepalive: false, transparent: false, tcpNodelay: false,
     tcpFastclose: 'off',
     tls: { extraCertificates: [], compat: false, requireClientCert: false, protocol: 'ssl23', options: [], renegotiationInterval: 0, acmeKey: 'ecdsa', acmeChallenge: 'tls-alpn-01' },

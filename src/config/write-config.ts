@@ -79,6 +79,7 @@ export function configText(s: Settings, balancer: Balancer, file: string): strin
     `http_header_max ${s.httpHeadMax}`,
     `http2 ${s.http2 ? 'on' : 'off'}`,
     `http2_max_streams ${s.http2MaxStreams}`,
+    `http2_pipeline ${s.http2Pipeline}`,
     `http_head_timeout ${s.httpHeadTimeout}`,
     `http_answer_timeout ${s.httpAnswerTimeout}`,
     `drain_timeout ${s.drainTimeout}`,

@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import type { Server, ServerTable } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
 import { diag } from '../reports/diag';
-import { ServerPools } from '../pipelines/server-pools';
+import { CheckPools } from './check-pools';
 
 export interface HealthCheck {
   kind: 'http' | 'tcp';
@@ -16,13 +16,13 @@ export interface HealthCheck {
 
 export class HealthChecker {
   private timer: NodeJS.Timeout | undefined;
-  private readonly pools: ServerPools;
+  private readonly pools: CheckPools;
   /** servers whose check has not finished yet */
   private readonly checking = new Set<Server>();
   private running = false;
 
   constructor(private readonly servers: ServerTable, private readonly settings: Settings) {
-    this.pools = new ServerPools(settings, { connections: 1 });
+    this.pools = new CheckPools(settings);
   }
 
   start(): void {

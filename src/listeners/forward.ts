@@ -9,7 +9,7 @@ import { peerAddress, unmappedAddress } from '../config/address';
 import type { Settings } from '../config/settings';
 import { httpPipeline, lastForwardedFor, type Forwarding } from '../pipelines/http';
 import { Http2Front } from '../pipelines/h2-front';
-import { ServerPools } from '../pipelines/server-pools';
+import { ServerPools } from '../pipelines/server-pool';
 import { errorResponse } from '../pipelines/http-errors';
 import { proxyHeader, type ProxiedAddress } from '../pipelines/proxy-protocol';
 import { readAhead, readProxyHeader } from './read-ahead';

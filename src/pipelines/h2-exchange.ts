@@ -1,15 +1,16 @@
 // One HTTP/2 request as an HTTP/1.1 exchange with a server: the request goes out on a kept-alive
-// connection of the server's pool (undici), the answer streams back, each way at the pace the
-// receiving side reads. A server that fails before answering is replaced by the next one when the
-// request can safely be sent again.
+// connection of the server's pool, the answer streams back, each way at the pace the receiving
+// side reads. A server that fails before answering is replaced by the next one when the request
+// can safely be sent again.
 import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import type { Server } from '../balancer/server-table';
+import type { AnswerHeaders } from './answer-reader';
 import { errorPage } from './http-errors';
 import type { Exchange } from './http-exchanges';
-import { requestHeaders, responseHeaders } from './h2-headers';
+import { requestHead, responseHeaders } from './h2-headers';
 import type { Forwarding } from './http';
+import { Failure, type ServerConnection, type ServerRequest } from './server-connection';
+import type { ServerPool } from './server-pool';
 
 /** What the requests of one HTTP/2 connection share: its server, and what happens to it. */
 export interface H2Connection {
@@ -18,9 +19,9 @@ export interface H2Connection {
   /** the status a request gets when no server is left: 503, or 504 after a connect timeout */
   readonly failure: number;
   readonly forwarding: Forwarding;
-  /** the headers added to a request that has none of the forwarding headers (made once) */
-  readonly usualHeaders: Array<[string, string]>;
-  pool(server: Server): Dispatcher;
+  /** the header lines added to a request that has none of the forwarding headers (made once) */
+  readonly usualHeaders: string;
+  pool(server: Server): ServerPool;
   /** server failed before answering (status: what that failure alone would answer); the connection moves on */
   failed(server: Server, why: string, status: number): void;
   /** bytes of request bodies to the server, and of answers from it */
@@ -37,107 +38,119 @@ export interface H2Connection {
 /** Methods that may be sent twice with the effect of once (RFC 9110 9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-/** Failures in making the connection: the server never saw the request. */
-const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT', 'EACCES', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
-
-/** undici's refusals of a request it cannot write (OPTIONS *, a header it does not take). */
-const UNSENDABLE = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
+/** Times a request may be sent again on a kept connection the server had closed, before it fails. */
+const STALE_RETRIES = 3;
 
 const PATH_MAX = 2048;
 
-export class H2Exchange implements Dispatcher.DispatchHandler {
+export class H2Exchange implements ServerRequest {
   private readonly method: string;
   private readonly path: string;
-  private readonly headers: Record<string, string | string[]>;
+  readonly requestHead: string;
+  readonly pipelinable: boolean;
+  readonly isHead: boolean;
+  readonly hasBody: boolean;
   private readonly started = performance.now();
-  private controller: Dispatcher.DispatchController | undefined;
-  /** the server the request is with */
+  /** the server the request is with, and the connection carrying it */
   private server: Server | undefined;
+  connection: ServerConnection | undefined;
   private status = 0;
   private bytes = 0;
   private trailers: OutgoingHttpHeaders = {};
   /** some of the request body has gone to a server: it cannot be sent again */
   private bodyTaken = false;
-  /** the balancer gave up on the request (its body stopped coming): what the server does no longer matters */
+  /** the request body is framed as chunks (the client gave no content-length) */
+  private readonly chunked: boolean;
+  /** the balancer gave up on the request (the client reset it, or its body stopped coming): the answer goes nowhere */
   private abandoned = false;
-  private readonly hasBody: boolean;
+  private staleRetries = 0;
+  /** stops reading the request body into a connection that failed */
+  private detachBody: (() => void) | undefined;
+  /** the exchange is in the log */
+  private logDone = false;
 
-  constructor(private readonly connection: H2Connection, private readonly stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ended: boolean) {
+  constructor(private readonly h2: H2Connection, private readonly stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ended: boolean) {
     this.method = headers[':method'] ?? 'GET';
     this.path = headers[':path'] ?? '/';
-    this.headers = requestHeaders(headers, connection.forwarding, connection.usualHeaders);
     this.hasBody = !ended;
+    this.chunked = this.hasBody && headers['content-length'] === undefined;
+    this.isHead = this.method === 'HEAD';
+    this.pipelinable = !this.hasBody && (this.method === 'GET' || this.isHead);
+    this.requestHead = requestHead(this.method, this.path, headers, this.hasBody, h2.forwarding, h2.usualHeaders);
     if (headers.expect?.toLowerCase() === '100-continue' && this.hasBody) stream.additionalHeaders({ ':status': 100 });
-    stream.once('close', () => {
-      if (stream.aborted) connection.aborted();
-      if (this.status === 0 || !stream.writableFinished) this.controller?.abort(new Error('the client reset the stream'));
-    });
+    stream.once('close', () => this.streamClosed());
   }
 
   /** Sends the request to the connection's server (again, after a failure). */
   send(): void {
-    const server = this.connection.server;
-    if (server === undefined) return this.refuse(this.connection.failure, 'no server could take the request');
+    const server = this.h2.server;
+    if (server === undefined) return this.refuse(this.h2.failure, 'no server could take the request');
     if (this.method === 'CONNECT') return this.refuse(501, 'CONNECT is not served');
     this.server = server;
-    this.connection.pool(server).dispatch({
-      method: this.method, path: this.path, headers: this.headers, body: this.hasBody ? this.body(server) : null,
-      idempotent: IDEMPOTENT.has(this.method),
-    }, this);
+    this.h2.pool(server).send(this);
   }
 
-  /** The request body, read from the client stream as the server takes it (undici destroys what it is given on failure, so not the stream itself). */
-  private body(server: Server): Readable {
+  /** The client reset the stream, or it ended with its answer. */
+  private streamClosed(): void {
+    if (this.stream.aborted) this.h2.aborted();
+    if (this.status !== 0 && this.stream.writableFinished) return;
+    this.abandoned = true;
+    // an answer under way, or a body half sent, leaves the connection in no state for another request
+    if (this.connection !== undefined && (this.status !== 0 || (this.hasBody && !this.stream.readableEnded))) {
+      this.connection.abandon(Failure.Stale, 'the client reset the stream');
+    }
+  }
+
+  /** The request body, read from the client stream as the server's connection takes it. */
+  sendBody(connection: ServerConnection): void {
     const stream = this.stream;
+    const server = this.server!;
+    if (this.abandoned) return connection.abandon(Failure.Stale, 'the client reset the stream');
     const onData = (chunk: Buffer) => {
       this.bodyTaken = true;
-      this.connection.sent(server, chunk.length);
-      if (!body.push(chunk)) stream.pause();
+      this.h2.sent(server, chunk.length);
+      const more = this.chunked ? connection.write(`${chunk.length.toString(16)}\r\n`) && connection.write(chunk) && connection.write('\r\n') : connection.write(chunk);
+      if (!more) {
+        stream.pause();
+        connection.onceDrained(() => stream.resume());
+      }
     };
-    const onEnd = () => body.push(null);
-    let reading = false;
-    const body = new Readable({
-      // the client's bytes are read only once the server's connection asks for them: until then a failed connect may try another server
-      read: () => {
-        if (!reading) stream.on('data', onData).on('end', onEnd);
-        reading = true;
-        stream.resume();
-      },
-      destroy: (err, done) => {
-        stream.off('data', onData).off('end', onEnd).pause();
-        done(err);
-      },
-    });
-    return body;
+    const onEnd = () => {
+      if (this.chunked) connection.write('0\r\n\r\n');
+    };
+    stream.on('data', onData).once('end', onEnd);
+    this.detachBody = () => stream.off('data', onData).off('end', onEnd).pause();
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.stream.destroyed) controller.abort(new Error('the client reset the stream'));
+  informational(status: number, headers: AnswerHeaders): void {
+    if (!this.abandoned && !this.stream.destroyed) this.stream.additionalHeaders(responseHeaders(headers, status)); // 103 Early Hints…
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
-    if (this.stream.destroyed) return;
-    if (status < 200) { // informational (103 Early Hints…): passed on; 100 is the balancer's to send
-      if (status !== 100 && status !== 101) this.stream.additionalHeaders(responseHeaders(headers, status));
-      return;
-    }
+  head(status: number, headers: AnswerHeaders): void {
     this.status = status;
-    const waitForTrailers = headers.trailer !== undefined && this.method !== 'HEAD' && status !== 204 && status !== 304;
-    this.stream.respond(responseHeaders(headers, status), { waitForTrailers });
+    if (this.abandoned || this.stream.destroyed) return;
+    const waitForTrailers = headers.trailer !== undefined && !this.isHead && status !== 204 && status !== 304;
+    try {
+      this.stream.respond(responseHeaders(headers, status), { waitForTrailers });
+    } catch (err) { // a header HTTP/2 does not allow
+      this.abandoned = true;
+      return this.refuse(502, `server ${this.server!.index} answered with a header HTTP/2 cannot carry (${(err as Error).message})`);
+    }
     if (waitForTrailers) this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.trailers));
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  data(chunk: Buffer): boolean {
     this.bytes += chunk.length;
-    this.connection.received(this.server!, chunk.length);
-    if (this.stream.destroyed || this.stream.write(chunk)) return;
-    controller.pause();
-    this.stream.once('drain', () => controller.resume());
+    this.h2.received(this.server!, chunk.length);
+    if (this.abandoned || this.stream.destroyed || this.stream.write(chunk)) return true;
+    const connection = this.connection;
+    this.stream.once('drain', () => connection?.resume());
+    return false;
   }
 
-  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
-    this.trailers = responseHeaders(trailers);
+  ended(trailers: AnswerHeaders | undefined): void {
+    if (this.abandoned || this.stream.destroyed) return this.logged(this.status, this.bytes);
+    if (trailers !== undefined) this.trailers = responseHeaders(trailers);
     if (!this.stream.writableEnded) this.stream.end(); // Node ends HEAD, 204 and 304 answers itself
     this.logged(this.status, this.bytes);
   }
@@ -145,31 +158,36 @@ export class H2Exchange implements Dispatcher.DispatchHandler {
   /** The request body stopped coming for http_head_timeout: 408, or a reset once the answer is under way. */
   timedOut(): void {
     this.abandoned = true;
-    this.controller?.abort(new Error('the request body stopped coming'));
+    this.connection?.abandon(Failure.Stale, 'the request body stopped coming');
     if (this.status !== 0) this.stream.close(constants.NGHTTP2_CANCEL);
     else this.refuse(408, 'the request body stopped coming');
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
+  failed(failure: Failure, why: string): void {
     if (this.abandoned || this.stream.destroyed) return;
-    if (this.status !== 0) { // the answer was under way: the client learns of it from the reset
+    const server = this.server!;
+    this.connection = undefined;
+    this.detachBody?.();
+    this.detachBody = undefined;
+    if (failure === Failure.Broken) { // the answer was under way: the client learns of it from the reset
       this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
       this.logged(this.status, this.bytes);
       return;
     }
-    const server = this.server!;
-    const code = err.code ?? err.message;
-    if (UNSENDABLE.has(code)) return this.refuse(400, `the request cannot go to a server as HTTP/1.1 (${err.message})`); // not the server's fault
-    if (code === 'UND_ERR_HEADERS_TIMEOUT') return this.refuse(504, `server ${server.index} sent no answer in time`);
-    const connecting = CONNECT_FAILURES.has(code);
-    this.connection.failed(server, connecting ? `connect error ${code}` : `${code} before answering`, code === 'UND_ERR_CONNECT_TIMEOUT' ? 504 : 502);
-    if ((connecting || IDEMPOTENT.has(this.method)) && !this.bodyTaken) return this.send();
-    this.refuse(502, `server ${server.index} failed before answering (${code})`);
+    if (failure === Failure.Timeout) return this.refuse(504, `server ${server.index}: ${why}`);
+    const safe = !this.bodyTaken && (failure === Failure.Connect || failure === Failure.ConnectTimeout || IDEMPOTENT.has(this.method));
+    if (failure === Failure.Stale && ++this.staleRetries <= STALE_RETRIES) {
+      if (safe) return this.send(); // not the server's fault: on a connection of its own
+      return this.refuse(502, `server ${server.index} closed the connection before answering`);
+    }
+    this.h2.failed(server, why, failure === Failure.ConnectTimeout ? 504 : 502);
+    if (safe) return this.send();
+    this.refuse(502, `server ${server.index} failed before answering (${why})`);
   }
 
   /** Answers with the balancer's own error page. */
   refuse(status: number, reason: string): void {
-    this.connection.refused(status, reason);
+    this.h2.refused(status, reason);
     const page = errorPage(status);
     if (!this.stream.headersSent) this.stream.respond({ ':status': status, 'content-type': 'text/html', 'content-length': page.length });
     if (!this.stream.writableEnded) this.stream.end(page);
@@ -177,6 +195,8 @@ export class H2Exchange implements Dispatcher.DispatchHandler {
   }
 
   private logged(status: number, bytes: number): void {
-    this.connection.onExchange?.({ method: this.method, path: this.path.slice(0, PATH_MAX), status, bytes, ms: Math.round(performance.now() - this.started) });
+    if (this.logDone) return;
+    this.logDone = true;
+    this.h2.onExchange?.({ method: this.method, path: this.path.slice(0, PATH_MAX), status, bytes, ms: Math.round(performance.now() - this.started) });
   }
 }

@@ -4,7 +4,6 @@
 // Node) finds CONTINUATION and SETTINGS/PING floods; the close codes, rapid reset, the stream and
 // header limits and the timeouts are this module's.
 import http2, { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
-import type { Dispatcher, Pool } from 'undici';
 import type { Balancer } from '../balancer/balancer';
 import type { Connection, ConnectionTable } from '../balancer/connection-table';
 import type { Server } from '../balancer/server-table';
@@ -16,7 +15,7 @@ import type { Forwarding } from './http';
 import { H2Exchange, type H2Connection } from './h2-exchange';
 import { usualAdditions } from './h2-headers';
 import { proxyHeader } from './proxy-protocol';
-import { serverPool, type ServerPools } from './server-pools';
+import { ServerPool, type ServerPools } from './server-pool';
 
 /** What the forwarder tells about one HTTP/2 client. */
 export interface H2Client {
@@ -120,12 +119,12 @@ class ServedConnection implements H2Connection {
   server: Server | undefined;
   failure = 503;
   readonly forwarding: Forwarding;
-  readonly usualHeaders: Array<[string, string]>;
+  readonly usualHeaders: string;
   readonly onExchange: ((exchange: Exchange) => void) | undefined;
   private readonly resets: ResetCounter;
   private session: ServerHttp2Session | undefined;
   /** connections to servers that take a PROXY header: this client's own, named in it */
-  private readonly ownPools = new Map<Server, Pool>();
+  private readonly ownPools = new Map<Server, ServerPool>();
 
   constructor(private readonly client: H2Client, private readonly settings: Settings, private readonly balancer: Balancer,
     private readonly connections: ConnectionTable, private readonly pools: ServerPools, now: number) {
@@ -163,7 +162,7 @@ class ServedConnection implements H2Connection {
     session.on('error', (err: Error) => debug(1, () => `HTTP/2 connection from ${conn.seen}: ${err.message}`));
     session.on('frameError', (type: number, code: number) => debug(1, () => `HTTP/2 frame ${type} from ${conn.seen} failed (${code})`));
     session.once('close', () => {
-      for (const pool of this.ownPools.values()) void pool.destroy();
+      for (const pool of this.ownPools.values()) pool.close();
     });
   }
 
@@ -183,14 +182,14 @@ class ServedConnection implements H2Connection {
 
   private readonly goingAway: OnGoaway = (code, why) => diag(`HTTP/2 connection from ${this.client.conn.seen} closed with ${code}: ${why}`);
 
-  pool(server: Server): Dispatcher {
+  pool(server: Server): ServerPool {
     if (!server.proxyProtocol) return this.pools.for(server);
     let pool = this.ownPools.get(server);
     if (!pool) {
       const { conn } = this.client;
       const local = conn.down.local();
       const header = proxyHeader(server.proxyProtocol, conn.client.address, conn.port, unmappedAddress(local.address), local.port);
-      pool = serverPool(server, this.settings, { proxyHeader: header });
+      pool = new ServerPool(server, this.settings, header);
       this.ownPools.set(server, pool);
     }
     return pool;

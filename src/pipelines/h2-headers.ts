@@ -2,28 +2,30 @@
 // become the request line and Host, connection-specific headers stay on their own hop, and the
 // balancer's forwarding headers are added as on HTTP/1.1 connections.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import type { AnswerHeaders } from './answer-reader';
 import { FORWARDING, ForwardingHeaders, IDENTITY, type Forwarding } from './http';
 
 /** Headers that describe one connection, never passed from one to another (Node refuses them in HTTP/2). */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
 
-/** The headers the balancer adds to a request that has none of its own, lower-cased: made once per connection. */
-export function usualAdditions(forwarding: Forwarding): Array<[string, string]> {
-  return lowerCased(new ForwardingHeaders(forwarding).added());
+/** The header lines the balancer adds to a request that has none of the forwarding headers: made once per connection. */
+export function usualAdditions(forwarding: Forwarding): string {
+  return lines(new ForwardingHeaders(forwarding).added());
 }
 
-const lowerCased = (headers: Array<[string, string]>): Array<[string, string]> => headers.map(([name, value]) => [name.toLowerCase(), value]);
+const lines = (headers: Array<[string, string]>): string => headers.map(([name, value]) => `${name}: ${value}\r\n`).join('');
 
 /**
- * The request's headers for the server: Host from :authority, Expect left out (the balancer
- * answers 100-continue itself), the forwarding headers as the settings say (`usual` when the
- * client sent none of them).
+ * The HTTP/1.1 head of the request, for the server: Host from :authority, Expect left out (the
+ * balancer answers 100-continue itself), the forwarding headers as the settings say (`usual` when
+ * the client sent none of them), and chunked framing for a body of unknown length.
  */
-export function requestHeaders(headers: IncomingHttpHeaders, forwarding: Forwarding, usual: Array<[string, string]>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  let ours: ForwardingHeaders | undefined; // made only for a client that sent forwarding headers of its own
+export function requestHead(method: string, path: string, headers: IncomingHttpHeaders, hasBody: boolean,
+  forwarding: Forwarding, usual: string): string {
+  let head = `${method} ${path} HTTP/1.1\r\n`;
   const host = headers[':authority'] ?? headers.host;
-  if (host !== undefined) out.host = host;
+  if (host !== undefined) head += `host: ${host}\r\n`;
+  let ours: ForwardingHeaders | undefined; // made only for a client that sent forwarding headers of its own
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || name.charCodeAt(0) === 0x3a || name === 'host' || name === 'expect' || CONNECTION_SPECIFIC.has(name)) continue;
@@ -31,14 +33,15 @@ export function requestHeaders(headers: IncomingHttpHeaders, forwarding: Forward
       ours ??= new ForwardingHeaders(forwarding);
       if (!ours.keeps(name, String(value))) continue;
     }
-    out[name] = value;
+    if (typeof value === 'string') head += `${name}: ${value}\r\n`;
+    else for (const one of value) head += `${name}: ${one}\r\n`;
   }
-  for (const [name, value] of ours === undefined ? usual : lowerCased(ours.added())) out[name] = value;
-  return out;
+  if (hasBody && headers['content-length'] === undefined) head += 'transfer-encoding: chunked\r\n';
+  return `${head}${ours === undefined ? usual : lines(ours.added())}\r\n`;
 }
 
 /** A server's response headers (with its status) or trailers for the HTTP/2 client, less those of its own connection. */
-export function responseHeaders(headers: Record<string, string | string[] | undefined>, status?: number): OutgoingHttpHeaders {
+export function responseHeaders(headers: AnswerHeaders, status?: number): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = status === undefined ? {} : { ':status': status };
   const listed = headers.connection;
   const named = listed === undefined ? undefined : new Set(String(listed).toLowerCase().split(',').map((n) => n.trim()));

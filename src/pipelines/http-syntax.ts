@@ -147,7 +147,7 @@ export function listsToken(value: string, token: string): boolean {
   return listEntries(value).includes(token);
 }
 
-function isToken(text: string): boolean {
+export function isToken(text: string): boolean {
   if (text === '') return false;
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0xff || TOKEN_BYTE[text.charCodeAt(i)] === 0) return false;
   return true;
@@ -194,9 +194,16 @@ export class BodyFramer {
   private remaining = 0;
   /** a chunk-size or trailer line being collected */
   private line = '';
+  /** given each trailer line (without its CRLF) by a reader that passes trailers on */
+  onTrailer: ((line: string) => void) | undefined;
 
   get done(): boolean {
     return this.state === 'done';
+  }
+
+  /** The bytes the next read consumes are body data (not chunked framing). */
+  get inData(): boolean {
+    return this.state === 'length' || this.state === 'chunk-data';
   }
 
   /** Starts a body: `length` bytes, or chunked when length is 'chunked'. */
@@ -243,6 +250,8 @@ export class BodyFramer {
       this.state = 'done';
     } else if (!isToken(text.slice(0, Math.max(0, text.indexOf(':'))))) {
       throw new Refusal(400, 'malformed trailer line');
+    } else {
+      this.onTrailer?.(text);
     }
     return end;
   }

@@ -1,0 +1,99 @@
+// The connections a thread keeps to one server for the requests of HTTP/2 clients. A request goes
+// to an idle connection, else behind the requests of a busy one when pipelining allows, else to a
+// new connection while the server's limit (max, else hard) allows; otherwise it waits its turn.
+import type { Server } from '../balancer/server-table';
+import type { Settings } from '../config/settings';
+import { Failure, ServerConnection, type ConnectionOwner, type ServerRequest } from './server-connection';
+
+/**
+ * A request joins a busy connection only while the oldest request there went out less than this
+ * long ago: a server that takes longer (a slow request, a long download) gets no more queued
+ * behind it, and those requests get connections of their own.
+ */
+const PIPELINE_WINDOW_MS = 10;
+
+export class ServerPool implements ConnectionOwner {
+  private readonly connections: ServerConnection[] = [];
+  private readonly waiting: ServerRequest[] = [];
+  private retired = false;
+
+  constructor(private readonly server: Server, private readonly settings: Settings, private readonly proxyHeader?: Buffer) {}
+
+  send(request: ServerRequest): void {
+    const connection = this.choose(request);
+    if (connection === undefined) this.waiting.push(request);
+    else connection.send(request);
+  }
+
+  private choose(request: ServerRequest): ServerConnection | undefined {
+    const depth = this.settings.http2Pipeline;
+    const now = performance.now();
+    let best: ServerConnection | undefined;
+    for (const connection of this.connections) {
+      if (connection.idle) return connection;
+      if (connection.takes(request, depth, PIPELINE_WINDOW_MS, now) && (best === undefined || connection.queue.length < best.queue.length)) best = connection;
+    }
+    if (best !== undefined || this.connections.length >= (this.server.maxc || this.server.hard || Infinity)) return best;
+    const connection = new ServerConnection(this.server, this.settings, this, this.proxyHeader);
+    this.connections.push(connection);
+    return connection;
+  }
+
+  answered(connection: ServerConnection): void {
+    if (this.retired && connection.idle) return connection.abandon(Failure.Stale, 'retired');
+    const now = performance.now();
+    const depth = this.settings.http2Pipeline;
+    while (this.waiting.length > 0 && connection.takes(this.waiting[0]!, depth, PIPELINE_WINDOW_MS, now)) connection.send(this.waiting.shift()!);
+  }
+
+  gone(connection: ServerConnection): void {
+    this.connections.splice(this.connections.indexOf(connection), 1);
+    if (this.waiting.length > 0) this.send(this.waiting.shift()!); // a connection in its place
+  }
+
+  /** The pool is replaced (the server changed): idle connections close, busy ones after their answers; returns the requests still waiting. */
+  retire(): ServerRequest[] {
+    this.retired = true;
+    for (const connection of [...this.connections]) if (connection.idle) connection.abandon(Failure.Stale, 'retired');
+    return this.waiting.splice(0);
+  }
+
+  close(): void {
+    this.retired = true;
+    for (const connection of [...this.connections]) connection.abandon(Failure.Broken, 'the balancer is stopping');
+  }
+}
+
+/** What a pool connects to and how many connections it may hold: a change to any of it needs a new pool. */
+export type Target = Pick<Server, 'host' | 'port' | 'maxc' | 'hard' | 'tls'>;
+
+/** Whether server is still the target a pool was made for (by value: worker threads get servers as copies). */
+export const isTarget = (target: Target, server: Server): boolean => target.host === server.host && target.port === server.port &&
+  target.maxc === server.maxc && target.hard === server.hard && (target.tls === undefined) === (server.tls === undefined) &&
+  target.tls?.servername === server.tls?.servername && target.tls?.caFile === server.tls?.caFile;
+
+export function targetOf(server: Server): Target {
+  const { host, port, maxc, hard, tls } = server;
+  return { host, port, maxc, hard, tls };
+}
+
+/** One pool per server, made on first use, made again when the server's address or limits change. */
+export class ServerPools {
+  private readonly pools = new Map<number, { target: Target; pool: ServerPool }>();
+
+  constructor(private readonly settings: Settings) {}
+
+  for(server: Server): ServerPool {
+    const kept = this.pools.get(server.index);
+    if (kept && isTarget(kept.target, server)) return kept.pool;
+    const pool = new ServerPool(server, this.settings);
+    this.pools.set(server.index, { target: targetOf(server), pool });
+    for (const request of kept?.pool.retire() ?? []) pool.send(request);
+    return pool;
+  }
+
+  close(): void {
+    for (const { pool } of this.pools.values()) pool.close();
+    this.pools.clear();
+  }
+}
