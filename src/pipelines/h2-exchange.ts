@@ -64,6 +64,8 @@ export class H2Exchange implements ServerRequest {
   /** the balancer gave up on the request (the client reset it, or its body stopped coming): the answer goes nowhere */
   private abandoned = false;
   private staleRetries = 0;
+  /** the answer waits for the client to read (the connection is paused until its stream drains) */
+  private awaitingDrain = false;
   /** stops reading the request body into a connection that failed */
   private detachBody: (() => void) | undefined;
   /** the exchange is in the log */
@@ -144,7 +146,13 @@ export class H2Exchange implements ServerRequest {
     this.h2.received(this.server!, chunk.length);
     if (this.abandoned || this.stream.destroyed || this.stream.write(chunk)) return true;
     const connection = this.connection;
-    this.stream.once('drain', () => connection?.resume());
+    if (!this.awaitingDrain) {
+      this.awaitingDrain = true;
+      this.stream.once('drain', () => {
+        this.awaitingDrain = false;
+        connection?.resume();
+      });
+    }
     return false;
   }
 

@@ -51,6 +51,8 @@ export interface ServerRequest {
 
 /** What the pool hears from its connections. */
 export interface ConnectionOwner {
+  /** an answer began `ms` after its request went out */
+  heard(ms: number): void;
   /** the connection finished an answer and can take more */
   answered(connection: ServerConnection): void;
   gone(connection: ServerConnection): void;
@@ -229,7 +231,9 @@ export class ServerConnection implements AnswerSink {
   }
 
   head(status: number, headers: AnswerHeaders): void {
-    this.current().head(status, headers);
+    const request = this.current();
+    if (this.firstSentAt !== 0) this.owner.heard(performance.now() - this.firstSentAt);
+    request.head(status, headers);
   }
 
   data(chunk: Buffer): void {

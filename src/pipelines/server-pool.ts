@@ -1,14 +1,16 @@
 // The connections a thread keeps to one server for the requests of HTTP/2 clients. A request goes
-// to an idle connection, else behind the requests of a busy one when pipelining allows, else to a
-// new connection while the server's limit (max, else hard) allows; otherwise it waits its turn.
+// to the first connection that is idle or, when pipelining allows, that it can wait on behind the
+// requests there; else to a new connection while the server's limit (max, else hard) allows;
+// otherwise it waits its turn.
 import type { Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
 import { Failure, ServerConnection, type ConnectionOwner, type ServerRequest } from './server-connection';
 
 /**
- * A request joins a busy connection only while the oldest request there went out less than this
- * long ago: a server that takes longer (a slow request, a long download) gets no more queued
- * behind it, and those requests get connections of their own.
+ * A request joins a busy connection only while the server's answers lately began within this
+ * time of their request (a moving average), and the oldest request there went out less than this
+ * long ago: a slow server, or a slow request (a long download), gets no requests queued behind
+ * it; they get connections of their own.
  */
 const PIPELINE_WINDOW_MS = 10;
 
@@ -16,6 +18,8 @@ export class ServerPool implements ConnectionOwner {
   private readonly connections: ServerConnection[] = [];
   private readonly waiting: ServerRequest[] = [];
   private retired = false;
+  /** how long the server's answers took to begin lately (ms, a moving average); none yet: slow */
+  private answerMs = Infinity;
 
   constructor(private readonly server: Server, private readonly settings: Settings, private readonly proxyHeader?: Buffer) {}
 
@@ -25,30 +29,31 @@ export class ServerPool implements ConnectionOwner {
     else connection.send(request);
   }
 
+  /** The first connection that takes the request (so that the last ones fall idle and close when fewer are needed), else a new one. */
   private choose(request: ServerRequest): ServerConnection | undefined {
-    const depth = this.settings.http2Pipeline;
+    const depth = this.answerMs < PIPELINE_WINDOW_MS ? this.settings.http2Pipeline : 1;
     const now = performance.now();
-    let best: ServerConnection | undefined;
-    for (const connection of this.connections) {
-      if (connection.idle) return connection;
-      if (connection.takes(request, depth, PIPELINE_WINDOW_MS, now) && (best === undefined || connection.queue.length < best.queue.length)) best = connection;
-    }
-    if (best !== undefined || this.connections.length >= (this.server.maxc || this.server.hard || Infinity)) return best;
+    for (const connection of this.connections) if (connection.takes(request, depth, PIPELINE_WINDOW_MS, now)) return connection;
+    if (this.connections.length >= (this.server.maxc || this.server.hard || Infinity)) return undefined;
     const connection = new ServerConnection(this.server, this.settings, this, this.proxyHeader);
     this.connections.push(connection);
     return connection;
   }
 
+  heard(ms: number): void {
+    this.answerMs = this.answerMs === Infinity ? ms : this.answerMs + (ms - this.answerMs) / 8;
+  }
+
   answered(connection: ServerConnection): void {
     if (this.retired && connection.idle) return connection.abandon(Failure.Stale, 'retired');
     const now = performance.now();
-    const depth = this.settings.http2Pipeline;
+    const depth = this.answerMs < PIPELINE_WINDOW_MS ? this.settings.http2Pipeline : 1;
     while (this.waiting.length > 0 && connection.takes(this.waiting[0]!, depth, PIPELINE_WINDOW_MS, now)) connection.send(this.waiting.shift()!);
   }
 
   gone(connection: ServerConnection): void {
     this.connections.splice(this.connections.indexOf(connection), 1);
-    if (this.waiting.length > 0) this.send(this.waiting.shift()!); // a connection in its place
+    for (const request of this.waiting.splice(0)) this.send(request); // on connections in its place
   }
 
   /** The pool is replaced (the server changed): idle connections close, busy ones after their answers; returns the requests still waiting. */

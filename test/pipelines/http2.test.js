@@ -10,7 +10,7 @@ const tls = require('node:tls');
 const { once } = require('node:events');
 const { startPen, freePort, onLoopback, unansweredServer, controlOf, fileCreated, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
 const { certificateSet } = require('../support/certs');
-const { h2Session, h2Request, echoingBackend } = require('../support/h2');
+const { h2Session, h2Request, echoingBackend, holdingBackend } = require('../support/h2');
 const { request, metric } = require('../support/web');
 const run = require('node:util').promisify(require('node:child_process').execFile);
 
@@ -217,6 +217,27 @@ test("a server's max bounds the connections its pool opens to it; more requests 
   const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => h2Request(session, { ':path': `/bytes/${1000 + i}` })));
   assert.deepEqual(answers.map((r) => r.body.length), Array.from({ length: 30 }, (_, i) => 1000 + i));
   assert.ok(sockets <= 2, `${sockets} connections to a server with max 2`);
+});
+
+/** Answers to `warm` requests one after another, then the connections that carried `n` requests sent at once. */
+async function spread(t, options, n, backend = {}) {
+  const be = await holdingBackend(t, backend);
+  const pen = await h2Pen(t, [be.port], options);
+  const session = await h2Session(t, pen.port);
+  for (let i = 0; i < 3; i++) assert.equal((await h2Request(session, {})).status, 200);
+  be.hold(n);
+  const answers = await Promise.all(Array.from({ length: n }, (_, i) => h2Request(session, { ':path': `/${i}` })));
+  assert.ok(answers.every((a) => a.status === 200 && a.body.toString() === 'ok'));
+  return be.held;
+}
+
+test('GET and HEAD wait behind each other on a connection to a server that answers fast (http2_pipeline deep), never on a slow one, and not at all with http2_pipeline 1', async (t) => {
+  const pipelined = await spread(t, [], 48);
+  assert.ok(pipelined.length < 48 && Math.max(...pipelined) <= 16, `48 requests on ${pipelined.length} connections: ${pipelined}`);
+  const deeper = await spread(t, ['-o', 'http2_pipeline 48'], 48);
+  assert.ok(deeper.length < pipelined.length || deeper.length === 1, `http2_pipeline 48: ${deeper}`);
+  assert.deepEqual(await spread(t, ['-o', 'http2_pipeline 1'], 48), Array(48).fill(1), 'each request on a connection of its own');
+  assert.deepEqual(await spread(t, [], 12, { delay: 30 }), Array(12).fill(1), 'a server slower than 10 ms gets no request behind another');
 });
 
 /** A server that takes requests and closes without answering. */

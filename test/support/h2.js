@@ -3,6 +3,7 @@
 // HTTP/1.1 backend that says what it was asked.
 const http = require('node:http');
 const http2 = require('node:http2');
+const net = require('node:net');
 const { once } = require('node:events');
 const { onLoopback } = require('./harness');
 
@@ -83,4 +84,36 @@ async function echoingBackend(t, name) {
   return onLoopback(t, server);
 }
 
-module.exports = { h2Session, h2Request, echoingBackend };
+/**
+ * A raw HTTP/1.1 backend that shows how requests without a body were spread over its connections.
+ * It answers each request `delay` ms after it came (at once by default) until hold(n) is called;
+ * from then on it holds every answer until n requests have come, then answers them all, and
+ * `held` resolves with how many of those requests each connection carried.
+ */
+async function holdingBackend(t, { delay = 0 } = {}) {
+  const answer = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+  let holding;
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    socket.on('data', (chunk) => {
+      const requests = chunk.toString('latin1').split('\r\n\r\n').length - 1;
+      if (holding === undefined) {
+        setTimeout(() => socket.write(answer.repeat(requests)), delay);
+        return;
+      }
+      holding.perSocket.set(socket, (holding.perSocket.get(socket) ?? 0) + requests);
+      if ((holding.count += requests) < holding.n) return;
+      for (const [held, n] of holding.perSocket) held.write(answer.repeat(n));
+      holding.done([...holding.perSocket.values()]);
+      holding = undefined;
+    });
+  });
+  server.hold = (n) => {
+    let done;
+    server.held = new Promise((resolve) => { done = resolve; });
+    holding = { n, count: 0, perSocket: new Map(), done };
+  };
+  return onLoopback(t, server);
+}
+
+module.exports = { h2Session, h2Request, echoingBackend, holdingBackend };
