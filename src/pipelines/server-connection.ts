@@ -81,6 +81,8 @@ export class ServerConnection implements AnswerSink {
   /** the connection takes no new request: it closes after the answers it owes */
   closing = false;
   private paused = false;
+  /** the oldest request's answer head went to its client: a failure now cuts the answer off */
+  private answering = false;
   private out = '';
   private waitingForFlush = false;
   /** the request whose body goes next, once the connection is made and its head written */
@@ -189,7 +191,7 @@ export class ServerConnection implements AnswerSink {
       this.reader.read(chunk);
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
-      this.abandon(this.reader.started ? Failure.Broken : Failure.Lost, err.message);
+      this.abandon(this.answering ? Failure.Broken : Failure.Lost, err.message);
     }
   }
 
@@ -197,7 +199,7 @@ export class ServerConnection implements AnswerSink {
     if (!this.connected) return this.abandon(Failure.ConnectTimeout, `no connection within ${this.settings.timeout} s`);
     if (this.queue.length === 0) return this.abandon(Failure.Stale, 'idle');
     if (this.paused) return; // the client is slow, not the server
-    if (this.reader.started) return this.abandon(Failure.Broken, `the answer stopped for ${this.settings.httpAnswerTimeout} s`);
+    if (this.answering) return this.abandon(Failure.Broken, `the answer stopped for ${this.settings.httpAnswerTimeout} s`);
     this.abandon(Failure.Timeout, `no answer in ${this.settings.httpAnswerTimeout} s`);
   }
 
@@ -210,11 +212,12 @@ export class ServerConnection implements AnswerSink {
       const request = requests[k]!;
       if (reason !== undefined && (k === 0 || reason.failure === Failure.Connect || reason.failure === Failure.ConnectTimeout)) {
         request.failed(reason.failure, reason.why);
-      } else if (k === 0 && this.reader.started) {
+      } else if (k === 0 && this.answering) {
         request.failed(Failure.Broken, 'the server closed the connection during the answer');
       } else {
-        const kept = k > 0 || this.answers > 0;
-        request.failed(kept ? Failure.Stale : Failure.Lost, 'the server closed the connection before answering');
+        // nothing of the answer came on a connection that served others before: the server closed it as the request went out
+        const stale = k > 0 || (this.answers > 0 && !this.reader.started);
+        request.failed(stale ? Failure.Stale : Failure.Lost, 'the server closed the connection before answering');
       }
     }
     this.owner.gone(this);
@@ -233,6 +236,7 @@ export class ServerConnection implements AnswerSink {
   head(status: number, headers: AnswerHeaders): void {
     const request = this.current();
     if (this.firstSentAt !== 0) this.owner.heard(performance.now() - this.firstSentAt);
+    this.answering = true;
     request.head(status, headers);
   }
 
@@ -243,6 +247,7 @@ export class ServerConnection implements AnswerSink {
   ended(trailers: AnswerHeaders | undefined): void {
     const request = this.queue.shift()!;
     this.answers++;
+    this.answering = false;
     this.firstSentAt = this.queue.length === 0 ? 0 : performance.now();
     if (!this.reader.keepAlive) this.closing = true;
     if (this.paused) this.resume(); // the slow client has the whole answer in its buffer; the next answer is another's

@@ -240,6 +240,45 @@ test('GET and HEAD wait behind each other on a connection to a server that answe
   assert.deepEqual(await spread(t, [], 12, { delay: 30 }), Array(12).fill(1), 'a server slower than 10 ms gets no request behind another');
 });
 
+/**
+ * A raw HTTP/1.1 server that ends its connections in each of the ways HTTP/1.1 allows, as the
+ * path asks: /close (Connection: close), /until-close (a body up to the close), /garbage (no
+ * HTTP at all); /dropped is answered as the first request of a connection, and closed unanswered
+ * as a later one (as a server closes a kept connection just as a request goes out).
+ */
+async function endingBackend(t) {
+  return onLoopback(t, net.createServer((socket) => {
+    socket.on('error', () => {});
+    let requests = 0;
+    socket.on('data', (chunk) => {
+      const path = chunk.toString('latin1').split(' ')[1];
+      requests++;
+      if (path === '/close') socket.end('HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 5\r\n\r\nclose');
+      else if (path === '/until-close') socket.end('HTTP/1.1 200 OK\r\n\r\nthe body runs to the close');
+      else if (path === '/garbage') socket.write('NOT HTTP\r\n\r\n');
+      else if (path === '/dropped' && requests > 1) socket.destroy();
+      else socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${path.length}\r\n\r\n${path}`);
+    });
+  }));
+}
+
+test('answers that end their connection (Connection: close, a body up to the close) pass whole; a kept connection the server closes as a request goes out is replaced without blame; an answer that is not HTTP is the server\'s failure', async (t) => {
+  const be = await endingBackend(t);
+  const pen = await h2Pen(t, [be.port]);
+  const session = await h2Session(t, pen.port);
+  const get = async (path) => {
+    const answer = await h2Request(session, { ':path': path });
+    return [answer.status, answer.body.toString()];
+  };
+  assert.deepEqual(await get('/close'), [200, 'close']);
+  assert.deepEqual(await get('/after-close'), [200, '/after-close']);
+  assert.deepEqual(await get('/until-close'), [200, 'the body runs to the close']);
+  assert.deepEqual(await get('/kept'), [200, '/kept']);
+  assert.deepEqual(await get('/dropped'), [200, '/dropped'], 'sent again on a new connection');
+  assert.deepEqual(await get('/still-served'), [200, '/still-served'], 'the server was not blacklisted');
+  assert.equal((await get('/garbage'))[0], 503, 'a failure of the server: blacklisted, and no other server is left');
+});
+
 /** A server that takes requests and closes without answering. */
 async function hangingUp(t) {
   return onLoopback(t, net.createServer((s) => {
