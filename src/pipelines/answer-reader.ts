@@ -1,16 +1,30 @@
 // Reads a server's HTTP/1.1 answers off one connection, for requests the balancer made itself
-// (those of HTTP/2 clients): each head as a header object, each body without its framing
-// (Content-Length, chunked with trailers, or up to the close), in the order the requests went.
+// (those of HTTP/2 clients): each head as the header object an HTTP/2 answer takes, each body
+// without its framing (Content-Length, chunked with trailers, or up to the close), in the order
+// the requests went.
+import type { OutgoingHttpHeaders } from 'node:http2';
+import { CONNECTION_SPECIFIC } from './h2-headers';
 import { BodyFramer, Refusal, endsInChunked, isToken, listsToken } from './http-syntax';
 
-/** Header names (lower case) and values; a repeated Set-Cookie is a list, other repeats are joined. */
-export type AnswerHeaders = Record<string, string | string[]>;
+/**
+ * An answer's headers (with `:status`) or trailers for an HTTP/2 client: names in lower case, a
+ * repeated Set-Cookie as a list and other repeats joined, less the headers of the server's own
+ * connection (RFC 9113 8.2.2).
+ */
+export type AnswerHeaders = OutgoingHttpHeaders;
+
+/** The framing headers of the head being read, kept aside (they are not passed on, but for Content-Length). */
+interface Framing {
+  length: string | undefined;
+  transferEncoding: string | undefined;
+  connection: string | undefined;
+}
 
 /** Where the answers go: the connection they came on, which knows which request each one is for. */
 export interface AnswerSink {
   /** the answer now being read is to a HEAD request (a head and no body) */
   answersHead(): boolean;
-  informational(status: number, headers: AnswerHeaders): void;
+  informational(headers: AnswerHeaders): void;
   head(status: number, headers: AnswerHeaders): void;
   data(chunk: Buffer): void;
   ended(trailers: AnswerHeaders | undefined): void;
@@ -28,13 +42,14 @@ export class AnswerReader {
   private partial: Buffer | undefined;
   private readonly body = new BodyFramer();
   private trailers: AnswerHeaders | undefined;
+  private readonly framing: Framing = { length: undefined, transferEncoding: undefined, connection: undefined };
   /** the server keeps the connection open after the answer being read */
   keepAlive = true;
   /** some of the answer being read has arrived (a close now cuts it off) */
   started = false;
 
   constructor(private readonly headMax: number, private readonly sink: AnswerSink) {
-    this.body.onTrailer = (line) => addHeader(this.trailers ??= {}, line);
+    this.body.onTrailer = (line) => addField(this.trailers ??= {}, line, 0, line.length, undefined);
   }
 
   /** Between answers: a close here loses no answer under way. */
@@ -87,36 +102,42 @@ export class AnswerReader {
   }
 
   private readHeadText(text: string): void {
-    const lines = text.split('\r\n');
-    const status = STATUS_LINE.exec(lines[0]!);
+    let eol = text.indexOf('\r\n');
+    const status = STATUS_LINE.exec(eol < 0 ? text : text.slice(0, eol));
     if (status === null) throw new Refusal(502, 'not an HTTP/1.x status line');
     const code = Number(status[2]);
-    const headers: AnswerHeaders = {};
-    for (let k = 1; k < lines.length; k++) addHeader(headers, lines[k]!);
+    const headers: AnswerHeaders = { ':status': code };
+    const framing = this.framing;
+    framing.length = framing.transferEncoding = framing.connection = undefined;
+    while (eol >= 0) {
+      const start = eol + 2;
+      eol = text.indexOf('\r\n', start);
+      addField(headers, text, start, eol < 0 ? text.length : eol, framing);
+    }
+    const connection = framing.connection ?? '';
+    if (connection !== '') dropNamed(headers, connection);
     if (code < 200) {
       if (code === 101) throw new Refusal(502, 'the server switched protocols unasked');
-      if (code !== 100) this.sink.informational(code, headers); // 100 is the balancer's to send
+      if (code !== 100) this.sink.informational(headers); // 100 is the balancer's to send
       this.started = false;
       return;
     }
-    const connection = headers.connection === undefined ? '' : String(headers.connection);
     this.keepAlive = status[1] === '1' ? !listsToken(connection, 'close') : listsToken(connection, 'keep-alive');
     this.sink.head(code, headers);
     if (this.state === 'stopped') return;
-    this.frame(code, headers);
+    this.frame(code);
   }
 
   /** What follows a final head (RFC 9112 6.3). */
-  private frame(status: number, headers: AnswerHeaders): void {
-    const te = headers['transfer-encoding'];
-    const length = headers['content-length'];
+  private frame(status: number): void {
+    const { transferEncoding, length } = this.framing;
     if (this.sink.answersHead() || status === 204 || status === 304) return this.finish();
-    if (te !== undefined) {
-      if (!endsInChunked(String(te))) return this.untilClose();
+    if (transferEncoding !== undefined) {
+      if (!endsInChunked(transferEncoding)) return this.untilClose();
       this.body.start('chunked');
       this.state = 'body';
     } else if (length !== undefined) {
-      if (typeof length !== 'string' || !DIGITS.test(length)) throw new Refusal(502, 'invalid Content-Length in the answer');
+      if (!DIGITS.test(length)) throw new Refusal(502, 'invalid Content-Length in the answer');
       this.body.start(Number(length));
       if (this.body.done) return this.finish();
       this.state = 'body';
@@ -157,20 +178,37 @@ export class AnswerReader {
   }
 }
 
-/** Adds the header line `Name: value` (lower-cased name) to headers; a malformed line is a Refusal. */
-function addHeader(headers: AnswerHeaders, line: string): void {
-  const colon = line.indexOf(':');
-  const name = colon > 0 ? line.slice(0, colon).toLowerCase() : '';
+/**
+ * Adds the header line text[start, end) to headers; a malformed line is a Refusal. The framing
+ * headers of a head go to `framing` (Content-Length to both), and no connection-specific header
+ * is added.
+ */
+function addField(headers: AnswerHeaders, text: string, start: number, end: number, framing: Framing | undefined): void {
+  const colon = text.indexOf(':', start);
+  const name = colon > start && colon < end ? text.slice(start, colon).toLowerCase() : '';
   if (!isToken(name)) throw new Refusal(502, 'malformed header line in the answer');
-  const value = line.slice(colon + 1).trim();
+  const value = text.slice(colon + 1, end).trim();
+  if (framing !== undefined) {
+    if (name === 'content-length') {
+      if (framing.length !== undefined && framing.length !== value) throw new Refusal(502, 'conflicting Content-Length in the answer');
+      framing.length = value;
+    } else if (name === 'transfer-encoding') {
+      framing.transferEncoding = framing.transferEncoding === undefined ? value : `${framing.transferEncoding}, ${value}`;
+    } else if (name === 'connection') {
+      framing.connection = framing.connection === undefined ? value : `${framing.connection}, ${value}`;
+    }
+  }
+  if (CONNECTION_SPECIFIC.has(name)) return;
   const before = headers[name];
-  if (before === undefined) {
-    headers[name] = value;
-  } else if (name === 'content-length') {
-    if (before !== value) throw new Refusal(502, 'conflicting Content-Length in the answer');
-  } else if (name === 'set-cookie') {
-    headers[name] = typeof before === 'string' ? [before, value] : [...before, value];
-  } else {
-    headers[name] = `${String(before)}, ${value}`;
+  if (before === undefined) headers[name] = value;
+  else if (name === 'set-cookie') headers[name] = typeof before === 'string' ? [before, value] : [...before as string[], value];
+  else if (name !== 'content-length') headers[name] = `${String(before)}, ${value}`;
+}
+
+/** Leaves out the headers the server's Connection header names as its connection's own. */
+function dropNamed(headers: AnswerHeaders, connection: string): void {
+  for (const token of connection.toLowerCase().split(',')) {
+    const name = token.trim();
+    if (name !== 'close' && name !== 'keep-alive' && name !== ':status') delete headers[name];
   }
 }

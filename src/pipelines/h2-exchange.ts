@@ -7,7 +7,7 @@ import type { Server } from '../balancer/server-table';
 import type { AnswerHeaders } from './answer-reader';
 import { errorPage } from './http-errors';
 import type { Exchange } from './http-exchanges';
-import { requestHead, responseHeaders } from './h2-headers';
+import { requestHead } from './h2-headers';
 import type { Forwarding } from './http';
 import { Failure, type ServerConnection, type ServerRequest } from './server-connection';
 import type { ServerPool } from './server-pool';
@@ -124,8 +124,8 @@ export class H2Exchange implements ServerRequest {
     this.detachBody = () => stream.off('data', onData).off('end', onEnd).pause();
   }
 
-  informational(status: number, headers: AnswerHeaders): void {
-    if (!this.abandoned && !this.stream.destroyed) this.stream.additionalHeaders(responseHeaders(headers, status)); // 103 Early Hints…
+  informational(headers: AnswerHeaders): void {
+    if (!this.abandoned && !this.stream.destroyed) this.stream.additionalHeaders(headers); // 103 Early Hints…
   }
 
   head(status: number, headers: AnswerHeaders): void {
@@ -133,7 +133,7 @@ export class H2Exchange implements ServerRequest {
     if (this.abandoned || this.stream.destroyed) return;
     const waitForTrailers = headers.trailer !== undefined && !this.isHead && status !== 204 && status !== 304;
     try {
-      this.stream.respond(responseHeaders(headers, status), { waitForTrailers });
+      this.stream.respond(headers, { waitForTrailers });
     } catch (err) { // a header HTTP/2 does not allow
       this.abandoned = true;
       return this.refuse(502, `server ${this.server!.index} answered with a header HTTP/2 cannot carry (${(err as Error).message})`);
@@ -158,7 +158,7 @@ export class H2Exchange implements ServerRequest {
 
   ended(trailers: AnswerHeaders | undefined): void {
     if (this.abandoned || this.stream.destroyed) return this.logged(this.status, this.bytes);
-    if (trailers !== undefined) this.trailers = responseHeaders(trailers);
+    if (trailers !== undefined) this.trailers = trailers;
     if (!this.stream.writableEnded) this.stream.end(); // Node ends HEAD, 204 and 304 answers itself
     this.logged(this.status, this.bytes);
   }

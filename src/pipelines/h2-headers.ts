@@ -1,12 +1,11 @@
 // Headers between an HTTP/2 client and an HTTP/1.1 server (RFC 9113 8.2.2, 8.3.1): pseudo-headers
 // become the request line and Host, connection-specific headers stay on their own hop, and the
 // balancer's forwarding headers are added as on HTTP/1.1 connections.
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import type { AnswerHeaders } from './answer-reader';
+import type { IncomingHttpHeaders } from 'node:http2';
 import { FORWARDING, ForwardingHeaders, IDENTITY, type Forwarding } from './http';
 
 /** Headers that describe one connection, never passed from one to another (Node refuses them in HTTP/2). */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
+export const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
 
 /** The header lines the balancer adds to a request that has none of the forwarding headers: made once per connection. */
 export function usualAdditions(forwarding: Forwarding): string {
@@ -38,16 +37,4 @@ export function requestHead(method: string, path: string, headers: IncomingHttpH
   }
   if (hasBody && headers['content-length'] === undefined) head += 'transfer-encoding: chunked\r\n';
   return `${head}${ours === undefined ? usual : lines(ours.added())}\r\n`;
-}
-
-/** A server's response headers (with its status) or trailers for the HTTP/2 client, less those of its own connection. */
-export function responseHeaders(headers: AnswerHeaders, status?: number): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = status === undefined ? {} : { ':status': status };
-  const listed = headers.connection;
-  const named = listed === undefined ? undefined : new Set(String(listed).toLowerCase().split(',').map((n) => n.trim()));
-  for (const name in headers) {
-    if (CONNECTION_SPECIFIC.has(name) || named?.has(name)) continue;
-    out[name] = headers[name];
-  }
-  return out;
 }

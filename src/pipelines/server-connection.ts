@@ -41,7 +41,7 @@ export interface ServerRequest {
   /** the connection carrying the request, set by it */
   connection: ServerConnection | undefined;
   sendBody(connection: ServerConnection): void;
-  informational(status: number, headers: AnswerHeaders): void;
+  informational(headers: AnswerHeaders): void;
   head(status: number, headers: AnswerHeaders): void;
   /** false: the client reads slowly, and the connection waits for resume() */
   data(chunk: Buffer): boolean;
@@ -229,8 +229,8 @@ export class ServerConnection implements AnswerSink {
     return this.queue[0]!.isHead;
   }
 
-  informational(status: number, headers: AnswerHeaders): void {
-    this.current().informational(status, headers);
+  informational(headers: AnswerHeaders): void {
+    this.current().informational(headers);
   }
 
   head(status: number, headers: AnswerHeaders): void {
