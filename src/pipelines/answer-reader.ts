@@ -52,11 +52,6 @@ export class AnswerReader {
     this.body.onTrailer = (line) => addField(this.trailers ??= {}, line, 0, line.length, undefined);
   }
 
-  /** Between answers: a close here loses no answer under way. */
-  get atBoundary(): boolean {
-    return this.state === 'head' && !this.started;
-  }
-
   /** Reads a chunk; throws a Refusal (status 502) for an answer that cannot be read. */
   read(chunk: Buffer): void {
     let i = 0;

@@ -72,14 +72,14 @@ function flushAll(): void {
 
 export class ServerConnection implements AnswerSink {
   /** the requests sent or to be sent, oldest first: the first is being answered */
-  readonly queue: ServerRequest[] = [];
+  private readonly queue: ServerRequest[] = [];
   /** when the oldest request went out (performance.now()), 0 while it waits for the flush */
-  firstSentAt = 0;
+  private firstSentAt = 0;
   /** answers taken whole: a connection with some is a kept one */
   private answers = 0;
   private connected = false;
   /** the connection takes no new request: it closes after the answers it owes */
-  closing = false;
+  private closing = false;
   private paused = false;
   /** the oldest request's answer head went to its client: a failure now cuts the answer off */
   private answering = false;
@@ -110,12 +110,12 @@ export class ServerConnection implements AnswerSink {
     return this.queue.length === 0 && !this.closing;
   }
 
-  /** Whether request may go behind the requests this connection has: all of them safe to repeat, fewer than `depth`. */
+  /** Whether request may go on this connection: it is idle, or the request may wait behind the ones there (all GET or HEAD, fewer than `depth`, the oldest sent within `window` ms). */
   takes(request: ServerRequest, depth: number, window: number, now: number): boolean {
     if (this.closing) return false;
     const n = this.queue.length;
     if (n === 0) return true;
-    return request.pipelinable && n < depth && this.bodyToSend === undefined && this.queue[n - 1]!.pipelinable &&
+    return request.pipelinable && n < depth && this.queue[n - 1]!.pipelinable &&
       (this.firstSentAt === 0 || now - this.firstSentAt < window);
   }
 
