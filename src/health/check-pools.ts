@@ -3,7 +3,7 @@
 import { Pool, buildConnector } from 'undici';
 import type { Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
-import { isTarget, targetOf, type Target } from '../pipelines/server-pool';
+import { PerServer } from '../balancer/per-server';
 
 /** A pool of one connection to server: TCP, TLS verified against the server's CA, or a unix socket. */
 function checkPool(server: Server, settings: Settings): Pool {
@@ -21,23 +21,7 @@ function checkPool(server: Server, settings: Settings): Pool {
   });
 }
 
-/** One pool per server, made on first use, made again when the server's address or limits change. */
-export class CheckPools {
-  private readonly pools = new Map<number, { target: Target; pool: Pool }>();
-
-  constructor(private readonly settings: Settings) {}
-
-  for(server: Server): Pool {
-    const kept = this.pools.get(server.index);
-    if (kept && isTarget(kept.target, server)) return kept.pool;
-    void kept?.pool.close(); // its requests finish first
-    const pool = checkPool(server, this.settings);
-    this.pools.set(server.index, { target: targetOf(server), pool });
-    return pool;
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].map(({ pool }) => pool.destroy()));
-    this.pools.clear();
-  }
+/** The checks' pools, one per server; a replaced pool closes once its requests finish. */
+export function checkPools(settings: Settings): PerServer<Pool> {
+  return new PerServer((server) => checkPool(server, settings), (old) => void old.close());
 }

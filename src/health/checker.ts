@@ -2,10 +2,12 @@
 // connection per server) or `check tcp`, every `health_interval` seconds. A failing server is
 // taken out of rotation until a check passes again. Every step of a check gives up after -t.
 import { connect } from 'node:net';
+import type { Pool } from 'undici';
+import type { PerServer } from '../balancer/per-server';
 import type { Server, ServerTable } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
 import { diag } from '../reports/diag';
-import { CheckPools } from './check-pools';
+import { checkPools } from './check-pools';
 
 export interface HealthCheck {
   kind: 'http' | 'tcp';
@@ -16,13 +18,13 @@ export interface HealthCheck {
 
 export class HealthChecker {
   private timer: NodeJS.Timeout | undefined;
-  private readonly pools: CheckPools;
+  private readonly pools: PerServer<Pool>;
   /** servers whose check has not finished yet */
   private readonly checking = new Set<Server>();
   private running = false;
 
   constructor(private readonly servers: ServerTable, private readonly settings: Settings) {
-    this.pools = new CheckPools(settings);
+    this.pools = checkPools(settings);
   }
 
   start(): void {
@@ -84,6 +86,6 @@ export class HealthChecker {
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
-    await this.pools.close();
+    await Promise.all(this.pools.takeAll().map((pool) => pool.destroy()));
   }
 }

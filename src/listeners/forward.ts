@@ -9,7 +9,7 @@ import { peerAddress, unmappedAddress } from '../config/address';
 import type { Settings } from '../config/settings';
 import { httpPipeline, lastForwardedFor, type Forwarding } from '../pipelines/http';
 import { Http2Front } from '../pipelines/h2-front';
-import { ServerPools } from '../pipelines/server-pool';
+import { serverPools } from '../pipelines/server-pool';
 import { errorResponse } from '../pipelines/http-errors';
 import { proxyHeader, type ProxiedAddress } from '../pipelines/proxy-protocol';
 import { readAhead, readProxyHeader } from './read-ahead';
@@ -229,7 +229,7 @@ export class Forwarder {
 
   /** An HTTP/2 client: its requests go to its server one by one, over HTTP/1.1. */
   private serveHttp2(conn: Connection, candidates: Server[], now: number): void {
-    this.h2 ??= new Http2Front(this.settings, this.balancer, this.connections, new ServerPools(this.settings));
+    this.h2 ??= new Http2Front(this.settings, this.balancer, this.connections, serverPools(this.settings));
     const logging = this.log !== undefined && !this.jsonLog;
     this.h2.serve({
       conn, candidates, forwarding: this.forwarding(conn),

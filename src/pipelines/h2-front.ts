@@ -15,7 +15,8 @@ import type { Forwarding } from './http';
 import { H2Exchange, type H2Connection } from './h2-exchange';
 import { usualAdditions } from './h2-headers';
 import { proxyHeader } from './proxy-protocol';
-import { ServerPool, type ServerPools } from './server-pool';
+import type { PerServer } from '../balancer/per-server';
+import { ServerPool } from './server-pool';
 
 /** What the forwarder tells about one HTTP/2 client. */
 export interface H2Client {
@@ -37,7 +38,7 @@ export class Http2Front {
   private limits = { streams: 0, headers: 0 };
 
   constructor(private readonly settings: Settings, private readonly balancer: Balancer, private readonly connections: ConnectionTable,
-    private readonly pools: ServerPools) {}
+    private readonly pools: PerServer<ServerPool>) {}
 
   /** Serves the client's TLS connection over HTTP/2. */
   serve(client: H2Client, now: number): void {
@@ -127,7 +128,7 @@ class ServedConnection implements H2Connection {
   private readonly ownPools = new Map<Server, ServerPool>();
 
   constructor(private readonly client: H2Client, private readonly settings: Settings, private readonly balancer: Balancer,
-    private readonly connections: ConnectionTable, private readonly pools: ServerPools, now: number) {
+    private readonly connections: ConnectionTable, private readonly pools: PerServer<ServerPool>, now: number) {
     this.forwarding = client.forwarding;
     this.usualHeaders = usualAdditions(client.forwarding);
     this.onExchange = client.onExchange;

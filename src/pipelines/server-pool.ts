@@ -2,6 +2,7 @@
 // to the first connection that is idle or, when pipelining allows, that it can wait on behind the
 // requests there; else to a new connection while the server's limit (max, else hard) allows;
 // otherwise it waits its turn.
+import { PerServer } from '../balancer/per-server';
 import type { Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
 import { Failure, ServerConnection, type ConnectionOwner, type ServerRequest } from './server-connection';
@@ -63,42 +64,16 @@ export class ServerPool implements ConnectionOwner {
     return this.waiting.splice(0);
   }
 
+  /** Closes every connection (those of an HTTP/2 client that is gone). */
   close(): void {
     this.retired = true;
-    for (const connection of [...this.connections]) connection.abandon(Failure.Broken, 'the balancer is stopping');
+    for (const connection of [...this.connections]) connection.abandon(Failure.Broken, 'the pool was closed');
   }
 }
 
-/** What a pool connects to and how many connections it may hold: a change to any of it needs a new pool. */
-export type Target = Pick<Server, 'host' | 'port' | 'maxc' | 'hard' | 'tls'>;
-
-/** Whether server is still the target a pool was made for (by value: worker threads get servers as copies). */
-export const isTarget = (target: Target, server: Server): boolean => target.host === server.host && target.port === server.port &&
-  target.maxc === server.maxc && target.hard === server.hard && (target.tls === undefined) === (server.tls === undefined) &&
-  target.tls?.servername === server.tls?.servername && target.tls?.caFile === server.tls?.caFile;
-
-export function targetOf(server: Server): Target {
-  const { host, port, maxc, hard, tls } = server;
-  return { host, port, maxc, hard, tls };
-}
-
-/** One pool per server, made on first use, made again when the server's address or limits change. */
-export class ServerPools {
-  private readonly pools = new Map<number, { target: Target; pool: ServerPool }>();
-
-  constructor(private readonly settings: Settings) {}
-
-  for(server: Server): ServerPool {
-    const kept = this.pools.get(server.index);
-    if (kept && isTarget(kept.target, server)) return kept.pool;
-    const pool = new ServerPool(server, this.settings);
-    this.pools.set(server.index, { target: targetOf(server), pool });
-    for (const request of kept?.pool.retire() ?? []) pool.send(request);
-    return pool;
-  }
-
-  close(): void {
-    for (const { pool } of this.pools.values()) pool.close();
-    this.pools.clear();
-  }
+/** A thread's pools, one per server; a replaced pool hands its waiting requests to the new one. */
+export function serverPools(settings: Settings): PerServer<ServerPool> {
+  return new PerServer((server) => new ServerPool(server, settings), (old, made) => {
+    for (const request of old.retire()) made.send(request);
+  });
 }
