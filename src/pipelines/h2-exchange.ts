@@ -145,18 +145,18 @@ export class H2Exchange implements ServerRequest {
     this.bytes += chunk.length;
     this.h2.received(this.server!, chunk.length);
     if (this.abandoned || this.stream.destroyed || this.stream.write(chunk)) return true;
-    const connection = this.connection;
     if (!this.awaitingDrain) {
       this.awaitingDrain = true;
       this.stream.once('drain', () => {
         this.awaitingDrain = false;
-        connection?.resume();
+        this.connection?.resume(); // none once the answer ended: the connection may be another request's by then
       });
     }
     return false;
   }
 
   ended(trailers: AnswerHeaders | undefined): void {
+    this.connection = undefined;
     if (this.abandoned || this.stream.destroyed) return this.logged(this.status, this.bytes);
     if (trailers !== undefined) this.trailers = trailers;
     if (!this.stream.writableEnded) this.stream.end(); // Node ends HEAD, 204 and 304 answers itself
