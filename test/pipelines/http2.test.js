@@ -219,6 +219,20 @@ test("a server's max bounds the connections its pool opens to it; more requests 
   assert.ok(sockets <= 2, `${sockets} connections to a server with max 2`);
 });
 
+test('a server moved with `server N port P` gets the next requests of a connection already open; the old connections finish and close', async (t) => {
+  const [a, b] = [await echoingBackend(t, 'a'), await echoingBackend(t, 'b')];
+  const toA = [];
+  a.on('connection', (socket) => toA.push(once(socket, 'close')));
+  const pen = await h2Pen(t, [a.port], [], { control: true });
+  const session = await h2Session(t, pen.port);
+  assert.equal(json(await h2Request(session, {})).name, 'a');
+  const slow = h2Request(session, { ':path': '/stream/3000000' }); // perhaps still under way when the server moves
+  await controlOf(pen)(`server 0 port ${b.port}`);
+  assert.deepEqual((await Promise.all([0, 1, 2].map(() => h2Request(session, {})))).map((r) => json(r).name), ['b', 'b', 'b']);
+  assert.equal((await slow).body.length, 3000000, 'the answer under way finished');
+  await Promise.all(toA);
+});
+
 /** Answers to `warm` requests one after another, then the connections that carried `n` requests sent at once. */
 async function spread(t, options, n, backend = {}) {
   const be = await holdingBackend(t, backend);
