@@ -233,25 +233,34 @@ test('a server moved with `server N port P` gets the next requests of a connecti
   await Promise.all(toA);
 });
 
-/** Answers to `warm` requests one after another, then the connections that carried `n` requests sent at once. */
-async function spread(t, options, n, backend = {}) {
+/**
+ * How pen-edge spreads `n` requests sent at once over its connections to a server, after a few
+ * answered one after another (so that it knows how fast the server answers). pen-edge times the
+ * answers on its own clock, which a busy machine slows, so when `until` is given the round is
+ * run again, up to 5 times, until its spread satisfies it.
+ */
+async function spread(t, options, n, { backend = {}, until = () => true } = {}) {
   const be = await holdingBackend(t, backend);
   const pen = await h2Pen(t, [be.port], options);
   const session = await h2Session(t, pen.port);
-  for (let i = 0; i < 3; i++) assert.equal((await h2Request(session, {})).status, 200);
-  be.hold(n);
-  const answers = await Promise.all(Array.from({ length: n }, (_, i) => h2Request(session, { ':path': `/${i}` })));
-  assert.ok(answers.every((a) => a.status === 200 && a.body.toString() === 'ok'));
-  return be.held;
+  let held;
+  for (let round = 0; round < 5 && !(held && until(held)); round++) {
+    for (let i = 0; i < 5; i++) assert.equal((await h2Request(session, {})).status, 200);
+    be.hold(n);
+    const answers = await Promise.all(Array.from({ length: n }, (_, i) => h2Request(session, { ':path': `/${i}` })));
+    assert.ok(answers.every((a) => a.status === 200 && a.body.toString() === 'ok'));
+    held = await be.held;
+  }
+  return held;
 }
 
 test('GET and HEAD wait behind each other on a connection to a server that answers fast (http2_pipeline deep), never on a slow one, and not at all with http2_pipeline 1', async (t) => {
-  const pipelined = await spread(t, [], 48);
+  const pipelined = await spread(t, [], 48, { until: (held) => held.length < 48 });
   assert.ok(pipelined.length < 48 && Math.max(...pipelined) <= 16, `48 requests on ${pipelined.length} connections: ${pipelined}`);
-  const deeper = await spread(t, ['-o', 'http2_pipeline 48'], 48);
-  assert.ok(deeper.length < pipelined.length || deeper.length === 1, `http2_pipeline 48: ${deeper}`);
+  const deeper = await spread(t, ['-o', 'http2_pipeline 48'], 48, { until: (held) => held.length < 3 });
+  assert.ok(deeper.length < 3 && Math.max(...deeper) > 16, `http2_pipeline 48: ${deeper}`);
   assert.deepEqual(await spread(t, ['-o', 'http2_pipeline 1'], 48), Array(48).fill(1), 'each request on a connection of its own');
-  assert.deepEqual(await spread(t, [], 12, { delay: 30 }), Array(12).fill(1), 'a server slower than 10 ms gets no request behind another');
+  assert.deepEqual(await spread(t, [], 12, { backend: { delay: 30 } }), Array(12).fill(1), 'a server slower than 10 ms gets no request behind another');
 });
 
 /**
