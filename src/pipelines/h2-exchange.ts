@@ -111,7 +111,10 @@ export class H2Exchange implements ServerRequest {
     const onData = (chunk: Buffer) => {
       this.bodyTaken = true;
       this.h2.sent(server, chunk.length);
-      const more = this.chunked ? connection.write(`${chunk.length.toString(16)}\r\n`) && connection.write(chunk) && connection.write('\r\n') : connection.write(chunk);
+      // every part written whatever the buffer says: the last write tells whether to wait
+      if (this.chunked) connection.write(`${chunk.length.toString(16)}\r\n`);
+      let more = connection.write(chunk);
+      if (this.chunked) more = connection.write('\r\n');
       if (!more) {
         stream.pause();
         connection.onceDrained(() => stream.resume());
