@@ -1,9 +1,9 @@
 // The health checks' HTTP connections to the servers: one undici pool per server, of one
 // connection kept open between checks.
 import { Pool, buildConnector } from 'undici';
+import { PerServer } from '../balancer/per-server';
 import type { Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
-import { PerServer } from '../balancer/per-server';
 
 /** A pool of one connection to server: TCP, TLS verified against the server's CA, or a unix socket. */
 function checkPool(server: Server, settings: Settings): Pool {

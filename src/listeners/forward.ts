@@ -1,7 +1,7 @@
 // One client connection: client address → ACL → selector → backend connect (timeout, blacklist,
 // failover) → raw pipeline. Nothing here chooses a server: the balancer does.
-import { connect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { isIP } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Balancer } from '../balancer/balancer';
 import type { Client } from '../balancer/client-table';
 import { serverAddress, type Server } from '../balancer/server-table';
@@ -10,6 +10,7 @@ import type { Settings } from '../config/settings';
 import { httpPipeline, lastForwardedFor, type Forwarding } from '../pipelines/http';
 import { Http2Front } from '../pipelines/h2-front';
 import { serverPools } from '../pipelines/server-pool';
+import { serverSocket } from '../pipelines/server-socket';
 import { errorResponse } from '../pipelines/http-errors';
 import { proxyHeader, type ProxiedAddress } from '../pipelines/proxy-protocol';
 import { readAhead, readProxyHeader } from './read-ahead';
@@ -290,14 +291,7 @@ export class Forwarder {
     if (handlesUsable && !server.tls) {
       return HandleEndpoint.connect(server.host, server.port, server.family, { source: s.source, keepAlive: s.keepalive }, done);
     }
-    let socket: Socket;
-    if (server.family === 0) {
-      socket = connect({ path: server.host, allowHalfOpen: true });
-    } else {
-      const options = { host: server.host, port: server.port, allowHalfOpen: true, noDelay: true, keepAlive: s.keepalive, localAddress: s.source };
-      const servername = server.tls?.servername ?? (isIP(server.host) ? undefined : server.host);
-      socket = server.tls ? tlsConnect({ ...options, servername, ca: server.tls.ca, rejectUnauthorized: true }) : connect(options);
-    }
+    const socket = serverSocket(server, { source: s.source, allowHalfOpen: true, keepAlive: s.keepalive });
     const connectedEvent = server.tls ? 'secureConnect' : 'connect';
     const onError = (err: NodeJS.ErrnoException) => {
       socket.off(connectedEvent, onConnected);

@@ -4,7 +4,7 @@
 // the requests went.
 import type { OutgoingHttpHeaders } from 'node:http2';
 import { CONNECTION_SPECIFIC } from './h2-headers';
-import { BodyFramer, Refusal, endsInChunked, isToken, listsToken } from './http-syntax';
+import { BodyFramer, Refusal, endsInChunked, isToken, listEntries } from './http-syntax';
 
 /**
  * An answer's headers (with `:status`) or trailers for an HTTP/2 client: names in lower case, a
@@ -109,15 +109,15 @@ export class AnswerReader {
       eol = text.indexOf('\r\n', start);
       addField(headers, text, start, eol < 0 ? text.length : eol, framing);
     }
-    const connection = framing.connection ?? '';
-    if (connection !== '') dropNamed(headers, connection);
+    const connection = framing.connection === undefined ? [] : listEntries(framing.connection);
+    if (connection.length > 0) dropNamed(headers, connection);
     if (code < 200) {
       if (code === 101) throw new Refusal(502, 'the server switched protocols unasked');
       if (code !== 100) this.sink.informational(headers); // 100 is the balancer's to send
       this.started = false;
       return;
     }
-    this.keepAlive = status[1] === '1' ? !listsToken(connection, 'close') : listsToken(connection, 'keep-alive');
+    this.keepAlive = status[1] === '1' ? !connection.includes('close') : connection.includes('keep-alive');
     this.sink.head(code, headers);
     if (this.state === 'stopped') return;
     this.frame(code);
@@ -200,10 +200,7 @@ function addField(headers: AnswerHeaders, text: string, start: number, end: numb
   else if (name !== 'content-length') headers[name] = `${String(before)}, ${value}`;
 }
 
-/** Leaves out the headers the server's Connection header names as its connection's own. */
-function dropNamed(headers: AnswerHeaders, connection: string): void {
-  for (const token of connection.toLowerCase().split(',')) {
-    const name = token.trim();
-    if (name !== 'close' && name !== 'keep-alive' && name !== ':status') delete headers[name];
-  }
+/** Leaves out the headers the server's Connection header names (its entries) as its connection's own. */
+function dropNamed(headers: AnswerHeaders, connection: string[]): void {
+  for (const name of connection) if (name !== 'close' && name !== 'keep-alive' && name !== ':status') delete headers[name];
 }

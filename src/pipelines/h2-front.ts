@@ -6,6 +6,7 @@
 import http2, { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Balancer } from '../balancer/balancer';
 import type { Connection, ConnectionTable } from '../balancer/connection-table';
+import type { PerServer } from '../balancer/per-server';
 import type { Server } from '../balancer/server-table';
 import { unmappedAddress } from '../config/address';
 import type { Settings } from '../config/settings';
@@ -15,7 +16,6 @@ import type { Forwarding } from './http';
 import { H2Exchange, type H2Connection } from './h2-exchange';
 import { usualAdditions } from './h2-headers';
 import { proxyHeader } from './proxy-protocol';
-import type { PerServer } from '../balancer/per-server';
 import { ServerPool } from './server-pool';
 
 /** What the forwarder tells about one HTTP/2 client. */

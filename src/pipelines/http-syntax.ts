@@ -132,7 +132,7 @@ export function contentLength(bytes: Buffer, p: number, end: number, before: num
 }
 
 /** The entries of a comma-separated header value, lower-cased and trimmed. */
-function listEntries(value: string): string[] {
+export function listEntries(value: string): string[] {
   return value.toLowerCase().split(',').map((entry) => entry.trim());
 }
 

@@ -2,12 +2,12 @@
 // HTTP/2 clients). The heads of all requests made in one turn of the event loop are written
 // together, one write per connection; answers are read in order. A request that is safe to send
 // twice may be sent behind others still unanswered (pipelining, as the pool decides).
-import net from 'node:net';
-import tls from 'node:tls';
+import type { Socket } from 'node:net';
 import type { Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
 import { AnswerReader, type AnswerHeaders, type AnswerSink } from './answer-reader';
 import { Refusal } from './http-syntax';
+import { serverSocket } from './server-socket';
 
 /** How a request failed to get its answer. */
 export const enum Failure {
@@ -36,10 +36,11 @@ export interface ServerRequest {
   readonly pipelinable: boolean;
   /** a HEAD request: its answer has no body */
   readonly isHead: boolean;
-  /** has a body to send: called once the connection is made and the head written */
+  /** has a body to send */
   readonly hasBody: boolean;
   /** the connection carrying the request, set by it */
   connection: ServerConnection | undefined;
+  /** the body may go now: the connection is made and the head written */
   sendBody(connection: ServerConnection): void;
   informational(headers: AnswerHeaders): void;
   head(status: number, headers: AnswerHeaders): void;
@@ -87,14 +88,14 @@ export class ServerConnection implements AnswerSink {
   private waitingForFlush = false;
   /** the request whose body goes next, once the connection is made and its head written */
   private bodyToSend: ServerRequest | undefined;
-  private readonly socket: net.Socket;
+  private readonly socket: Socket;
   private readonly reader: AnswerReader;
   /** why the connection is being closed by the balancer, for the requests it still has */
   private closeReason: { failure: Failure; why: string } | undefined;
 
   constructor(server: Server, private readonly settings: Settings, private readonly owner: ConnectionOwner, proxyHeader: Buffer | undefined) {
     this.reader = new AnswerReader(settings.httpHeadMax, this);
-    this.socket = connect(server, settings);
+    this.socket = serverSocket(server, { source: settings.source, allowHalfOpen: false, alpn: ['http/1.1'] });
     if (proxyHeader !== undefined) this.out = proxyHeader.toString('latin1');
     this.socket.setTimeout(settings.timeout * 1000);
     this.socket.once(server.tls ? 'secureConnect' : 'connect', () => this.onConnect());
@@ -266,11 +267,4 @@ export class ServerConnection implements AnswerSink {
     if (request === undefined) throw new Refusal(502, 'an answer to no request');
     return request;
   }
-}
-
-function connect(server: Server, settings: Settings): net.Socket {
-  if (server.family === 0) return net.connect({ path: server.host });
-  const options = { host: server.host, port: server.port, localAddress: settings.source, noDelay: true };
-  if (!server.tls) return net.connect(options);
-  return tls.connect({ ...options, ca: server.tls.ca, servername: server.tls.servername ?? (net.isIP(server.host) ? undefined : server.host), ALPNProtocols: ['http/1.1'] });
 }

@@ -32,7 +32,7 @@ export class ServerPool implements ConnectionOwner {
 
   /** The first connection that takes the request (so that the last ones fall idle and close when fewer are needed), else a new one. */
   private choose(request: ServerRequest): ServerConnection | undefined {
-    const depth = this.answerMs < PIPELINE_WINDOW_MS ? this.settings.http2Pipeline : 1;
+    const depth = this.depth();
     const now = performance.now();
     for (const connection of this.connections) if (connection.takes(request, depth, PIPELINE_WINDOW_MS, now)) return connection;
     if (this.connections.length >= (this.server.maxc || this.server.hard || Infinity)) return undefined;
@@ -41,14 +41,19 @@ export class ServerPool implements ConnectionOwner {
     return connection;
   }
 
+  /** How many requests a connection may carry at once: `http2_pipeline` toward a server that answers fast, else one. */
+  private depth(): number {
+    return this.answerMs < PIPELINE_WINDOW_MS ? this.settings.http2Pipeline : 1;
+  }
+
   heard(ms: number): void {
     this.answerMs = this.answerMs === Infinity ? ms : this.answerMs + (ms - this.answerMs) / 8;
   }
 
   answered(connection: ServerConnection): void {
     if (this.retired && connection.idle) return connection.abandon(Failure.Stale, 'retired');
+    const depth = this.depth();
     const now = performance.now();
-    const depth = this.answerMs < PIPELINE_WINDOW_MS ? this.settings.http2Pipeline : 1;
     while (this.waiting.length > 0 && connection.takes(this.waiting[0]!, depth, PIPELINE_WINDOW_MS, now)) connection.send(this.waiting.shift()!);
   }
 
