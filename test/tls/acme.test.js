@@ -12,7 +12,7 @@ const tls = require('node:tls');
 const { spawn, spawnSync } = require('node:child_process');
 const { once } = require('node:events');
 const { X509Certificate } = require('node:crypto');
-const { startPen, freePort, controlOf, stderrMatching, ROOT, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
+const { startPen, freePort, waitForPort, controlOf, stderrMatching, ROOT, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
 const { defaultCertificate } = require(path.join(ROOT, 'dist', 'listeners', 'default-certificate.js'));
 
 const DOMAIN = 'pen-edge.test';
@@ -69,6 +69,8 @@ async function startPebble(t, tlsPort, httpPort) {
   // no random sleeps, no refused nonces, every order validated afresh (no authorization reuse)
   const pebble = await startLogging(t, 'pebble', ['-config', config, '-dnsserver', `127.0.0.1:${dnsPort}`], /Listening on:/,
     { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' });
+  // pebble and challtestsrv log "listening" before they bind: a CI run was refused here
+  await Promise.all([acmePort, managementPort, challPort].map((p) => waitForPort(p)));
   const root = await new Promise((resolve, reject) => {
     require('node:https').get(`https://127.0.0.1:${managementPort}/roots/0`, { ca: fs.readFileSync(https.certFile) }, (res) => {
       let body = '';
