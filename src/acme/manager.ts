@@ -4,13 +4,18 @@
 import type { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
-import * as acme from 'acme-client';
+import type * as AcmeClient from 'acme-client';
 import type { AcmeSettings, TlsSettings } from '../config/settings';
 import { messageOf } from '../errors';
 import type { TlsFiles } from '../listeners/tls';
 import { debug, diag } from '../reports/diag';
 import type { AcmeChallenges } from './challenges';
 import { HTTP01_FOLDER, type AcmeStore, type IssuedCertificate } from './store';
+
+/** acme-client and axios beneath it, loaded by the first manager: a balancer without ssl_acme does not pay for them at start. */
+function acmeClient(): typeof AcmeClient {
+  return require('acme-client') as typeof AcmeClient;
+}
 
 /** What `penctl acme` shows of one domain. */
 export interface AcmeDomainState {
@@ -76,7 +81,7 @@ export class AcmeManager {
 
   constructor(private readonly options: AcmeOptions, private readonly owner: AcmeOwner, generation: number) {
     this.challenges = { generation, tlsAlpn: {} };
-    acme.setLogger((line) => debug(1, () => `ACME: ${line}`));
+    acmeClient().setLogger((line) => debug(1, () => `ACME: ${line}`));
   }
 
   private get domains(): string[] {
@@ -157,8 +162,9 @@ export class AcmeManager {
     const agent = new RememberingAgent({ ca: tls.acmeCa === undefined ? undefined : readFileSync(tls.acmeCa) });
     // acme-client makes every request through this one axios instance; it would retry a failed
     // request for up to 75 s: retries are this manager's, with its backoff, instead
-    acme.axios.defaults.httpsAgent = agent;
-    (acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings!.retryMaxAttempts = 0;
+    const { axios } = acmeClient();
+    axios.defaults.httpsAgent = agent;
+    (axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings!.retryMaxAttempts = 0;
     try {
       return await this.order();
     } catch (err) {
@@ -169,6 +175,7 @@ export class AcmeManager {
 
   private async order(): Promise<IssuedCertificate> {
     const { settings, tls, store } = this.options;
+    const acme = acmeClient();
     const client = new acme.Client({ directoryUrl: settings.directory, accountKey: await store.accountKey() });
     const key = tls.acmeKey === 'rsa2048' ? await acme.crypto.createPrivateRsaKey(2048) : await acme.crypto.createPrivateEcdsaKey('P-256');
     const [, csr] = await acme.crypto.createCsr({ commonName: this.domains[0], altNames: this.domains }, key);

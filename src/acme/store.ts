@@ -1,9 +1,8 @@
 // Where ACME keeps its files: the account key and, per set of domains, the certificate chain and
 // its key (keys mode 0600), reused across restarts; and the HTTP-01 answers while an order runs.
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { crypto as acmeCrypto } from 'acme-client';
 import type { TlsFiles } from '../listeners/tls';
 
 export interface IssuedCertificate {
@@ -39,7 +38,7 @@ export class AcmeStore {
   async accountKey(): Promise<Buffer> {
     const file = join(this.dir, 'account.key');
     if (existsSync(file)) return readFileSync(file);
-    const key = await acmeCrypto.createPrivateEcdsaKey('P-256');
+    const key = Buffer.from(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     writeWhole(file, key, 0o600);
     return key;

@@ -4,7 +4,7 @@
 // and other balancers' changes arrive by subscription. Redis down: serve from the local table,
 // say so once, and send what changed meanwhile once it is back.
 import { randomUUID } from 'node:crypto';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { ConfigError } from '../errors';
 import { diag } from '../reports/diag';
 import type { ClientTable } from './client-table';
@@ -43,8 +43,10 @@ export class RedisClientStore {
   /** trackingTime: -T, how long Redis keeps an assignment (0: for ever) */
   constructor(readonly url: string, private readonly clients: ClientTable, private readonly trackingTime: () => number) {
     const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (n: number) => Math.min(100 * n, 2000) };
-    this.commands = new Redis(url, options);
-    this.subscriber = new Redis(url, { ...options, enableOfflineQueue: true });
+    // loaded by the first store: a balancer with the local table does not pay for it at start
+    const { default: RedisClient } = require('ioredis') as { default: typeof Redis };
+    this.commands = new RedisClient(url, options);
+    this.subscriber = new RedisClient(url, { ...options, enableOfflineQueue: true });
     this.commands.on('error', (err: Error) => this.unreachable(err));
     this.subscriber.on('error', (err: Error) => this.unreachable(err));
     // what others stored is read once this balancer is subscribed (and both connections are up),

@@ -2,8 +2,8 @@
 // Country or City through @maxmind/geoip2-node, any other .mmdb with a country code in its
 // records through the same library's underlying reader).
 import { readFileSync } from 'node:fs';
-import { Reader as GeoIp2Reader } from '@maxmind/geoip2-node';
-import { Reader as MmdbReader } from 'maxmind';
+import type * as GeoIp2 from '@maxmind/geoip2-node';
+import type * as Mmdb from 'maxmind';
 import { ConfigError, messageOf } from '../errors';
 import { addressBytes, parseNetwork } from './network';
 
@@ -39,7 +39,9 @@ export class GeoDatabase {
     } catch (err) {
       throw new ConfigError(`geo_db ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
     }
-    let raw: MmdbReader<Record<string, unknown>>;
+    // loaded by the first database: a balancer without geo_db does not pay for them at start
+    const { Reader: MmdbReader } = require('maxmind') as typeof Mmdb;
+    let raw: Mmdb.Reader<Record<string, unknown>>;
     try {
       raw = new MmdbReader(buffer);
     } catch (err) {
@@ -54,7 +56,7 @@ export class GeoDatabase {
     }
     let lookup: Lookup;
     if (/Country|City/.test(databaseType)) {
-      const reader = GeoIp2Reader.openBuffer(buffer);
+      const reader = (require('@maxmind/geoip2-node') as typeof GeoIp2).Reader.openBuffer(buffer);
       const byType = /City/.test(databaseType) ? (ip: string) => reader.city(ip) : (ip: string) => reader.country(ip);
       lookup = (ip) => {
         try {

@@ -1,6 +1,7 @@
 // The health checks' HTTP connections to the servers: one undici pool per server, of one
 // connection kept open between checks.
-import { Pool, buildConnector } from 'undici';
+import type * as Undici from 'undici';
+import type { Pool } from 'undici';
 import { PerServer } from '../balancer/per-server';
 import type { Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
@@ -11,6 +12,8 @@ function checkPool(server: Server, settings: Settings): Pool {
   const origin = server.family === 0 ? 'http://localhost' : `${server.tls ? 'https' : 'http'}://${host}:${server.port}`;
   const tls = server.tls ? { ca: server.tls.ca, servername: server.tls.servername } : {};
   const socketPath = server.family === 0 ? server.host : undefined;
+  // loaded by the first check: a balancer without health checks does not pay for it at start
+  const { Pool, buildConnector } = require('undici') as typeof Undici;
   return new Pool(origin, {
     connections: 1,
     localAddress: settings.source,

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { generate } from 'selfsigned';
+import type * as Selfsigned from 'selfsigned';
 import type { TlsFiles } from './tls';
 
 export const CERTS_DIR = join(__dirname, '..', '..', 'certs');
@@ -17,6 +17,8 @@ export async function defaultCertificate(hosts: string[], dir = CERTS_DIR): Prom
   if (created) {
     const notAfter = new Date();
     notAfter.setFullYear(notAfter.getFullYear() + 2);
+    // loaded only to make one (once per machine): every later start reads the files
+    const { generate } = require('selfsigned') as typeof Selfsigned;
     const pems = await generate([{ name: 'commonName', value: hosts[0]! }], {
       keyType: 'ec',
       algorithm: 'sha256',
