@@ -1,9 +1,10 @@
 // Memory every worker sees: SharedArrayBuffers made once by the main thread and handed to each
 // worker thread, so that pen's tables are one truth and no connection waits for another thread.
 
-/** Growable shared memory for `bytes` now, room for `max` later. */
+/** Shared memory for `bytes` now, growable to `max` when that is more. */
 export function sharedMemory(bytes: number, max = bytes): SharedArrayBuffer {
-  return new SharedArrayBuffer(bytes, { maxByteLength: Math.max(bytes, max) });
+  // only when needed: V8 checks the length of a view on growable memory with a call at every access
+  return max > bytes ? new SharedArrayBuffer(bytes, { maxByteLength: max }) : new SharedArrayBuffer(bytes);
 }
 
 /** Grows memory to hold at least `bytes` (never shrinks). */
