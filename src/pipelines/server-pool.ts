@@ -5,13 +5,15 @@
 import { PerServer } from '../balancer/per-server';
 import type { Server } from '../balancer/server-table';
 import type { Settings } from '../config/settings';
-import { Failure, ServerConnection, type ConnectionOwner, type ServerRequest } from './server-connection';
+import { Failure, loopClock, ServerConnection, type ConnectionOwner, type ServerRequest } from './server-connection';
 
 /**
  * A request joins a busy connection only while the server's answers lately began within this
- * time of their request (a moving average), and the oldest request there went out less than this
- * long ago: a slow server, or a slow request (a long download), gets no requests queued behind
- * it; they get connections of their own.
+ * time of their request (a moving average), and the oldest request there has waited less than
+ * this: a slow server, or a slow request (a long download), gets no requests queued behind it;
+ * they get connections of their own. The time is what the balancer waited on the server, not
+ * on its own loop (see ServerConnection.waited), so that a busy balancer does not take a fast
+ * server for a slow one and stop pipelining just when it needs it most.
  */
 const PIPELINE_WINDOW_MS = 10;
 
@@ -33,8 +35,8 @@ export class ServerPool implements ConnectionOwner {
   /** The first connection that takes the request (so that the last ones fall idle and close when fewer are needed), else a new one. */
   private choose(request: ServerRequest): ServerConnection | undefined {
     const depth = this.depth();
-    const now = performance.now();
-    for (const connection of this.connections) if (connection.takes(request, depth, PIPELINE_WINDOW_MS, now)) return connection;
+    const clock = loopClock();
+    for (const connection of this.connections) if (connection.takes(request, depth, PIPELINE_WINDOW_MS, clock)) return connection;
     if (this.connections.length >= (this.server.maxc || this.server.hard || Infinity)) return undefined;
     const connection = new ServerConnection(this.server, this.settings, this, this.proxyHeader);
     this.connections.push(connection);
@@ -53,8 +55,8 @@ export class ServerPool implements ConnectionOwner {
   answered(connection: ServerConnection): void {
     if (this.retired && connection.idle) return connection.abandon(Failure.Stale, 'retired');
     const depth = this.depth();
-    const now = performance.now();
-    while (this.waiting.length > 0 && connection.takes(this.waiting[0]!, depth, PIPELINE_WINDOW_MS, now)) connection.send(this.waiting.shift()!);
+    const clock = loopClock();
+    while (this.waiting.length > 0 && connection.takes(this.waiting[0]!, depth, PIPELINE_WINDOW_MS, clock)) connection.send(this.waiting.shift()!);
   }
 
   gone(connection: ServerConnection): void {
