@@ -81,8 +81,14 @@ export interface LoopClock {
   idle: number;
 }
 
-export function loopClock(): LoopClock {
-  return { now: performance.now(), turn, idle: performance.eventLoopUtilization().idle };
+const clock: LoopClock = { now: 0, turn: 0, idle: 0 };
+
+/** Where the event loop is now, in one object used again by the next call (read per request: nothing allocated). */
+export function loopClock(): Readonly<LoopClock> {
+  clock.now = performance.now();
+  clock.turn = turn;
+  clock.idle = performance.nodeTiming.idleTime;
+  return clock;
 }
 
 export class ServerConnection implements AnswerSink {
@@ -129,7 +135,7 @@ export class ServerConnection implements AnswerSink {
   }
 
   /** Whether request may go on this connection: it is idle, or the request may wait behind the ones there (all GET or HEAD, fewer than `depth`, the oldest waited on for less than `window` ms). */
-  takes(request: ServerRequest, depth: number, window: number, clock: LoopClock): boolean {
+  takes(request: ServerRequest, depth: number, window: number, clock: Readonly<LoopClock>): boolean {
     if (this.closing) return false;
     const n = this.queue.length;
     if (n === 0) return true;
@@ -141,7 +147,7 @@ export class ServerConnection implements AnswerSink {
    * the loop after its request is as prompt as the loop allows, however long a busy loop took
    * over that turn: then only the time the loop sat idle in between counts.
    */
-  private waited(clock: LoopClock): number {
+  private waited(clock: Readonly<LoopClock>): number {
     if (this.firstSentAt === 0) return 0;
     const ms = clock.now - this.firstSentAt;
     return clock.turn - this.firstSentTurn <= 1 ? Math.min(ms, clock.idle - this.firstSentIdle) : ms;
