@@ -24,8 +24,9 @@ interface Framing {
 export interface AnswerSink {
   /** the answer now being read is to a HEAD request (a head and no body) */
   answersHead(): boolean;
-  informational(headers: AnswerHeaders): void;
-  head(status: number, headers: AnswerHeaders): void;
+  /** headBytes: the head's size on the wire (with a 100 Continue's before it), for the byte counts */
+  informational(headers: AnswerHeaders, headBytes: number): void;
+  head(status: number, headers: AnswerHeaders, headBytes: number): void;
   data(chunk: Buffer): void;
   ended(trailers: AnswerHeaders | undefined): void;
 }
@@ -47,6 +48,8 @@ export class AnswerReader {
   keepAlive = true;
   /** some of the answer being read has arrived (a close now cuts it off) */
   started = false;
+  /** bytes of heads read and not yet handed on (a 100 Continue's go with the head after it) */
+  private headBytes = 0;
 
   constructor(private readonly headMax: number, private readonly sink: AnswerSink) {
     this.body.onTrailer = (line) => addField(this.trailers ??= {}, line, 0, line.length, undefined);
@@ -91,6 +94,7 @@ export class AnswerReader {
       return chunk.length;
     }
     this.partial = undefined;
+    this.headBytes += end + 4 - start;
     const next = end + 4 - (partial === undefined ? 0 : partial.length - i); // where the head ends in chunk
     this.readHeadText(bytes.toString('latin1', start, end));
     return next;
@@ -113,14 +117,20 @@ export class AnswerReader {
     if (connection.length > 0) dropNamed(headers, connection);
     if (code < 200) {
       if (code === 101) throw new Refusal(502, 'the server switched protocols unasked');
-      if (code !== 100) this.sink.informational(headers); // 100 is the balancer's to send
+      if (code !== 100) this.sink.informational(headers, this.takeHeadBytes()); // 100 is the balancer's to send
       this.started = false;
       return;
     }
     this.keepAlive = status[1] === '1' ? !connection.includes('close') : connection.includes('keep-alive');
-    this.sink.head(code, headers);
+    this.sink.head(code, headers, this.takeHeadBytes());
     if (this.state === 'stopped') return;
     this.frame(code);
+  }
+
+  private takeHeadBytes(): number {
+    const bytes = this.headBytes;
+    this.headBytes = 0;
+    return bytes;
   }
 
   /** What follows a final head (RFC 9112 6.3). */

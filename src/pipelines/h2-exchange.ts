@@ -24,7 +24,7 @@ export interface H2Connection {
   pool(server: Server): ServerPool;
   /** server failed before answering (status: what that failure alone would answer); the connection moves on */
   failed(server: Server, why: string, status: number): void;
-  /** bytes of request bodies to the server, and of answers from it */
+  /** bytes of requests to the server and of answers from it, heads and bodies (not chunked framing) */
   sent(server: Server, bytes: number): void;
   received(server: Server, bytes: number): void;
   /** the balancer answered with an error of its own */
@@ -103,6 +103,10 @@ export class H2Exchange implements ServerRequest {
     }
   }
 
+  headWritten(): void {
+    this.h2.sent(this.server!, this.requestHead.length); // latin1: a byte a character
+  }
+
   /** The request body, read from the client stream as the server's connection takes it. */
   sendBody(connection: ServerConnection): void {
     const stream = this.stream;
@@ -127,12 +131,14 @@ export class H2Exchange implements ServerRequest {
     this.detachBody = () => stream.off('data', onData).off('end', onEnd).pause();
   }
 
-  informational(headers: AnswerHeaders): void {
+  informational(headers: AnswerHeaders, headBytes: number): void {
+    this.h2.received(this.server!, headBytes);
     if (!this.abandoned && !this.stream.destroyed) this.stream.additionalHeaders(headers); // 103 Early Hints…
   }
 
-  head(status: number, headers: AnswerHeaders): void {
+  head(status: number, headers: AnswerHeaders, headBytes: number): void {
     this.status = status;
+    this.h2.received(this.server!, headBytes);
     if (this.abandoned || this.stream.destroyed) return;
     const waitForTrailers = headers.trailer !== undefined && !this.isHead && status !== 204 && status !== 304;
     try {

@@ -40,10 +40,12 @@ export interface ServerRequest {
   readonly hasBody: boolean;
   /** the connection carrying the request, set by it */
   connection: ServerConnection | undefined;
+  /** the head went out on the connection, made (for the byte counts) */
+  headWritten(): void;
   /** the body may go now: the connection is made and the head written */
   sendBody(connection: ServerConnection): void;
-  informational(headers: AnswerHeaders): void;
-  head(status: number, headers: AnswerHeaders): void;
+  informational(headers: AnswerHeaders, headBytes: number): void;
+  head(status: number, headers: AnswerHeaders, headBytes: number): void;
   /** false: the client reads slowly, and the connection waits for resume() */
   data(chunk: Buffer): boolean;
   ended(trailers: AnswerHeaders | undefined): void;
@@ -108,6 +110,8 @@ export class ServerConnection implements AnswerSink {
   /** the oldest request's answer head went to its client: a failure now cuts the answer off */
   private answering = false;
   private out = '';
+  /** the newest requests in the queue whose heads are in `out`, not written yet */
+  private unwritten = 0;
   private waitingForFlush = false;
   /** the request whose body goes next, once the connection is made and its head written */
   private bodyToSend: ServerRequest | undefined;
@@ -169,6 +173,7 @@ export class ServerConnection implements AnswerSink {
     this.queue.push(request);
     request.connection = this;
     this.out += request.requestHead;
+    this.unwritten++;
     if (request.hasBody) this.bodyToSend = request;
     if (!this.waitingForFlush) {
       this.waitingForFlush = true;
@@ -183,6 +188,10 @@ export class ServerConnection implements AnswerSink {
     if (this.out === '' || this.socket.destroyed) return;
     this.socket.write(this.out, 'latin1');
     this.out = '';
+    const written = this.unwritten;
+    this.unwritten = 0;
+    // before the connection is made they are counted when it is: a server never reached got nothing
+    if (this.connected) for (let k = this.queue.length - written; k < this.queue.length; k++) this.queue[k]!.headWritten();
     if (this.firstSentAt === 0) this.sentNow();
     if (this.connected) this.startBody();
   }
@@ -217,6 +226,7 @@ export class ServerConnection implements AnswerSink {
 
   private onConnect(): void {
     this.connected = true;
+    for (let k = 0; k < this.queue.length - this.unwritten; k++) this.queue[k]!.headWritten();
     this.socket.setTimeout(this.queue.length > 0 ? this.settings.httpAnswerTimeout * 1000 : KEEP_IDLE_MS);
     if (!this.waitingForFlush) this.startBody();
   }
@@ -271,15 +281,15 @@ export class ServerConnection implements AnswerSink {
     return this.queue[0]!.isHead;
   }
 
-  informational(headers: AnswerHeaders): void {
-    this.current().informational(headers);
+  informational(headers: AnswerHeaders, headBytes: number): void {
+    this.current().informational(headers, headBytes);
   }
 
-  head(status: number, headers: AnswerHeaders): void {
+  head(status: number, headers: AnswerHeaders, headBytes: number): void {
     const request = this.current();
     if (this.firstSentAt !== 0) this.owner.heard(this.waited(loopClock()));
     this.answering = true;
-    request.head(status, headers);
+    request.head(status, headers, headBytes);
   }
 
   data(chunk: Buffer): void {

@@ -14,7 +14,7 @@ const { emptyServer } = require('../../dist/balancer/server-table');
 function get() {
   return {
     requestHead: 'GET / HTTP/1.1\r\nHost: test\r\n\r\n', pipelinable: true, isHead: false, hasBody: false, connection: undefined,
-    sendBody() {}, informational() {}, head() {}, data: () => true, ended() {}, failed() {},
+    headWritten() {}, sendBody() {}, informational() {}, head() {}, data: () => true, ended() {}, failed() {},
   };
 }
 
