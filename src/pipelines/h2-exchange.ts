@@ -7,7 +7,7 @@ import type { Server } from '../balancer/server-table';
 import type { AnswerHeaders } from './answer-reader';
 import { errorPage } from './http-errors';
 import type { Exchange } from './http-exchanges';
-import { requestHead } from './h2-headers';
+import { requestHead, requestTrailer } from './h2-headers';
 import type { Forwarding } from './http';
 import { Failure, type ServerConnection, type ServerRequest } from './server-connection';
 import type { ServerPool } from './server-pool';
@@ -61,6 +61,8 @@ export class H2Exchange implements ServerRequest {
   private bodyTaken = false;
   /** the request body is framed as chunks (the client gave no content-length) */
   private readonly chunked: boolean;
+  /** the lines of the client's trailers that go after the last chunk */
+  private trailerSection = '';
   /** the balancer gave up on the request (the client reset it, or its body stopped coming): the answer goes nowhere */
   private abandoned = false;
   private staleRetries = 0;
@@ -80,6 +82,8 @@ export class H2Exchange implements ServerRequest {
     this.pipelinable = !this.hasBody && (this.method === 'GET' || this.isHead);
     this.requestHead = requestHead(this.method, this.path, headers, this.hasBody, h2.forwarding, h2.usualHeaders);
     if (headers.expect?.toLowerCase() === '100-continue' && this.hasBody) stream.additionalHeaders({ ':status': 100 });
+    // emitted when they arrive, which may be before the body is sent on; a body framed by its length has no room for them
+    if (this.chunked) stream.once('trailers', (trailers: IncomingHttpHeaders) => (this.trailerSection = requestTrailer(trailers)));
     stream.once('close', () => this.streamClosed());
   }
 
@@ -125,7 +129,7 @@ export class H2Exchange implements ServerRequest {
       }
     };
     const onEnd = () => {
-      if (this.chunked) connection.write('0\r\n\r\n');
+      if (this.chunked) connection.write(`0\r\n${this.trailerSection}\r\n`);
     };
     stream.on('data', onData).once('end', onEnd);
     this.detachBody = () => stream.off('data', onData).off('end', onEnd).pause();

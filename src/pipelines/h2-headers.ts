@@ -14,6 +14,14 @@ export function usualAdditions(forwarding: Forwarding): string {
 
 const lines = (headers: Array<[string, string]>): string => headers.map(([name, value]) => `${name}: ${value}\r\n`).join('');
 
+/** A field's lines, one per value. */
+function fieldLines(name: string, value: string | string[]): string {
+  if (typeof value === 'string') return `${name}: ${value}\r\n`;
+  let text = '';
+  for (const one of value) text += `${name}: ${one}\r\n`;
+  return text;
+}
+
 /**
  * The HTTP/1.1 head of the request, for the server: Host from :authority, Expect left out (the
  * balancer answers 100-continue itself), the forwarding headers as the settings say (`usual` when
@@ -32,9 +40,30 @@ export function requestHead(method: string, path: string, headers: IncomingHttpH
       ours ??= new ForwardingHeaders(forwarding);
       if (!ours.keeps(name, String(value))) continue;
     }
-    if (typeof value === 'string') head += `${name}: ${value}\r\n`;
-    else for (const one of value) head += `${name}: ${one}\r\n`;
+    head += fieldLines(name, value);
   }
   if (hasBody && headers['content-length'] === undefined) head += 'transfer-encoding: chunked\r\n';
   return `${head}${ours === undefined ? usual : lines(ours.added())}\r\n`;
+}
+
+/**
+ * Fields a request trailer may not carry (RFC 9110 6.5.1: framing, routing, request modifiers,
+ * authentication, content description), and whatever the balancer vouches for (forwarding and
+ * client certificate headers): a server that merges trailers into the header section must not
+ * learn them from the client there.
+ */
+const NOT_IN_TRAILERS = new Set(['content-length', 'host', 'trailer', 'expect', 'max-forwards', 'range', 'if-match', 'if-none-match',
+  'if-modified-since', 'if-unmodified-since', 'if-range', 'cache-control', 'pragma', 'authorization', 'proxy-authorization', 'cookie',
+  'content-encoding', 'content-type', 'content-range']);
+
+/** The trailer section of a chunked request body for the server: the client's trailer fields that may go there. */
+export function requestTrailer(trailers: IncomingHttpHeaders): string {
+  let section = '';
+  for (const name in trailers) {
+    const value = trailers[name];
+    if (value === undefined || name.charCodeAt(0) === 0x3a || NOT_IN_TRAILERS.has(name) || CONNECTION_SPECIFIC.has(name) ||
+      FORWARDING.has(name) || IDENTITY.has(name)) continue;
+    section += fieldLines(name, value);
+  }
+  return section;
 }

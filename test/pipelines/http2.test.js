@@ -130,7 +130,7 @@ test('server N proxy_protocol: the connections to it are the h2 client\'s own, e
   for (const head of heads) assert.match(head, new RegExp(`^PROXY TCP4 127\\.0\\.0\\.5 127\\.0\\.0\\.1 \\d+ ${pen.port}$`));
 });
 
-test('bodies stream both ways; HEAD, 204 and 304 have none; trailers and 103 Early Hints pass; 100-continue is answered', async (t) => {
+test('bodies stream both ways; HEAD, 204 and 304 have none; trailers both ways and 103 Early Hints pass; 100-continue is answered', async (t) => {
   const be = await echoingBackend(t, 'a');
   const pen = await h2Pen(t, [be.port]);
   const session = await h2Session(t, pen.port);
@@ -139,6 +139,10 @@ test('bodies stream both ways; HEAD, 204 and 304 have none; trailers and 103 Ear
   assert.equal(posted.status, 200);
   assert.equal(json(posted).bytes, upload.length);
   assert.equal(json(posted).headers['transfer-encoding'], 'chunked', 'no length given: the server gets it chunked');
+  const trailing = await h2Request(session, { ':method': 'POST', ':path': '/trailing' }, 'a body',
+    { 'x-checksum': 'c0ffee', 'x-forwarded-for': '198.51.100.9', 'x-client-verify': 'SUCCESS', authorization: 'Basic Zm9v' });
+  assert.deepEqual([json(trailing).bytes, json(trailing).trailers], [6, { 'x-checksum': 'c0ffee' }],
+    'the client\'s trailers follow the last chunk, less what a trailer may not carry or the balancer vouches for');
   const sized = await h2Request(session, { ':method': 'PUT', ':path': '/sized', 'content-length': '5' }, 'hello');
   assert.equal(json(sized).headers['content-length'], '5');
   const download = await h2Request(session, { ':path': '/bytes/5000000' });

@@ -17,12 +17,14 @@ async function h2Session(t, port, options = {}) {
 }
 
 /**
- * A request on session: resolves with { status, headers, body (a Buffer), trailers, informational
- * (the 1xx headers) } once the stream ends, or with { reset: code } when the server resets it.
+ * A request on session, with a body and after it trailers when given: resolves with { status,
+ * headers, body (a Buffer), trailers, informational (the 1xx headers) } once the stream ends, or
+ * with { reset: code } when the server resets it.
  */
-function h2Request(session, headers, body) {
+function h2Request(session, headers, body, trailers) {
   return new Promise((resolve) => {
-    const stream = session.request({ ':path': '/', ...headers }, { endStream: body === undefined });
+    const stream = session.request({ ':path': '/', ...headers }, { endStream: body === undefined, waitForTrailers: trailers !== undefined });
+    if (trailers !== undefined) stream.on('wantTrailers', () => stream.sendTrailers(trailers));
     const chunks = [];
     const informational = [];
     const answer = { status: 0, headers: {}, trailers: {}, informational };
@@ -41,7 +43,7 @@ function h2Request(session, headers, body) {
 
 /**
  * An HTTP/1.1 backend that answers with JSON saying who it is and what it was asked (method, url,
- * headers, body length), or as the path asks: /trailers (a trailer), /hints (103 first),
+ * headers, body length, trailers), or as the path asks: /trailers (a trailer), /hints (103 first),
  * /status/N (N, no body), /bytes/N (N bytes), /stream/N (N bytes written as the client takes them).
  */
 async function echoingBackend(t, name) {
@@ -77,7 +79,7 @@ async function echoingBackend(t, name) {
       } else {
         if (req.url === '/hints') res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
         res.setHeader('set-cookie', ['a=1', 'b=2']);
-        res.end(JSON.stringify({ name, method: req.method, url: req.url, headers: req.headers, bytes }));
+        res.end(JSON.stringify({ name, method: req.method, url: req.url, headers: req.headers, bytes, trailers: req.trailers }));
       }
     });
   });
