@@ -15,9 +15,10 @@ function median(values) {
 const LOAD_FIGURES = ['rps', 'p50', 'p99', 'mean', 'max', 'slow', 'timeouts', 'cpuPerRequest', 'mainCpuPerRequest'];
 const IDLE_FIGURES = ['before', 'after', 'perConnection'];
 
-// One row per contender from its rounds: the median of each figure, every note kept once.
+// One row per contender from its rounds: the median of each figure, every note kept once, and
+// req/s round by round (a contender that is fast in one round and slow in the next shows there).
 function summarise(name, rounds, figures = LOAD_FIGURES) {
-  const row = { name, failed: rounds.some((r) => r.failed), notes: [...new Set(rounds.flatMap((r) => r.notes))] };
+  const row = { name, failed: rounds.some((r) => r.failed), notes: [...new Set(rounds.flatMap((r) => r.notes))], rpsByRound: rounds.map((r) => r.rps) };
   for (const figure of figures) row[figure] = median(rounds.map((r) => r[figure]));
   return row;
 }
@@ -53,6 +54,8 @@ function status(r) {
   return r.failed ? 'FAILED' : r.notes.length ? 'see notes' : 'ok';
 }
 
+const BY_ROUND = ['req/s each round', (r) => r.rpsByRound.map((v) => fmt(v, 0)).join(' ')];
+
 // A wrk scenario's table. `per` names what CPU time is divided by (req or conn); `tail` adds
 // the max latency, the requests over 1 s and the timeouts.
 function printTable(title, rows, { per = 'req', tail = false } = {}) {
@@ -70,6 +73,7 @@ function printTable(title, rows, { per = 'req', tail = false } = {}) {
     ['req/s vs pen', (r, pen) => pen && ratio(r.rps, pen.rps)],
     ['p99 vs pen', (r, pen) => pen && ratio(r.p99, pen.p99)],
     ['CPU vs pen', (r, pen) => pen && ratio(r.cpuPerRequest, pen.cpuPerRequest)],
+    BY_ROUND,
     ['status', status],
   ]);
 }
@@ -117,6 +121,7 @@ function printCompareTable(title, rows, scenario) {
     [`main thread us/${per}`, (r) => (r.name.startsWith('pen-edge') ? fmt(r.mainCpuPerRequest, 1) : '-')],
     ...compare.to.map((name) => [`req/s vs ${short(name)}`, (r) => ratio(r.rps, rowNamed(rows, name)?.rps)]),
     ...(own ? [[`CPU vs ${short(own)}`, (r) => ratio(r.cpuPerRequest, rowNamed(rows, own)?.cpuPerRequest)]] : []),
+    BY_ROUND,
     ['status', status],
   ]);
   printTargets(rows, compare.of, scenario);
@@ -146,6 +151,7 @@ function printRatioTable(title, rows, scenario) {
     ['max', (r) => ms(r.max)],
     ['CPU us/req', (r) => fmt(r.cpuPerRequest, 1)],
     ...ratios.to.map(([figure, name]) => [`${figure} vs ${name}`, (r) => fmt(ratioOf(rows, figure, r.name, name), 2)]),
+    BY_ROUND,
     ['status', status],
   ]);
   printTargets(rows, ratios.of, scenario);
