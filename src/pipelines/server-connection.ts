@@ -190,10 +190,11 @@ export class ServerConnection implements AnswerSink {
     this.out = '';
     const written = this.unwritten;
     this.unwritten = 0;
-    // before the connection is made they are counted when it is: a server never reached got nothing
-    if (this.connected) for (let k = this.queue.length - written; k < this.queue.length; k++) this.queue[k]!.headWritten();
     if (this.firstSentAt === 0) this.sentNow();
-    if (this.connected) this.startBody();
+    // before the connection is made, heads are counted when it is: a server never reached got nothing
+    if (!this.connected) return;
+    for (let k = this.queue.length - written; k < this.queue.length; k++) this.queue[k]!.headWritten();
+    this.startBody();
   }
 
   /** Writes part of a request body; false when the connection's buffer is full (wait for drain). */

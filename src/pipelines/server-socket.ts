@@ -5,7 +5,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type { Server } from '../balancer/server-table';
 
 export interface SocketOptions {
-  /** the local address to connect from (-b) */
+  /** the local address to connect from (`source`) */
   source: string | undefined;
   allowHalfOpen: boolean;
   keepAlive?: boolean;
