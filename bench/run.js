@@ -10,7 +10,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { startBackends } = require('./backends');
 const { makeCertificate } = require('./certificates');
-const { startContenders, workersNode } = require('./contenders');
+const { startContenders, node24 } = require('./contenders');
 const { describe, moveToCpus, onCpus, planPinning } = require('./pinning');
 const { HOST, cleanupSync, cpuSeconds, mainThreadCpuSeconds, running, stop, tempDir, which } = require('./processes');
 const { measureIdle } = require('./idle');
@@ -172,6 +172,11 @@ async function runIdleScenario(scenario, base) {
   printIdleTable(`${scenario.name} (${scenario.idle} idle connections through each balancer, median of ${ROUNDS} rounds)`, rows);
 }
 
+// The scenario without its pen-edges marked node24 (where there is no Node 24).
+function withoutNode24(scenario) {
+  return scenario.penEdges ? { ...scenario, penEdges: scenario.penEdges.filter((p) => !p.node24) } : scenario;
+}
+
 async function main() {
   const tools = {
     wrk: which('wrk', ['/usr/bin/wrk']),
@@ -226,12 +231,12 @@ async function main() {
       fullHandshakes = null;
     }
   }
-  let node = null; // the Node that runs pen-edge in the workers scenarios
-  if (scenarios.some((s) => s.workersNode)) {
-    node = workersNode();
+  let node = null; // Node 24, for the workers scenarios and the pen-edges marked node24
+  if (scenarios.some((s) => s.workersNode || s.penEdges?.some((p) => p.node24))) {
+    node = node24();
     if (typeof node === 'string') {
-      console.log(`${node}; skipping the workers scenarios`);
-      scenarios = scenarios.filter((s) => !s.workersNode);
+      console.log(`${node}; skipping the workers scenarios and the pen-edges on Node 24`);
+      scenarios = scenarios.filter((s) => !s.workersNode).map(withoutNode24);
       node = null;
     }
   }
@@ -239,8 +244,9 @@ async function main() {
   const backends = await startBackends(tools.nginx, process.env.BENCH_BACKENDS);
   console.log(`backends: ${backends.kind}`);
   console.log(`pinning: ${describe(pinning)}`);
-  if (node) console.log(`pen-edge in the workers scenarios: ${path.relative(ROOT, node.path)} ${node.version}`);
-  const ctx = { tools, certificates, fullHandshakes, pinning, backends, connections, workersNode: node };
+  console.log(`pen-edge: ${process.execPath} ${process.version}` +
+    (node ? `; in the workers scenarios and as 'pen-edge (Node 24)': ${path.relative(ROOT, node.path)} ${node.version}` : ''));
+  const ctx = { tools, certificates, fullHandshakes, pinning, backends, connections, node24: node };
   for (const scenario of scenarios) await (scenario.idle ? runIdleScenario : runLoadScenario)(scenario, ctx);
   await Promise.all(backends.children.map(stop));
 }

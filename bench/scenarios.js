@@ -24,19 +24,22 @@
 //   idle         no wrk: hold this many idle connections through each balancer and compare its
 //                memory (VmRSS) before and after
 //   group        a second name that selects this scenario with others (BENCH_SCENARIOS=workers)
-//   penEdges     several pen-edges instead of one: [{ name, args }], each with its own arguments
-//   workersNode  run pen-edge with a Node that has `workers` (the pinned Node 24 in .ci/node24);
-//                without one the scenario is skipped, saying why
+//   penEdges     several pen-edges instead of one: [{ name, args, node24 }], each with its own
+//                arguments; node24: run by the pinned Node 24 in .ci/node24 (without it that
+//                pen-edge is left out, saying why)
+//   workersNode  run every pen-edge with a Node that has `workers` (the pinned Node 24 in
+//                .ci/node24); without one the scenario is skipped, saying why
 //   haproxyGlobal  lines for haproxy's `global` section (e.g. nbthread 2)
 //   threadCpu    also read each balancer's main thread's CPU time (/proc/PID/task/PID/stat)
-//   ratios       { of, to: [[figure, name]] }: the table shows each figure ('req/s', 'p99' or 'CPU')
-//                of every row over that of the row named, and the targets are `of`'s (for a
-//                scenario without Debian pen, to which the other tables show ratios)
+//   ratios       { of: [names], to: [[figure, vs]] }: the table shows each figure ('req/s', 'p99'
+//                or 'CPU') of every row over that of the row vs names, and the targets are those
+//                of each row in `of` (for a scenario without Debian pen, to which the other tables
+//                show ratios); vs is a row's name or OWN_HTTP11, each row's own contender over HTTP/1.1
 //   compare      { of, to }: the table shows req/s as ratios to each contender in `to` (a name or
 //                its first word), and `of`'s CPU per request against the pen-edge among them
 //   targets      [{ figure, op, times, vs }]: figure ('req/s', 'p99' or 'CPU') of `compare.of` (or
-//                `ratios.of`) op ('>=', '>' or '<=') times vs's; each is printed with its measured
-//                ratio and whether it holds
+//                each of `ratios.of`) op ('>=', '>' or '<=') times vs's; each is printed with its
+//                measured ratio and whether it holds
 //   issue        the number of the issue the targets come from
 const CLOSE = ['-H', 'Connection: close']; // a new client connection (and backend connection) per request
 
@@ -60,6 +63,8 @@ const target = (figure, op, times, vs) => ({ figure, op, times, vs });
 // and not two clients that cost the shared load core differently.
 const H2 = { alpn: 'h2', args: ['-m10'] }; // 10 requests at a time on each connection
 const HTTP11 = { alpn: 'http/1.1', args: ['--h1', '-m1'] }; // keep-alive, one request at a time (no pipelining)
+/** In `ratios`: each row's own contender over HTTP/1.1 ('pen-edge h2' against 'pen-edge http/1.1'). */
+const OWN_HTTP11 = { label: 'own http/1.1', nameFor: (row) => row.replace(/ h2$/, ' http/1.1') };
 
 const SCENARIOS = [
   { name: 'tcp keep-alive', penFlags: ['-r'], haproxy: ['mode tcp'] },
@@ -75,12 +80,15 @@ const SCENARIOS = [
   { name: 'idle connections', penFlags: ['-r', '-c', '6000'], haproxy: ['mode tcp'], idle: 5000 },
   // HTTP/2 on the TLS front end: h2load -c16 -m10 against pen-edge and haproxy `mode http`, both
   // relaying to the backends over HTTP/1.1, and HTTP/1.1 keep-alive over TLS at the same 16
-  // connections; `option forwardfor` as pen-edge's -H adds X-Forwarded-For.
+  // connections; `option forwardfor` as pen-edge's -H adds X-Forwarded-For. pen-edge runs twice:
+  // on the Node running the bench and on Node 24, whose garbage collector keeps far less of
+  // what an HTTP/2 stream leaves behind (README, HTTP/2).
   { name: 'h2', tls: 'p-256', penFlags: ['-r', '-H'], haproxy: ['mode http', 'option forwardfor'], alpn: 'h2,http/1.1',
     noDebianPen: true, connections: [16], h2load: [H2, HTTP11],
-    ratios: { of: 'pen-edge h2',
-      to: [['req/s', 'haproxy h2'], ['p99', 'haproxy h2'], ['CPU', 'haproxy h2'], ['req/s', 'pen-edge http/1.1']] },
-    targets: [target('req/s', '>=', 0.6, 'haproxy h2'), target('req/s', '>', 1, 'pen-edge http/1.1'),
+    penEdges: [{ name: 'pen-edge' }, { name: 'pen-edge (Node 24)', node24: true }],
+    ratios: { of: ['pen-edge h2', 'pen-edge (Node 24) h2'],
+      to: [['req/s', 'haproxy h2'], ['p99', 'haproxy h2'], ['CPU', 'haproxy h2'], ['req/s', OWN_HTTP11]] },
+    targets: [target('req/s', '>=', 0.6, 'haproxy h2'), target('req/s', '>', 1, OWN_HTTP11),
       target('p99', '<=', 2, 'haproxy h2')] },
   // pen-edge's worker threads (issue #13): `workers 1` and `workers 2` side by side with pen and
   // haproxy with two threads, all of them and wrk unpinned, sharing the cores.
