@@ -34,6 +34,8 @@ export interface AnswerSink {
 const HEAD_END = Buffer.from('\r\n\r\n');
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/;
 const DIGITS = /^\d{1,15}$/;
+/** The entries of an absent Connection header: one list for every answer without one. */
+const NO_ENTRIES: readonly string[] = [];
 
 type State = 'head' | 'body' | 'until-close' | 'stopped';
 
@@ -113,7 +115,7 @@ export class AnswerReader {
       eol = text.indexOf('\r\n', start);
       addField(headers, text, start, eol < 0 ? text.length : eol, framing);
     }
-    const connection = framing.connection === undefined ? [] : listEntries(framing.connection);
+    const connection = framing.connection === undefined ? NO_ENTRIES : listEntries(framing.connection);
     if (connection.length > 0) dropNamed(headers, connection);
     if (code < 200) {
       if (code === 101) throw new Refusal(502, 'the server switched protocols unasked');
@@ -211,6 +213,6 @@ function addField(headers: AnswerHeaders, text: string, start: number, end: numb
 }
 
 /** Leaves out the headers the server's Connection header names (its entries) as its connection's own. */
-function dropNamed(headers: AnswerHeaders, connection: string[]): void {
+function dropNamed(headers: AnswerHeaders, connection: readonly string[]): void {
   for (const name of connection) if (name !== 'close' && name !== 'keep-alive' && name !== ':status') delete headers[name];
 }
