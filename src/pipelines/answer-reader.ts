@@ -115,6 +115,7 @@ export class AnswerReader {
       eol = text.indexOf('\r\n', start);
       addField(headers, text, start, eol < 0 ? text.length : eol, framing);
     }
+    if (framing.transferEncoding !== undefined) delete headers['content-length']; // the encoding frames the body (RFC 9112 6.3)
     const connection = framing.connection === undefined ? NO_ENTRIES : listEntries(framing.connection);
     if (connection.length > 0) dropNamed(headers, connection);
     if (code < 200) {

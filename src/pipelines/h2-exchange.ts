@@ -19,6 +19,8 @@ export interface H2Connection {
   /** the status a request gets when no server is left: 503, or 504 after a connect timeout */
   readonly failure: number;
   readonly forwarding: Forwarding;
+  /** how long a request body may stop coming while the balancer reads it (ms: http_head_timeout) */
+  readonly bodyTimeoutMs: number;
   /** the header lines added to a request that has none of the forwarding headers (made once) */
   readonly usualHeaders: string;
   pool(server: Server): ServerPool;
@@ -47,7 +49,8 @@ export class H2Exchange implements ServerRequest {
   private readonly method: string;
   private readonly path: string;
   readonly requestHead: string;
-  readonly pipelinable: boolean;
+  /** a GET or HEAD without a body, until it has to be sent again: then on a connection of its own */
+  pipelinable: boolean;
   readonly isHead: boolean;
   readonly hasBody: boolean;
   private readonly started = performance.now();
@@ -65,6 +68,8 @@ export class H2Exchange implements ServerRequest {
   private trailerSection = '';
   /** the balancer gave up on the request (the client reset it, or its body stopped coming): the answer goes nowhere */
   private abandoned = false;
+  /** the balancer reset the stream itself: not a reset by the client (rapid reset counts those) */
+  private resetHere = false;
   private staleRetries = 0;
   /** the answer waits for the client to read (the connection is paused until its stream drains) */
   private awaitingDrain = false;
@@ -96,9 +101,17 @@ export class H2Exchange implements ServerRequest {
     this.h2.pool(server).send(this);
   }
 
+  get cancelled(): boolean {
+    return this.abandoned;
+  }
+
+  resend(): void {
+    this.send();
+  }
+
   /** The client reset the stream, or it ended with its answer. */
   private streamClosed(): void {
-    if (this.stream.aborted) this.h2.aborted();
+    if (this.stream.aborted && !this.resetHere) this.h2.aborted();
     if (this.status !== 0 && this.stream.writableFinished) return;
     this.abandoned = true;
     // an answer under way, or a body half sent, leaves the connection in no state for another request
@@ -123,16 +136,35 @@ export class H2Exchange implements ServerRequest {
       if (this.chunked) connection.write(`${chunk.length.toString(16)}\r\n`);
       let more = connection.write(chunk);
       if (this.chunked) more = connection.write('\r\n');
-      if (!more) {
+      if (!more) { // the server reads slowly: the client is not to blame meanwhile
         stream.pause();
-        connection.onceDrained(() => stream.resume());
+        this.watchBody(false);
+        connection.onceDrained(() => {
+          this.watchBody(true);
+          stream.resume();
+        });
       }
     };
     const onEnd = () => {
+      this.watchBody(false);
       if (this.chunked) connection.write(`0\r\n${this.trailerSection}\r\n`);
     };
     stream.on('data', onData).once('end', onEnd);
-    this.detachBody = () => stream.off('data', onData).off('end', onEnd).pause();
+    this.watchBody(true);
+    stream.resume(); // paused when an earlier server failed before taking the body
+    this.detachBody = () => {
+      this.watchBody(false);
+      stream.off('data', onData).off('end', onEnd).pause();
+    };
+  }
+
+  /**
+   * Times the request body while the balancer reads it (not while the request waits for a
+   * connection, nor while the server is slow to take it): one that stops coming gets 408.
+   */
+  private watchBody(on: boolean): void {
+    if (on && !this.stream.readableEnded) this.stream.setTimeout(this.h2.bodyTimeoutMs, () => this.timedOut());
+    else this.stream.setTimeout(0);
   }
 
   informational(headers: AnswerHeaders, headBytes: number): void {
@@ -180,7 +212,7 @@ export class H2Exchange implements ServerRequest {
   timedOut(): void {
     this.abandoned = true;
     this.connection?.abandon(Failure.Stale, 'the request body stopped coming');
-    if (this.status !== 0) this.stream.close(constants.NGHTTP2_CANCEL);
+    if (this.status !== 0) this.reset(constants.NGHTTP2_CANCEL);
     else this.refuse(408, 'the request body stopped coming');
   }
 
@@ -191,19 +223,27 @@ export class H2Exchange implements ServerRequest {
     this.detachBody?.();
     this.detachBody = undefined;
     if (failure === Failure.Broken) { // the answer was under way: the client learns of it from the reset
-      this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+      this.reset(constants.NGHTTP2_INTERNAL_ERROR);
       this.logged(this.status, this.bytes);
       return;
     }
     if (failure === Failure.Timeout) return this.refuse(504, `server ${server.index}: ${why}`);
     const safe = !this.bodyTaken && (failure === Failure.Connect || failure === Failure.ConnectTimeout || IDEMPOTENT.has(this.method));
     if (failure === Failure.Stale && ++this.staleRetries <= STALE_RETRIES) {
-      if (safe) return this.send(); // not the server's fault: on a connection of its own
+      if (safe) { // not the server's fault: again, on a connection of its own, with nothing queued behind it
+        this.pipelinable = false;
+        return this.send();
+      }
       return this.refuse(502, `server ${server.index} closed the connection before answering`);
     }
     this.h2.failed(server, why, failure === Failure.ConnectTimeout ? 504 : 502);
     if (safe) return this.send();
     this.refuse(502, `server ${server.index} failed before answering (${why})`);
+  }
+
+  private reset(code: number): void {
+    this.resetHere = true;
+    this.stream.close(code);
   }
 
   /** Answers with the balancer's own error page. */

@@ -121,6 +121,7 @@ class ServedConnection implements H2Connection {
   failure = 503;
   readonly forwarding: Forwarding;
   readonly usualHeaders: string;
+  readonly bodyTimeoutMs: number;
   readonly onExchange: ((exchange: Exchange) => void) | undefined;
   private readonly resets: ResetCounter;
   private session: ServerHttp2Session | undefined;
@@ -131,6 +132,7 @@ class ServedConnection implements H2Connection {
     private readonly connections: ConnectionTable, private readonly pools: PerServer<ServerPool>, now: number) {
     this.forwarding = client.forwarding;
     this.usualHeaders = usualAdditions(client.forwarding);
+    this.bodyTimeoutMs = settings.httpHeadTimeout * 1000;
     this.onExchange = client.onExchange;
     this.resets = new ResetCounter(settings.http2MaxStreams, this.goingAway);
     this.choose(0, now);
@@ -174,10 +176,6 @@ class ServedConnection implements H2Connection {
     const exchange = new H2Exchange(this, stream, headers, ended);
     // the size is announced in SETTINGS, but nghttp2 does not hold clients to it: 431, as over HTTP/1.1
     if (headerListSize(raw) > this.settings.httpHeadMax) return exchange.refuse(431, 'request headers over http_header_max');
-    if (!ended) { // a body that stops coming
-      stream.setTimeout(this.settings.httpHeadTimeout * 1000, () => exchange.timedOut());
-      stream.once('end', () => stream.setTimeout(0));
-    }
     exchange.send();
   }
 

@@ -32,8 +32,10 @@ export const enum Failure {
 export interface ServerRequest {
   /** the request head, ready to write */
   readonly requestHead: string;
-  /** may wait behind other requests on a connection: a GET or HEAD without a body */
+  /** may wait behind other requests on a connection: a GET or HEAD without a body, not sent before */
   readonly pipelinable: boolean;
+  /** the client gave up on the request before it went out: it is not sent */
+  readonly cancelled: boolean;
   /** a HEAD request: its answer has no body */
   readonly isHead: boolean;
   /** has a body to send */
@@ -44,6 +46,8 @@ export interface ServerRequest {
   headWritten(): void;
   /** the body may go now: the connection is made and the head written */
   sendBody(connection: ServerConnection): void;
+  /** goes again where its client's requests go now (it waited for a connection that failed) */
+  resend(): void;
   informational(headers: AnswerHeaders, headBytes: number): void;
   head(status: number, headers: AnswerHeaders, headBytes: number): void;
   /** false: the client reads slowly, and the connection waits for resume() */
@@ -54,8 +58,11 @@ export interface ServerRequest {
 
 /** What the pool hears from its connections. */
 export interface ConnectionOwner {
-  /** an answer began after its request had waited `ms` on the server (see waited()) */
-  heard(ms: number): void;
+  /**
+   * an answer began after its request had waited `ms` on the server (see waited(); undefined
+   * when not measured), and the server keeps (or closes) the connection after it
+   */
+  heard(ms: number | undefined, keepsAlive: boolean): void;
   /** the connection finished an answer and can take more */
   answered(connection: ServerConnection): void;
   gone(connection: ServerConnection): void;
@@ -288,7 +295,7 @@ export class ServerConnection implements AnswerSink {
 
   head(status: number, headers: AnswerHeaders, headBytes: number): void {
     const request = this.current();
-    if (this.firstSentAt !== 0) this.owner.heard(this.waited(loopClock()));
+    this.owner.heard(this.firstSentAt !== 0 ? this.waited(loopClock()) : undefined, this.reader.keepAlive);
     this.answering = true;
     request.head(status, headers, headBytes);
   }

@@ -23,10 +23,13 @@ export class ServerPool implements ConnectionOwner {
   private retired = false;
   /** how long the server's answers took to begin lately (ms, a moving average); none yet: slow */
   private answerMs = Infinity;
+  /** the server's latest answer kept its connection open: requests queued behind one would be sent again */
+  private keepsAlive = true;
 
   constructor(private readonly server: Server, private readonly settings: Settings, private readonly proxyHeader?: Buffer) {}
 
   send(request: ServerRequest): void {
+    if (request.cancelled) return;
     const connection = this.choose(request);
     if (connection === undefined) this.waiting.push(request);
     else connection.send(request);
@@ -43,25 +46,30 @@ export class ServerPool implements ConnectionOwner {
     return connection;
   }
 
-  /** How many requests a connection may carry at once: `http2_pipeline` toward a server that answers fast, else one. */
+  /** How many requests a connection may carry at once: `http2_pipeline` toward a server that answers fast and keeps its connections, else one. */
   private depth(): number {
-    return this.answerMs < PIPELINE_WINDOW_MS ? this.settings.http2Pipeline : 1;
+    return this.answerMs < PIPELINE_WINDOW_MS && this.keepsAlive ? this.settings.http2Pipeline : 1;
   }
 
-  heard(ms: number): void {
-    this.answerMs = this.answerMs === Infinity ? ms : this.answerMs + (ms - this.answerMs) / 8;
+  heard(ms: number | undefined, keepsAlive: boolean): void {
+    this.keepsAlive = keepsAlive;
+    if (ms !== undefined) this.answerMs = this.answerMs === Infinity ? ms : this.answerMs + (ms - this.answerMs) / 8;
   }
 
   answered(connection: ServerConnection): void {
     if (this.retired && connection.idle) return connection.abandon(Failure.Stale, 'retired');
     const depth = this.depth();
     const clock = loopClock();
-    while (this.waiting.length > 0 && connection.takes(this.waiting[0]!, depth, PIPELINE_WINDOW_MS, clock)) connection.send(this.waiting.shift()!);
+    while (this.waiting.length > 0 && (this.waiting[0]!.cancelled || connection.takes(this.waiting[0]!, depth, PIPELINE_WINDOW_MS, clock))) {
+      const request = this.waiting.shift()!;
+      if (!request.cancelled) connection.send(request);
+    }
   }
 
   gone(connection: ServerConnection): void {
     this.connections.splice(this.connections.indexOf(connection), 1);
-    for (const request of this.waiting.splice(0)) this.send(request); // on connections in its place
+    // each to where its client's requests go now: another server, when this one failed the client
+    for (const request of this.waiting.splice(0)) request.resend();
   }
 
   /** The pool is replaced (the server changed): idle connections close, busy ones after their answers; returns the requests still waiting. */

@@ -10,15 +10,9 @@ const tls = require('node:tls');
 const { once } = require('node:events');
 const { startPen, freePort, onLoopback, unansweredServer, controlOf, fileCreated, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
 const { certificateSet } = require('../support/certs');
-const { h2Session, h2Request, echoingBackend, holdingBackend } = require('../support/h2');
+const { h2Pen, h2Session, h2Request, echoingBackend, holdingBackend } = require('../support/h2');
 const { request, metric } = require('../support/web');
 const run = require('node:util').promisify(require('node:child_process').execFile);
-
-/** pen-edge with -H on TLS in front of servers (ports), with more options; resolves with the pen. */
-async function h2Pen(t, servers, options = [], extra = {}) {
-  const certs = await certificateSet(t);
-  return startPen(t, ['-H', '-E', certs.serverCert, '-K', certs.serverKey, ...options, ...servers.map((p) => `127.0.0.1:${p}`)], extra);
-}
 
 const json = (answer) => JSON.parse(answer.body.toString());
 

@@ -1,11 +1,18 @@
 'use strict';
-// HTTP/2 from a test's side: a client session on pen-edge's TLS listener, requests on it, and an
-// HTTP/1.1 backend that says what it was asked.
+// HTTP/2 from a test's side: pen-edge with -H on TLS, a client session on it, requests on it, and
+// an HTTP/1.1 backend that says what it was asked.
 const http = require('node:http');
 const http2 = require('node:http2');
 const net = require('node:net');
 const { once } = require('node:events');
-const { onLoopback } = require('./harness');
+const { onLoopback, startPen } = require('./harness');
+const { certificateSet } = require('./certs');
+
+/** pen-edge with -H on TLS in front of servers (ports, or PORT:MAX… specs), with more options; resolves with the pen. */
+async function h2Pen(t, servers, options = [], extra = {}) {
+  const certs = await certificateSet(t);
+  return startPen(t, ['-H', '-E', certs.serverCert, '-K', certs.serverKey, ...options, ...servers.map((p) => `127.0.0.1:${p}`)], extra);
+}
 
 /** An HTTP/2 session to 127.0.0.1:port (ALPN h2), closed after the test. */
 async function h2Session(t, port, options = {}) {
@@ -118,4 +125,4 @@ async function holdingBackend(t, { delay = 0 } = {}) {
   return onLoopback(t, server);
 }
 
-module.exports = { h2Session, h2Request, echoingBackend, holdingBackend };
+module.exports = { h2Pen, h2Session, h2Request, echoingBackend, holdingBackend };
