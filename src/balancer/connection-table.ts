@@ -122,7 +122,9 @@ export class ConnectionTable {
     Atomics.store(this.slots, at + CLIENT, client.slot);
     const conn: Connection = { id, down, up: undefined, client, port, seen, server: undefined, connectTimer: undefined, bytesIn: 0, bytesOut: 0, opened: Date.now() };
     this.mine[id] = conn;
-    if (id > Atomics.load(h, LAST)) Atomics.store(h, LAST, id);
+    for (let last = Atomics.load(h, LAST); id > last; last = Atomics.load(h, LAST)) { // another thread may raise it meanwhile
+      if (Atomics.compareExchange(h, LAST, last, id) === last) break;
+    }
     return conn;
   }
 

@@ -8,7 +8,14 @@ import { readdirSync, readFileSync } from 'node:fs';
  * event loop before a refused one is closed; the control port holds up to 32 connections
  * (src/listeners/control.ts); the log, health checks and a TLS reload need some of their own
  */
-export const RESERVED_DESCRIPTORS = 80;
+const RESERVED_DESCRIPTORS = 80;
+/** what each further worker's listener may take in one turn, as above */
+const RESERVED_PER_WORKER = 32;
+
+/** The descriptors kept free with `workers` threads listening. */
+export function reservedDescriptors(workers: number): number {
+  return RESERVED_DESCRIPTORS + RESERVED_PER_WORKER * (workers - 1);
+}
 
 /** The soft limit on open files, where /proc tells it (Linux); undefined elsewhere. */
 function descriptorLimit(): number | undefined {
@@ -21,12 +28,17 @@ function descriptorLimit(): number | undefined {
   }
 }
 
-/** Descriptors clients and servers may hold from now on: the limit, less what is open and the reserve. */
-export function descriptorBudget(): number {
+/**
+ * Descriptors clients and servers may hold, the `connections` open now (in any worker, two
+ * descriptors each) included: the limit, less the reserve and what else is open. A worker that
+ * replaces a dead one starts with the others' connections open; they are not counted twice.
+ */
+export function descriptorBudget(connections: number, workers: number): number {
   const limit = descriptorLimit();
   if (limit === undefined) return Infinity;
   try {
-    return Math.max(0, limit - readdirSync('/proc/self/fd').length - RESERVED_DESCRIPTORS);
+    const others = readdirSync('/proc/self/fd').length - 2 * connections;
+    return Math.max(0, limit - others - reservedDescriptors(workers));
   } catch {
     return Infinity;
   }

@@ -12,7 +12,7 @@ import { NO_CHALLENGES, type AcmeChallenges } from '../acme/challenges';
 import { UdpListener } from '../listeners/udp';
 import { SocketEndpoint } from '../pipelines/endpoint';
 import { diag } from '../reports/diag';
-import { descriptorBudget, RESERVED_DESCRIPTORS } from './descriptors';
+import { descriptorBudget, reservedDescriptors } from './descriptors';
 
 /** What ALPN offers: with -H, h2 (unless `http2 off`, or with `dummy`, which answers HTTP/1.1 only) and http/1.1. */
 function alpnProtocols(s: Settings): string[] {
@@ -41,10 +41,10 @@ export class Service {
     const s = this.settings;
     if (s.udp) this.udp = await UdpListener.open(s.listen!, this.balancer, s, this.reusePort);
     else this.listener = await this.openListener(s.listen!, tls, fd);
-    this.forwarder.descriptorBudget = descriptorBudget();
+    this.forwarder.descriptorBudget = descriptorBudget(this.connections.count, s.workers);
     const most = Math.floor(this.forwarder.descriptorBudget / 2);
     if (most < s.connMax) {
-      diag(`-x ${s.connMax}: ulimit -n leaves descriptors for ${most} connections (two each; ${RESERVED_DESCRIPTORS} kept for accepting, the control port, the log and health checks): more clients wait`);
+      diag(`-x ${s.connMax}: ulimit -n leaves descriptors for ${most} connections (two each; ${reservedDescriptors(s.workers)} kept for accepting, the control port, the log and health checks): more clients wait`);
     }
   }
 

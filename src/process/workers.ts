@@ -44,8 +44,11 @@ interface Awaited {
 const ANSWER_MS = 5000;
 
 export class WorkerPool {
-  private readonly workers: Worker[] = [];
+  /** by thread number less one; undefined once it has exited and until its replacement starts */
+  private readonly workers: Array<Worker | undefined> = [];
   private stopping = false;
+  /** QUIT or an upgrade: no new clients, so a worker that dies is not replaced */
+  private draining = false;
   private ticketKeys: Buffer = Buffer.alloc(0);
   private seq = 0;
   /** requests sent to every worker, by number, until each has answered */
@@ -95,6 +98,10 @@ export class WorkerPool {
     } catch (err) {
       return (err as Error).message;
     }
+    if (this.stopping) { // TERM came while the copy was made
+      if (listenFd !== undefined) closeSync(listenFd);
+      return 'stopping';
+    }
     const data: WorkerStart = {
       thread, tables: this.owner.tables, configuration: this.owner.configuration(), ticketKeys: this.ticketKeys,
       sessionLifetime: this.owner.sessions.lifetime, sessionIndex: this.sessionIndexMemory, syslog: isSyslog(), listenFd,
@@ -110,15 +117,18 @@ export class WorkerPool {
       worker.on('error', (err) => diag(`worker ${thread}: ${err.stack ?? err.message}`));
       worker.on('exit', (code) => {
         resolve(`worker ${thread} stopped before it listened (exit code ${code})`);
-        if (!this.stopping && this.workers[thread - 1] === worker) this.replace(thread, code);
+        if (this.workers[thread - 1] !== worker) return;
+        this.workers[thread - 1] = undefined;
+        if (!this.stopping) this.replace(thread, code);
       });
     });
   }
 
-  /** A worker died: what it held is given back, and a new one takes its place. */
+  /** A worker died: what it held is given back, and a new one takes its place (not while draining: it would take new clients). */
   private replace(thread: number, code: number): void {
     const freed = this.owner.connections.freeFor(thread);
     this.owner.clients.releaseFor(thread);
+    if (this.draining) return diag(`worker ${thread} died (exit code ${code}) with ${freed} connections; not replaced while draining`);
     diag(`worker ${thread} died (exit code ${code}) with ${freed} connections; starting a new one`);
     void this.start(thread).then((error) => {
       if (error) diag(`worker ${thread}: ${error}`);
@@ -171,8 +181,10 @@ export class WorkerPool {
         resolve(answers as A[]);
       };
       const late = setTimeout(() => done(this.awaited.get(seq)?.answers ?? []), ANSWER_MS);
-      this.awaited.set(seq, { left: this.workers.length, answers: [], done });
-      this.workers.forEach((worker, i) => send(worker, i, seq));
+      const running = this.workers.filter((worker) => worker !== undefined);
+      if (running.length === 0) return done([]);
+      this.awaited.set(seq, { left: running.length, answers: [], done });
+      this.workers.forEach((worker, i) => worker && send(worker, i, seq));
     });
   }
 
@@ -207,7 +219,7 @@ export class WorkerPool {
     let fds: Array<number | undefined>;
     try {
       unix = await this.unixSocket(address);
-      fds = await Promise.all(this.workers.map(() => unix?.copy()));
+      fds = await Promise.all(this.workers.map((worker) => worker && unix?.copy()));
     } catch (err) {
       unix?.close();
       return (err as Error).message;
@@ -221,6 +233,7 @@ export class WorkerPool {
 
   /** QUIT: every worker takes no new clients; resolves once each has closed its listener. */
   async drain(): Promise<void> {
+    this.draining = true;
     await this.askAll((worker, _i, seq) => worker.postMessage({ type: 'drain', seq } satisfies ToWorker));
   }
 

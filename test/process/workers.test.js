@@ -273,3 +273,36 @@ for (const [name, workers, node] of [['one thread', 1, process.execPath], ['work
     }
   });
 }
+
+test('with workers 2, a worker that dies while pen-edge drains (QUIT) is not replaced: no new clients come in', { skip: NO_WORKERS_NODE }, async (t) => {
+  const be = await echoBackend(t);
+  const pen = await startWorkers(t, [`127.0.0.1:${be.port}`], { control: true });
+  const held = [];
+  for (let i = 0; i < 16; i++) held.push(await hold(t, pen.port, `127.0.0.${i + 2}`)); // hashed over both workers
+  pen.child.kill('SIGQUIT');
+  await stderrMatching(pen.child, /draining: no new clients/);
+  assert.equal(await controlOf(pen)('worker', '1', 'kill'), 'Killing worker 1\n');
+  await stderrMatching(pen.child, /worker 1 died \(exit code 1\) with \d+ connections; not replaced while draining/);
+  const refused = net.connect(pen.port, '127.0.0.1');
+  assert.equal((await once(refused, 'error'))[0].code, 'ECONNREFUSED');
+  for (const s of held) s.end();
+  assert.deepEqual(await pen.child.exited, [0, null]);
+  assert.doesNotMatch(pen.child.stderrText, /starting a new one/);
+});
+
+test('with workers 2, a worker that replaces another counts the connections open in the others once (ulimit -n)', { skip: NO_WORKERS_NODE }, async (t) => {
+  const be = await echoBackend(t);
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'pen-workers-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const [port, ctl] = [await freePort(), await freePort()];
+  const pidFile = path.join(dir, 'pen.pid');
+  const args = ['-f', '-p', pidFile, '-C', `127.0.0.1:${ctl}`, ...(IS_ROOT ? ['-u', 'root'] : []), '-o', "'workers 2'", `127.0.0.1:${port}`, `127.0.0.1:${be.port}`];
+  const child = await spawnServing(t, 'bash', ['-c', `ulimit -n 400 && exec "${WORKERS_NODE}" "${PEN}" ${args.join(' ')}`], pidFile);
+  const room = () => [...child.stderrText.matchAll(/ulimit -n leaves descriptors for (\d+) connections/g)].map((m) => Number(m[1]));
+  await stderrMatching(child, /(ulimit -n leaves[^]*){2}/); // each worker says it
+  for (let i = 0; i < 80; i++) await hold(t, port, `127.0.${1 + (i >> 6)}.${(i & 63) + 2}`);
+  await penctl(`127.0.0.1:${ctl}`, 'worker', '1', 'kill');
+  await stderrMatching(child, /worker 1 is serving again/);
+  const [first, second, replacement] = room();
+  assert.ok(replacement >= Math.min(first, second) - 4, `room for ${first} and ${second} connections at the start, ${replacement} in the replacement`);
+});
