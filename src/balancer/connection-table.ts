@@ -184,9 +184,9 @@ export class ConnectionTable {
     else queueMicrotask(done);
   }
 
-  /** After a thread died: its slots and server counts are given back. */
+  /** After a thread died: its slots and server counts (UDP sessions' too) are given back; how many. */
   freeFor(deadThread: number): number {
-    let freed = 0;
+    let freed = this.board.releaseSessionsOf(deadThread);
     for (let id = 0; id <= this.last; id++) {
       if (Atomics.load(this.slots, id * SLOT_WORDS + OWNER) !== deadThread + 1) continue;
       this.free(id);

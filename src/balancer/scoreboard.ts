@@ -20,7 +20,9 @@ const RECEIVED = 1;
 const CONNECTS = 2;
 const CHECKS_PASSED = 3;
 const CHECKS_FAILED = 4;
-const COUNTERS = 5;
+/** UDP sessions open to the server (each counts as a connection), for a thread that dies */
+const SESSIONS = 5;
+const COUNTERS = 6;
 
 /** int32 words after the server slots */
 const ROUND_ROBIN = SLOTS * FIELDS;
@@ -34,7 +36,7 @@ export function serverSlot(index: number): number {
 
 export interface ScoreboardMemory {
   words: SharedArrayBuffer;
-  /** one row per thread: [sent, received, connects, checks passed, checks failed] per server slot */
+  /** one row per thread: [sent, received, connects, checks passed, checks failed, UDP sessions] per server slot */
   counts: SharedArrayBuffer[];
 }
 
@@ -76,6 +78,29 @@ export class Scoreboard {
 
   release(slot: number): void {
     Atomics.sub(this.words, slot * FIELDS + CONNECTIONS, 1);
+  }
+
+  /** A UDP session to the server: a connection, owned by this thread until releaseSession(). */
+  acquireSession(slot: number): void {
+    this.acquire(slot);
+    this.counts.own[slot * COUNTERS + SESSIONS]++;
+  }
+
+  releaseSession(slot: number): void {
+    this.release(slot);
+    this.counts.own[slot * COUNTERS + SESSIONS]--;
+  }
+
+  /** After thread died: its UDP sessions no longer count against their servers; how many there were. */
+  releaseSessionsOf(deadThread: number): number {
+    let released = 0;
+    for (let slot = 0; slot < SLOTS; slot++) {
+      const n = this.counts.take(deadThread, slot * COUNTERS + SESSIONS);
+      if (n === 0) continue;
+      Atomics.sub(this.words, slot * FIELDS + CONNECTIONS, n);
+      released += n;
+    }
+    return released;
   }
 
   blacklistedAt(slot: number): number {

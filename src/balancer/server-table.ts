@@ -75,13 +75,13 @@ export class ServerTable {
     return this.board.connections(s.slot);
   }
 
-  /** A connection to s was made: count it (and s is no longer blacklisted). */
-  acquire(s: Server): void {
-    this.board.acquire(s.slot);
+  /** A UDP session to s began: it counts as a connection (and s is no longer blacklisted). */
+  openSession(s: Server): void {
+    this.board.acquireSession(s.slot);
   }
 
-  release(s: Server): void {
-    this.board.release(s.slot);
+  closeSession(s: Server): void {
+    this.board.releaseSession(s.slot);
   }
 
   /** second at which s was blacklisted (pen's `status`); 0 = never */

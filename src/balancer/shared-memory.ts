@@ -67,6 +67,15 @@ export class CounterRows {
     for (const row of this.all()) row.fill(0, from, to);
   }
 
+  /** Thread's counter `at`, zeroed (the thread is gone). */
+  take(thread: number, at: number): number {
+    const row = this.all()[thread];
+    if (row === undefined) return 0;
+    const value = row[at]!;
+    row[at] = 0;
+    return value;
+  }
+
   /** Grows every row to at least `bytes`. */
   grow(bytes: number): void {
     for (const row of this.rows) growMemory(row, bytes);

@@ -82,7 +82,7 @@ export class UdpListener {
       this.balancer.servers.blacklist(server, Math.floor(Date.now() / 1000));
       this.close(key, session);
     });
-    this.balancer.servers.acquire(server);
+    this.balancer.servers.openSession(server);
     this.balancer.traffic.connection(client.country);
     this.balancer.remember(server, client);
     this.sessions.set(key, session);
@@ -92,7 +92,7 @@ export class UdpListener {
   private close(key: string, session: Session): void {
     if (this.sessions.get(key) !== session) return;
     this.sessions.delete(key);
-    this.balancer.servers.release(session.server);
+    this.balancer.servers.closeSession(session.server);
     session.up.close();
   }
 

@@ -12,13 +12,13 @@ function balancer(n, change = {}, servers = {}) {
   for (let i = 0; i < n; i++) {
     const { c = 0, ...fields } = servers[i] ?? {};
     const s = Object.assign(b.servers.slot(i), { host: '127.0.0.1', port: 9000 + i, ...fields });
-    for (let k = 0; k < c; k++) b.servers.acquire(s);
+    for (let k = 0; k < c; k++) b.servers.openSession(s);
   }
   b.applySettings();
   return b;
 }
 const connected = (b, route) => {
-  b.servers.acquire(route.candidates[0]);
+  b.servers.openSession(route.candidates[0]);
   b.remember(route.candidates[0], route.client);
 };
 function clientTable(max, trackingTime) {
@@ -85,7 +85,7 @@ test('soft limit refuses new clients, hard limit still admits returning ones', (
   assert.equal(b.canTry(s, newcomer, 1000), false);
   newcomer.server = 0;
   assert.equal(b.canTry(s, newcomer, 1000), true);
-  b.servers.acquire(s);
+  b.servers.openSession(s);
   assert.equal(b.canTry(s, newcomer, 1000), false);
 });
 

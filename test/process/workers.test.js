@@ -186,6 +186,20 @@ test('with workers 2, UDP clients are served by every worker, each keeping its s
   }
 });
 
+test('with workers 2, the UDP sessions of a worker that dies no longer count against their server', { skip: NO_WORKERS_NODE }, async (t) => {
+  const be = await udpBackend(t, 'a');
+  const pen = await startWorkers(t, ['-U', 'LISTEN', `127.0.0.1:${be}`], { control: true });
+  const ctl = controlOf(pen);
+  for (let i = 2; i < 18; i++) assert.equal(await ask(pen.port, 'hi', `127.0.0.${i}`), 'a:hi'); // sessions in both workers
+  const conn = async () => JSON.parse(await ctl('json', 'servers')).servers[0].conn;
+  assert.equal(await conn(), 16);
+  await ctl('worker', '1', 'kill');
+  await stderrMatching(pen.child, /worker 1 is serving again/);
+  const [, freed] = /worker 1 died \(exit code 1\) with (\d+) connections/.exec(pen.child.stderrText);
+  assert.ok(Number(freed) > 0 && Number(freed) < 16, `worker 1 had ${freed} of the 16 sessions`);
+  assert.equal(await conn(), 16 - Number(freed));
+});
+
 test('worker N kill ends one worker with its connections; the others keep theirs, and a new worker serves', { skip: NO_WORKERS_NODE }, async (t) => {
   const be = await echoBackend(t);
   const pen = await startWorkers(t, [`127.0.0.1:${be.port}`], { control: true });
