@@ -2,10 +2,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import { parseListenAddress } from '../config/address';
 import { SystemError } from '../errors';
 import { SocketEndpoint, type Endpoint } from '../pipelines/endpoint';
-import { HandleEndpoint, handlesUsable, type ListeningHandle } from '../pipelines/handle-endpoint';
+import { HandleEndpoint, handlesUsable, internalBinding, type ListeningHandle } from '../pipelines/handle-endpoint';
 import { debug } from '../reports/diag';
 
 export interface ListenOptions {
@@ -182,5 +183,72 @@ export class SharedUnixSocket {
     try {
       unlinkSync(this.path);
     } catch { /* already gone */ }
+  }
+}
+
+/** Node's TCP handle as a listening socket is made of: bound, not polled by any event loop. */
+interface TcpServerHandle {
+  readonly fd: number;
+  bind(host: string, port: number, flags: number): number;
+  bind6(host: string, port: number, flags: number): number;
+  open(fd: number): number;
+  close(): void;
+}
+
+interface TcpWrap {
+  TCP: new (type: number) => TcpServerHandle;
+  constants: { SERVER: number; UV_TCP_IPV6ONLY: number; UV_TCP_REUSEPORT?: number };
+}
+
+/**
+ * The TCP socket one worker thread listens on (SO_REUSEPORT), held here, in the main thread, by a
+ * descriptor no event loop polls: the worker listens on a copy. When it dies the socket stays,
+ * with the clients waiting in its queue, and the worker that replaces it listens on a new copy:
+ * it binds nothing, which SO_REUSEPORT would refuse once -u has changed the user (a socket joins
+ * a port's group only beside sockets of its own user).
+ */
+export class HeldTcpSocket {
+  private constructor(private readonly handle: TcpServerHandle) {}
+
+  /** Binds a socket at address for one more worker; undefined where Node's handles cannot (then the worker binds its own). */
+  static bind(address: string): HeldTcpSocket | undefined {
+    const wrap = internalBinding<TcpWrap>('tcp_wrap');
+    const reusePort = wrap?.constants?.UV_TCP_REUSEPORT;
+    if (wrap?.TCP === undefined || reusePort === undefined) return undefined;
+    const where = parseListenAddress(address, 'listen');
+    const handle = new wrap.TCP(wrap.constants!.SERVER);
+    const err = where.family === 6
+      ? handle.bind6(where.host, where.port, reusePort | wrap.constants!.UV_TCP_IPV6ONLY)
+      : handle.bind(where.host, where.port, reusePort);
+    if (err !== 0) {
+      handle.close();
+      throw new SystemError(`listen ${address}: can't bind local address (${getSystemErrorName(err)})`);
+    }
+    return new HeldTcpSocket(handle);
+  }
+
+  /** Holds a socket handed over by the process before (USR2), listening already. */
+  static adopt(fd: number): HeldTcpSocket | undefined {
+    const wrap = internalBinding<TcpWrap>('tcp_wrap');
+    if (wrap?.TCP === undefined) return undefined;
+    const handle = new wrap.TCP(wrap.constants!.SERVER);
+    if (handle.open(fd) !== 0) return undefined;
+    return new HeldTcpSocket(handle);
+  }
+
+  get fd(): number {
+    return this.handle.fd;
+  }
+
+  /** A new descriptor of the socket, for one worker to listen on (the worker closes it). */
+  async copy(): Promise<number> {
+    let fd: number | undefined;
+    await copyHandle(this.handle, 1, (copy) => (fd = copy.fd));
+    if (fd === undefined) throw new SystemError('listen: could not copy the listening socket for a worker');
+    return fd;
+  }
+
+  close(): void {
+    this.handle.close();
   }
 }

@@ -68,30 +68,35 @@ interface Bindings {
 
 const UV_EOF = -4095; // libuv's end-of-stream code, the same on every platform
 
-function loadBindings(): Bindings | undefined {
-  if (process.env.PEN_EDGE_IO === 'stream') return undefined;
+/** One of Node's internal bindings (process.binding), or undefined where there is none. */
+export function internalBinding<T>(name: string): Partial<T> | undefined {
   const quiet = process.noDeprecation;
   process.noDeprecation = true; // using them is a considered choice: no warning for operators to chase
   try {
-    const binding = (process as unknown as { binding(name: string): Record<string, unknown> }).binding;
-    const tcp = binding('tcp_wrap') as { TCP?: Bindings['TCP']; TCPConnectWrap?: Bindings['TCPConnectWrap']; constants?: { SOCKET?: number } };
-    const pipe = binding('pipe_wrap') as { Pipe?: Bindings['Pipe']; PipeConnectWrap?: Bindings['PipeConnectWrap']; constants?: { SOCKET?: number } };
-    const stream = binding('stream_wrap') as Partial<{ WriteWrap: Bindings['WriteWrap']; ShutdownWrap: Bindings['ShutdownWrap'];
-      streamBaseState: Int32Array; kReadBytesOrError: number; kLastWriteWasAsync: number }>;
-    const found: Partial<Bindings> = {
-      TCP: tcp.TCP, TCPConnectWrap: tcp.TCPConnectWrap, tcpSocket: tcp.constants?.SOCKET,
-      Pipe: pipe.Pipe, PipeConnectWrap: pipe.PipeConnectWrap, pipeSocket: pipe.constants?.SOCKET,
-      WriteWrap: stream.WriteWrap, ShutdownWrap: stream.ShutdownWrap, streamState: stream.streamBaseState,
-      READ_BYTES: stream.kReadBytesOrError, LAST_WRITE_ASYNC: stream.kLastWriteWasAsync,
-    };
-    const usable = Object.values(found).every((v) => v !== undefined) &&
-      typeof found.TCP!.prototype.useUserBuffer === 'function' && typeof found.TCP!.prototype.writeBuffer === 'function';
-    return usable ? (found as Bindings) : undefined;
+    return (process as unknown as { binding(name: string): Partial<T> }).binding(name);
   } catch {
-    return undefined; // a Node without process.binding: sockets it is
+    return undefined; // a Node without process.binding
   } finally {
     process.noDeprecation = quiet;
   }
+}
+
+function loadBindings(): Bindings | undefined {
+  if (process.env.PEN_EDGE_IO === 'stream') return undefined;
+  const tcp = internalBinding<{ TCP: Bindings['TCP']; TCPConnectWrap: Bindings['TCPConnectWrap']; constants: { SOCKET?: number } }>('tcp_wrap');
+  const pipe = internalBinding<{ Pipe: Bindings['Pipe']; PipeConnectWrap: Bindings['PipeConnectWrap']; constants: { SOCKET?: number } }>('pipe_wrap');
+  const stream = internalBinding<{ WriteWrap: Bindings['WriteWrap']; ShutdownWrap: Bindings['ShutdownWrap'];
+    streamBaseState: Int32Array; kReadBytesOrError: number; kLastWriteWasAsync: number }>('stream_wrap');
+  if (!tcp || !pipe || !stream) return undefined; // sockets it is
+  const found: Partial<Bindings> = {
+    TCP: tcp.TCP, TCPConnectWrap: tcp.TCPConnectWrap, tcpSocket: tcp.constants?.SOCKET,
+    Pipe: pipe.Pipe, PipeConnectWrap: pipe.PipeConnectWrap, pipeSocket: pipe.constants?.SOCKET,
+    WriteWrap: stream.WriteWrap, ShutdownWrap: stream.ShutdownWrap, streamState: stream.streamBaseState,
+    READ_BYTES: stream.kReadBytesOrError, LAST_WRITE_ASYNC: stream.kLastWriteWasAsync,
+  };
+  const usable = Object.values(found).every((v) => v !== undefined) &&
+    typeof found.TCP!.prototype.useUserBuffer === 'function' && typeof found.TCP!.prototype.writeBuffer === 'function';
+  return usable ? (found as Bindings) : undefined;
 }
 
 const bindings = loadBindings();

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ConnectionTable, QueuedBytes } from '../balancer/connection-table';
 import type { ClientTable } from '../balancer/client-table';
-import { SharedUnixSocket } from '../listeners/listen';
+import { HeldTcpSocket, SharedUnixSocket } from '../listeners/listen';
 import { SessionIndex, type MemorySessionStore } from '../listeners/tls-sessions';
 import { diag, isSyslog } from '../reports/diag';
 import type { RequestLog } from '../reports/request-log';
@@ -55,6 +55,8 @@ export class WorkerPool {
   private readonly awaited = new Map<number, Awaited>();
   /** the listening unix socket the workers share, when the listener is one */
   private unix: SharedUnixSocket | undefined;
+  /** each worker's TCP socket, by thread number less one, when the listener is one (see HeldTcpSocket) */
+  private held: Array<HeldTcpSocket | undefined> = [];
   private readonly sessionIndexMemory = SessionIndex.memory();
   private readonly sessionIndex = new SessionIndex(this.sessionIndexMemory);
   /** rebuilds the session index once per session lifetime, forgetting expired sessions */
@@ -73,12 +75,21 @@ export class WorkerPool {
    * `handover`: listening sockets of the process before (USR2), one for each worker that has one.
    */
   async open(handover: number[] = []): Promise<void> {
-    this.unix = await this.unixSocket(this.owner.configuration().settings.listen!);
+    const { settings } = this.owner.configuration();
+    this.unix = await this.unixSocket(settings.listen!);
     for (const fd of handover.slice(this.count)) {
       diag(`upgrade: ${handover.length} listening sockets handed over for ${this.count} workers; closing one (clients waiting in it are reset)`);
       closeSync(fd);
     }
-    const started = Array.from({ length: this.count }, (_, i) => this.start(i + 1, handover[i]));
+    const given: Array<number | undefined> = handover.slice(0, this.count);
+    if (this.unix === undefined && !settings.udp) {
+      this.held = Array.from({ length: this.count }, (_, i) => {
+        const adopted = given[i] === undefined ? undefined : HeldTcpSocket.adopt(given[i]!);
+        if (adopted !== undefined) given[i] = undefined; // held here: the worker gets a copy
+        return adopted ?? (given[i] === undefined ? HeldTcpSocket.bind(settings.listen!) : undefined);
+      });
+    }
+    const started = Array.from({ length: this.count }, (_, i) => this.start(i + 1, given[i]));
     const failures = (await Promise.all(started)).filter((e): e is string => e !== undefined);
     if (failures.length > 0) {
       await this.close();
@@ -94,7 +105,7 @@ export class WorkerPool {
   /** Starts worker `thread` (listening on `listenFd` when given); resolves with undefined once it listens, or with why it could not. */
   private async start(thread: number, listenFd?: number): Promise<string | undefined> {
     try {
-      listenFd ??= await this.unix?.copy();
+      listenFd ??= await (this.unix?.copy() ?? this.held[thread - 1]?.copy());
     } catch (err) {
       return (err as Error).message;
     }
@@ -216,24 +227,36 @@ export class WorkerPool {
   /** Every worker moves its listener to address; the first error, if any. */
   async listen(address: string): Promise<string | undefined> {
     let unix: SharedUnixSocket | undefined;
+    let held: Array<HeldTcpSocket | undefined> = [];
     let fds: Array<number | undefined>;
     try {
       unix = await this.unixSocket(address);
-      fds = await Promise.all(this.workers.map((worker) => worker && unix?.copy()));
+      if (unix === undefined && this.held.length > 0) held = this.workers.map(() => HeldTcpSocket.bind(address));
+      fds = await Promise.all(this.workers.map((worker, i) => worker && (unix?.copy() ?? held[i]?.copy())));
     } catch (err) {
       unix?.close();
+      for (const socket of held) socket?.close();
       return (err as Error).message;
     }
     const answers = await this.askAll<Extract<Answer, { type: 'listened' }>>((worker, i, seq) =>
       worker.postMessage({ type: 'listen', address, seq, fd: fds[i] } satisfies ToWorker));
     this.unix?.close();
     this.unix = unix;
+    this.closeHeld();
+    this.held = held;
     return answers.find((a) => a.error !== undefined)?.error;
+  }
+
+  /** The held TCP sockets close (the workers' copies keep theirs open as long as they listen). */
+  private closeHeld(): void {
+    for (const socket of this.held) socket?.close();
+    this.held = [];
   }
 
   /** QUIT: every worker takes no new clients; resolves once each has closed its listener. */
   async drain(): Promise<void> {
     this.draining = true;
+    this.closeHeld(); // else the kernel would queue new clients on them, for nobody
     await this.askAll((worker, _i, seq) => worker.postMessage({ type: 'drain', seq } satisfies ToWorker));
   }
 
@@ -261,6 +284,7 @@ export class WorkerPool {
     this.stopping = true;
     clearInterval(this.indexRebuild);
     this.unix?.close();
+    this.closeHeld();
     await Promise.all(this.workers.map((worker) => new Promise<void>((resolve) => {
       if (worker === undefined) return resolve();
       const giveUp = setTimeout(() => void worker.terminate(), 5000);

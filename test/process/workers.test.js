@@ -222,6 +222,15 @@ test('worker N kill ends one worker with its connections; the others keep theirs
   assert.equal(await exchange(pen.port, { localAddress: '127.0.0.99', end: true }), 'hello\n');
 });
 
+test('with workers 2 and -u, a worker that dies is replaced and serves: it listens on a copy of a socket bound before the user changed', { skip: NO_WORKERS_NODE || (!IS_ROOT && 'needs root to change user') }, async (t) => {
+  const be = await echoBackend(t);
+  const pen = await startWorkers(t, ['-u', 'nobody', `127.0.0.1:${be.port}`], { control: true, worldWritable: true });
+  assert.equal(await controlOf(pen)('worker', '1', 'kill'), 'Killing worker 1\n');
+  assert.match(await stderrMatching(pen.child, /worker 1 (is serving again|: .*)\n/), /worker 1 is serving again/);
+  const answers = await Promise.all(Array.from({ length: 32 }, (_, i) => exchange(pen.port, { localAddress: `127.0.0.${i + 2}`, end: true })));
+  assert.deepEqual(answers, Array(32).fill('hello\n'));
+});
+
 test('with workers 2, a unix socket listener is served by every worker, also by one that replaced another', { skip: NO_WORKERS_NODE }, async (t) => {
   const be = await echoBackend(t);
   const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'pen-workers-'));
