@@ -33,7 +33,7 @@ export interface WorkerStart {
   /** SessionIndex memory: which session IDs the main thread's store may hold */
   sessionIndex: SharedArrayBuffer;
   syslog: boolean;
-  /** the shared unix socket to listen on, when the listener is one */
+  /** a copy of the socket to listen on (the unix socket the workers share, or the TCP socket held for this worker) */
   listenFd: number | undefined;
 }
 
@@ -51,6 +51,8 @@ export type ToWorker =
   | { type: 'drain'; seq: number }
   /** USR2: the listening socket's descriptor, for the successor */
   | { type: 'listenerFd'; seq: number }
+  /** `worker N kill`: end at once, between two turns of the loop (never inside a change to shared memory) */
+  | { type: 'kill' }
   | { type: 'stop' };
 
 export type FromWorker =

@@ -74,6 +74,7 @@ port.on('message', (m: ToWorker) => {
       service.drain();
       return post({ type: 'draining', seq: m.seq });
     case 'listenerFd': return post({ type: 'listenerFd', seq: m.seq, fd: service.listenerFd });
+    case 'kill': return process.exit(1);
     case 'stop':
       service.close();
       sessions.close();

@@ -42,6 +42,8 @@ interface Awaited {
 
 /** A worker that dies before it answers (it is replaced) is not waited for longer than this. */
 const ANSWER_MS = 5000;
+/** `worker N kill` terminates a worker that has not ended by itself this long after it was told to. */
+const KILL_MS = 1000;
 
 export class WorkerPool {
   /** by thread number less one; undefined once it has exited and until its replacement starts */
@@ -268,9 +270,17 @@ export class WorkerPool {
     this.postAll({ type: 'reloadGeo' });
   }
 
-  /** Ends worker `thread` at once, its connections with it; it is replaced as if it had died. */
+  /**
+   * Ends worker `thread` at once, its connections with it; it is replaced as if it had died. It
+   * ends between two turns of its loop, so never while it changes a shared table (a lock would
+   * stay taken); one that does not within KILL_MS (stuck in a loop) is terminated where it is.
+   */
   kill(thread: number): void {
-    void this.workers[thread - 1]?.terminate();
+    const worker = this.workers[thread - 1];
+    if (worker === undefined) return;
+    worker.postMessage({ type: 'kill' } satisfies ToWorker);
+    const force = setTimeout(() => void worker.terminate(), KILL_MS);
+    worker.once('exit', () => clearTimeout(force));
   }
 
   /** Closes connection id in the worker that holds it. */
