@@ -145,8 +145,14 @@ export class ClientTable {
   remember(client: Client, server: number): void {
     client.server = server;
     const at = client.slot * ENTRY_WORDS;
-    if (Atomics.load(this.entries, at + GENERATION) !== client.generation) return;
-    if (Atomics.exchange(this.entries, at + SERVER, server) !== server) Atomics.store(this.entries, at + CHANGED, 1);
+    this.lock.lock(); // the slot cannot go to another address between the check and the store
+    try {
+      if (this.entries[at + GENERATION] !== client.generation || this.entries[at + SERVER] === server) return;
+      this.entries[at + SERVER] = server;
+      this.entries[at + CHANGED] = 1;
+    } finally {
+      this.lock.unlock();
+    }
   }
 
   /** Clients whose server changed since the last call, as [address, server] (for a client store). */
