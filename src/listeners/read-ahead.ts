@@ -1,5 +1,6 @@
 // Reading the first bytes of a new connection before it is admitted: a PROXY protocol header
-// (plain and TLS listeners alike), or the first request head (trusted X-Forwarded-For).
+// (plain and TLS listeners alike), the first request head (trusted X-Forwarded-For), or a TLS
+// ClientHello (to see whether it is ACME's validator).
 import type { Socket } from 'node:net';
 import { SocketEndpoint, type Endpoint } from '../pipelines/endpoint';
 import { parseProxyHeader, type ProxiedAddress } from '../pipelines/proxy-protocol';
@@ -49,5 +50,15 @@ export function readProxyHeaderFromSocket(socket: Socket, peer: string, onHeader
   readProxyHeader(client, peer, (header) => {
     client.detach();
     onHeader(header);
+  });
+}
+
+/** The first TLS record (a ClientHello) of a socket still to be handed to the TLS server, which then reads it all. */
+export function readClientHelloFromSocket(socket: Socket, peer: string, onHello: (record: Buffer) => void): void {
+  const client = new SocketEndpoint(socket);
+  const wholeRecord = (bytes: Buffer) => (bytes.length >= 5 && bytes.length >= 5 + bytes.readUInt16BE(3) ? 0 : undefined); // 0: none used
+  readAhead(client, `TLS from ${peer}`, wholeRecord, (bytes) => {
+    client.detach();
+    onHello(bytes);
   });
 }

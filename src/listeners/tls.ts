@@ -3,7 +3,8 @@
 // Sessions kept for resumption and the ticket keys live in a TlsSessionStore (tls-sessions.ts).
 // A plain listener accepts each connection (reading a trusted peer's PROXY header first) and
 // hands it to the TLS server.
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import tls = require('node:tls'); // the module object itself: its renegotiation limits are settable properties
@@ -13,7 +14,7 @@ import type { TlsSettings } from '../config/settings';
 import { ConfigError, messageOf } from '../errors';
 import { diag } from '../reports/diag';
 import { listenForSockets, type ListenOptions } from './listen';
-import { readProxyHeaderFromSocket } from './read-ahead';
+import { readClientHelloFromSocket, readProxyHeaderFromSocket } from './read-ahead';
 import type { ProxiedAddress } from '../pipelines/proxy-protocol';
 import { buildTlsOptions, loadKeyPair } from './tls-options';
 import { resumableById, type TlsSessionStore } from './tls-sessions';
@@ -49,16 +50,20 @@ export class TlsFrontEnd {
   listener: Server | undefined;
   /** rebuilt on every reload: which per-handshake hooks it has is fixed when it is made */
   private server: tls.Server;
-  private sniCache = new Map<string, tls.SecureContext | null>();
+  /** ssl_sni_path's certificates by name, all read at start and on every reload */
+  private sniContexts = new Map<string, tls.SecureContext>();
   private ocsp: Buffer | undefined;
   private ticketKeys: Buffer | undefined;
   /** PROXY headers read before the handshake, by the peer's address and port */
   private readonly origins = new Map<string, ProxiedAddress>();
-  /** ACME TLS-ALPN-01 answers, by domain; while there are any, the server has an ALPN callback */
+  /** ACME TLS-ALPN-01 answers, by domain */
   private challenges = new Map<string, tls.SecureContext>();
+  /** while there are any: the server for clients that offer acme-tls/1 (ACME's validators), with an ALPN callback */
+  private challengeServer: tls.Server | undefined;
   private challengeGeneration = NO_CHALLENGES.generation;
 
-  private constructor(private options: tls.TlsOptions, private readonly settings: TlsSettings, private files: TlsFiles,
+  /** `tlsSettings` gives the settings as they are now (a worker's are replaced on every change) */
+  private constructor(private options: tls.TlsOptions, private readonly tlsSettings: () => TlsSettings, private files: TlsFiles,
     private readonly protocols: () => readonly string[], private readonly sessions: TlsSessionStore, private readonly onSocket: OnSocket,
     private readonly traffic: TrafficCounters) {
     this.loadExtras();
@@ -74,42 +79,35 @@ export class TlsFrontEnd {
    * the plain connection before the handshake; the client it names goes to onSocket with the socket.
    * Handshakes, done and failed, are counted in `traffic`.
    */
-  static async open(address: string, listenOptions: ListenOptions, settings: TlsSettings, files: TlsFiles, protocols: () => readonly string[],
+  static async open(address: string, listenOptions: ListenOptions, settings: () => TlsSettings, files: TlsFiles, protocols: () => readonly string[],
     sessions: TlsSessionStore, onSocket: OnSocket, trustsProxyHeader: (peer: string) => boolean, hasRoom: () => boolean,
     traffic: TrafficCounters): Promise<TlsFrontEnd> {
-    const front = new TlsFrontEnd(buildTlsOptions(settings, files.certFile, files.keyFile), settings, files, protocols, sessions, onSocket, traffic);
+    const front = new TlsFrontEnd(buildTlsOptions(settings(), files.certFile, files.keyFile), settings, files, protocols, sessions, onSocket, traffic);
     front.listener = await listenForSockets(address, 'listen', listenOptions, (raw) => {
       if (!hasRoom()) return void raw.destroy(); // no descriptor to spare for a handshake
       const peer = peerAddress(raw.remoteAddress);
-      if (raw.remoteAddress === undefined || !trustsProxyHeader(peer)) {
-        front.server.emit('connection', raw);
-        return;
-      }
+      if (raw.remoteAddress === undefined || !trustsProxyHeader(peer)) return front.handshake(raw, peer);
       readProxyHeaderFromSocket(raw, peer, (header) => {
         const key = peerKey(raw);
         front.origins.set(key, header);
         raw.once('close', () => front.origins.delete(key)); // a failed handshake never reaches onSocket
-        front.server.emit('connection', raw);
+        front.handshake(raw, peer);
       });
     });
     return front;
   }
 
   private createServer(options: tls.TlsOptions): tls.Server {
-    const challenged = this.challenges.size > 0;
     const protocols = this.protocols();
     const server = tls.createServer({
       ...options,
       allowHalfOpen: true,
-      // advertised only when we speak HTTP to the client; while ACME validates, the callback below chooses
-      ALPNProtocols: protocols.length > 0 && !challenged ? [...protocols] : undefined,
-      ALPNCallback: challenged ? this.alpnWithChallenges(protocols) : undefined,
+      ALPNProtocols: protocols.length > 0 ? [...protocols] : undefined, // advertised only when we speak HTTP to the client
       sessionTimeout: this.sessions.lifetime,
-      // the same in every worker thread, so a session made by one resumes in another (Node derives it from argv)
-      sessionIdContext: 'pen-edge',
+      sessionIdContext: sessionContext(options),
       // the SNI callback, like the OCSP listener below, stops every handshake for a call into JavaScript
-      SNICallback: this.settings.sniPath ? (name, done) => done(null, this.sniContext(name)) : undefined,
-    }, challenged ? (s) => (s.alpnProtocol === ACME_TLS_ALPN ? s.destroy() : this.onSecure(s)) : (s) => this.onSecure(s));
+      SNICallback: this.sniContexts.size > 0 ? (name, done) => done(null, this.sniContext(name)) : undefined,
+    }, (s) => this.onSecure(s));
     server.on('tlsClientError', (err, socket) => {
       this.traffic.handshake(false);
       diag(`TLS handshake with ${clientOf(socket)} failed: ${failureOf(err, socket)}`);
@@ -128,29 +126,42 @@ export class TlsFrontEnd {
   }
 
   /**
-   * ALPN while ACME validates: a client offering acme-tls/1 for a domain with a pending challenge
-   * gets that challenge's certificate (and its connection ends after the handshake); any other
-   * gets what ALPNProtocols would have given it.
+   * Starts TLS on a connection. While ACME validates, a ClientHello that offers acme-tls/1 goes to
+   * the server that answers the challenge, every other to the usual one, so that a client whose
+   * protocols are not ours still gets no ALPN rather than a refusal (which an ALPN callback gives).
    */
-  private alpnWithChallenges(ours: readonly string[]): tls.TlsOptions['ALPNCallback'] {
-    const challenges = this.challenges;
-    // Node calls it with the handshaking socket as `this`, whose certificate can still be changed
-    return function (this: tls.TLSSocket, { servername, protocols }) {
-      const answer = protocols.includes(ACME_TLS_ALPN) ? challenges.get(servername) : undefined;
-      if (answer) {
-        this.setKeyCert(answer);
-        return ACME_TLS_ALPN;
-      }
-      return ours.find((protocol) => protocols.includes(protocol)); // ours in our order of preference, as ALPNProtocols does
-    };
+  private handshake(raw: Socket, peer: string): void {
+    if (this.challengeServer === undefined) return void this.server.emit('connection', raw);
+    readClientHelloFromSocket(raw, peer, (hello) => {
+      const validator = hello.includes(ACME_TLS_ALPN, 0, 'latin1');
+      (validator ? this.challengeServer ?? this.server : this.server).emit('connection', raw);
+    });
   }
 
-  /** Answers ACME challenges with these from now on (the server is rebuilt only when they changed). */
+  /** Answers ACME challenges with these from now on. */
   setChallenges(challenges: AcmeChallenges): void {
     if (challenges.generation === this.challengeGeneration) return;
     this.challengeGeneration = challenges.generation;
     this.challenges = new Map(Object.entries(challenges.tlsAlpn).map(([domain, pair]) => [domain, tls.createSecureContext(pair)]));
-    this.server = this.createServer(this.options);
+    this.challengeServer = this.challenges.size > 0 ? this.createChallengeServer() : undefined;
+  }
+
+  /**
+   * The server for ACME's validators: a client offering acme-tls/1 for a domain with a pending
+   * challenge gets that challenge's certificate, and its connection ends after the handshake.
+   */
+  private createChallengeServer(): tls.Server {
+    const challenges = this.challenges;
+    return tls.createServer({
+      ...this.options,
+      // Node calls it with the handshaking socket as `this`, whose certificate can still be changed
+      ALPNCallback(this: tls.TLSSocket, { servername, protocols }) {
+        const answer = protocols.includes(ACME_TLS_ALPN) ? challenges.get(servername) : undefined;
+        if (answer === undefined) return undefined; // no challenge of ours: refused
+        this.setKeyCert(answer);
+        return ACME_TLS_ALPN;
+      },
+    }, (s) => s.destroy());
   }
 
   private onSecure(s: tls.TLSSocket): void {
@@ -168,20 +179,21 @@ export class TlsFrontEnd {
    */
   reload(files = this.files): string | undefined {
     try {
-      const options = buildTlsOptions(this.settings, files.certFile, files.keyFile);
+      const options = buildTlsOptions(this.tlsSettings(), files.certFile, files.keyFile);
       this.loadExtras();
       this.options = options;
       this.files = files;
       this.server = this.createServer(options);
-      this.sniCache = new Map();
       return undefined;
     } catch (err) {
       return messageOf(err);
     }
   }
 
+  /** The OCSP response and the SNI certificates, read whole: one that cannot be read throws, and nothing changes. */
   private loadExtras(): void {
-    const s = this.settings;
+    const s = this.tlsSettings();
+    const sniContexts = s.sniPath ? loadSniDirectory(s.sniPath) : new Map<string, tls.SecureContext>();
     if (s.ocspResponse) {
       try {
         this.ocsp = readFileSync(s.ocspResponse);
@@ -195,30 +207,48 @@ export class TlsFrontEnd {
       limits.CLIENT_RENEG_WINDOW = s.renegotiationInterval;
       limits.CLIENT_RENEG_LIMIT = 1;
     }
+    this.sniContexts = sniContexts;
   }
 
-  /** ssl_sni_path DIR: DIR/NAME.crt and DIR/NAME.key (and DIR/NAME.ca), loaded on first use. */
+  /** The certificate for a client's SNI name, matched as host names are: in any case, with or without a final dot. */
   private sniContext(name: string): tls.SecureContext | undefined {
-    const dir = this.settings.sniPath;
-    if (!dir || !/^[A-Za-z0-9.-]+$/.test(name) || name.includes('..')) return undefined;
-    if (!this.sniCache.has(name)) {
-      const crt = join(dir, `${name}.crt`);
-      let context: tls.SecureContext | null = null;
-      if (existsSync(crt)) {
-        try {
-          const { cert, key } = loadKeyPair(crt, join(dir, `${name}.key`));
-          const caFile = join(dir, `${name}.ca`);
-          context = tls.createSecureContext({ cert, key, ca: existsSync(caFile) ? readFileSync(caFile) : undefined });
-        } catch (err) {
-          diag(`ssl_sni_path: ${messageOf(err)}`);
-        }
-      }
-      this.sniCache.set(name, context);
-    }
-    return this.sniCache.get(name) ?? undefined;
+    return this.sniContexts.get(name.toLowerCase().replace(/\.$/, ''));
   }
 
   close(): void {
     this.listener?.close();
   }
+}
+
+/**
+ * ssl_sni_path DIR: DIR/NAME.crt with DIR/NAME.key (and DIR/NAME.ca) for each NAME, by NAME in
+ * lower case; a pair that cannot be read or does not match throws, naming its file.
+ */
+function loadSniDirectory(dir: string): Map<string, tls.SecureContext> {
+  const contexts = new Map<string, tls.SecureContext>();
+  let files: string[];
+  try {
+    files = readdirSync(dir);
+  } catch (err) {
+    throw new ConfigError(`ssl_sni_path ${dir}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+  for (const file of files) {
+    if (!file.endsWith('.crt')) continue;
+    const name = file.slice(0, -'.crt'.length);
+    const { cert, key } = loadKeyPair(join(dir, file), join(dir, `${name}.key`));
+    const caFile = join(dir, `${name}.ca`);
+    contexts.set(name.toLowerCase(), tls.createSecureContext({ cert, key, ca: existsSync(caFile) ? readFileSync(caFile) : undefined }));
+  }
+  return contexts;
+}
+
+/**
+ * The session ID context: the same in every worker thread, so that a session made by one resumes
+ * in another (Node derives its own from argv), and different for every client-certificate policy,
+ * so that a session made before a reload changed the CAs or -R does not resume after it.
+ */
+function sessionContext(options: tls.TlsOptions): string {
+  const policy = createHash('sha256').update(`pen-edge ${options.requestCert} ${options.rejectUnauthorized}`);
+  for (const ca of [options.ca ?? []].flat()) policy.update(ca);
+  return policy.digest('hex').slice(0, 32); // OpenSSL takes at most 32 bytes
 }

@@ -60,7 +60,7 @@ export class Service {
     const s = this.settings;
     const options: ListenOptions = { backlog: s.listenQueue, reusePort: this.reusePort, fd };
     if (!files) return listenForClients(address, 'listen', options, this.forwarder.accept);
-    const front = await TlsFrontEnd.open(address, options, s.tls, files, () => alpnProtocols(s), this.sessions,
+    const front = await TlsFrontEnd.open(address, options, () => this.settings.tls, files, () => alpnProtocols(s), this.sessions,
       (socket, origin) => this.forwarder.accept(new SocketEndpoint(socket), origin), this.forwarder.trustsProxyHeader, this.forwarder.hasRoom,
       this.balancer.traffic);
     front.setChallenges(this.acmeChallenges);

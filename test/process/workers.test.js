@@ -329,3 +329,25 @@ test('with workers 2, a worker that replaces another counts the connections open
   const [first, second, replacement] = room();
   assert.ok(replacement >= Math.min(first, second) - 4, `room for ${first} and ${second} connections at the start, ${replacement} in the replacement`);
 });
+
+test('with workers 2, ssl_* set on the control port reach every worker at ssl_reload', { skip: NO_WORKERS_NODE }, async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoBackend(t);
+  const sni = path.join(certs.dir, 'sni');
+  fs.mkdirSync(sni);
+  const leaf = await certs.makeLeaf('a.example', { altNames: [{ type: 2, value: 'a.example' }] });
+  fs.writeFileSync(path.join(sni, 'a.example.crt'), leaf.cert);
+  fs.writeFileSync(path.join(sni, 'a.example.key'), leaf.private);
+  const pen = await startWorkers(t, ['-E', certs.serverCert, '-K', certs.serverKey, `127.0.0.1:${be.port}`], { control: true });
+  const ctl = controlOf(pen);
+  assert.equal(await ctl(`ssl_sni_path ${sni}`), '');
+  assert.equal(await ctl('ssl_reload'), '');
+  const names = await Promise.all(Array.from({ length: 16 }, async (_, i) => { // hashed over both workers
+    const s = require('node:tls').connect({ port: pen.port, host: '127.0.0.1', localAddress: `127.0.0.${i + 2}`, servername: 'a.example', ca: certs.ca.cert });
+    await once(s, 'secureConnect');
+    const name = s.getPeerCertificate().subject.CN;
+    s.destroy();
+    return name;
+  }));
+  assert.deepEqual(names, Array(16).fill('a.example'));
+});

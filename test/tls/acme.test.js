@@ -51,7 +51,7 @@ async function startLogging(t, command, args, ready, env) {
  * 127.0.0.1 for every name; TLS-ALPN-01 validations go to tlsPort, where pen-edge listens, and
  * HTTP-01 ones to httpPort.
  */
-async function startPebble(t, tlsPort, httpPort) {
+async function startPebble(t, tlsPort, httpPort, { vaSleep } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-acme-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const https = await defaultCertificate(['localhost', '127.0.0.1'], dir);
@@ -68,7 +68,7 @@ async function startPebble(t, tlsPort, httpPort) {
     '-management', `127.0.0.1:${challPort}`, '-defaultIPv6', ''], /Starting challenge servers/);
   // no random sleeps, no refused nonces, every order validated afresh (no authorization reuse)
   const pebble = await startLogging(t, 'pebble', ['-config', config, '-dnsserver', `127.0.0.1:${dnsPort}`], /Listening on:/,
-    { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' });
+    { ...(vaSleep ? { PEBBLE_VA_SLEEPTIME: String(vaSleep) } : { PEBBLE_VA_NOSLEEP: '1' }), PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' });
   // pebble and challtestsrv log "listening" before they bind: a CI run was refused here
   await Promise.all([acmePort, managementPort, challPort].map((p) => waitForPort(p)));
   const root = await new Promise((resolve, reject) => {
@@ -154,6 +154,22 @@ test('ssl_acme: a certificate from pebble (TLS-ALPN-01 answered by pen-edge, nev
   const seen = await connect(port, acme.root);
   assert.equal(seen.getPeerX509Certificate().serialNumber, issued.serialNumber);
   seen.destroy();
+});
+
+test('while ACME validates, clients offering protocols a TCP listener does not speak are served as always', { skip: noPebble }, async (t) => {
+  const port = await freePort();
+  const acme = await startPebble(t, port, undefined, { vaSleep: 4 }); // pebble waits up to 4 s before it validates
+  const backend = await countingEcho(t);
+  const pen = await startPen(t, penArgs(acme, port, path.join(acme.dir, 'store'), backend));
+  await stderrMatching(pen.child, /answering its TLS-ALPN-01 challenge/);
+  for (let i = 0; i < 5 && !/certificate issued/.test(pen.child.stderrText); i++) {
+    const socket = tls.connect({ port, host: '127.0.0.1', servername: DOMAIN, rejectUnauthorized: false, ALPNProtocols: ['h2', 'http/1.1'] });
+    await once(socket, 'secureConnect');
+    assert.equal(socket.alpnProtocol, false);
+    assert.equal(await echoes(socket, `ping ${i}`), `ping ${i}`);
+    socket.destroy();
+  }
+  await stderrMatching(pen.child, /certificate issued/);
 });
 
 test('ssl_acme_challenge http-01: the plain HTTP pen-edge (acme_http01_dir) answers the validation, never its backends', { skip: noPebble }, async (t) => {

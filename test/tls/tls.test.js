@@ -83,6 +83,23 @@ test('mutual TLS with -G -R: a client certificate signed by the CA is required',
   assert.doesNotMatch(pen.child.stderrText, /\n\n/, 'no blank lines');
 });
 
+test('mutual TLS: a session made before a reload changed the trusted CAs does not resume after it', async (t) => {
+  const certs = await certificateSet(t);
+  const be = await echoBackend(t);
+  const caFile = certs.write('trusted.crt', certs.ca.cert);
+  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, '-G', caFile, '-R', `127.0.0.1:${be.port}`], { control: true });
+  const sessionOf = async (options) => {
+    const r = await tlsExchange(pen.port, { ca: certs.ca.cert, ...options });
+    return { reused: r.socket.isSessionReused(), session: r.socket.getSession() };
+  };
+  const first = await sessionOf({ cert: certs.client.cert, key: certs.client.private });
+  assert.equal((await sessionOf({ session: first.session })).reused, true, 'before the reload, the session resumes without a certificate');
+  fs.writeFileSync(caFile, certs.stranger.cert); // the client's CA is no longer trusted
+  assert.equal(await controlOf(pen)('ssl_reload'), '');
+  await assert.rejects(tlsExchange(pen.port, { ca: certs.ca.cert, session: first.session }));
+  await assert.rejects(tlsExchange(pen.port, { ca: certs.ca.cert, cert: certs.client.cert, key: certs.client.private }));
+});
+
 test('mutual TLS with -A: every CA certificate in a hashed directory is trusted', async (t) => {
   const certs = await certificateSet(t);
   const be = await echoBackend(t);
@@ -124,12 +141,19 @@ test('SNI: ssl_sni_path serves each name its own certificate', async (t) => {
     fs.writeFileSync(path.join(sni, `${name}.crt`), leaf.cert);
     fs.writeFileSync(path.join(sni, `${name}.key`), leaf.private);
   }
-  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, '-o', `ssl_sni_path ${sni}`, `127.0.0.1:${be.port}`]);
+  const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, '-o', `ssl_sni_path ${sni}`, `127.0.0.1:${be.port}`], { control: true });
   for (const name of ['a.example', 'b.example']) {
     const r = await tlsExchange(pen.port, { ca: certs.ca.cert, servername: name });
     assert.equal(r.cert.subject.CN, name);
   }
   assert.equal((await tlsExchange(pen.port, { ca: certs.ca.cert, servername: 'localhost' })).cert.subject.CN, 'localhost');
+  for (const asked of ['A.EXAMPLE', 'a.Example', 'a.example.']) { // host names match in any case, with or without a final dot
+    assert.equal((await tlsExchange(pen.port, { ca: certs.ca.cert, servername: asked, checkServerIdentity: () => undefined })).cert.subject.CN, 'a.example', asked);
+  }
+  // a pair that no longer matches fails the reload, which changes nothing
+  fs.writeFileSync(path.join(sni, 'a.example.key'), fs.readFileSync(certs.server2Key));
+  assert.match(await controlOf(pen)('ssl_reload'), /a\.example/);
+  assert.equal((await tlsExchange(pen.port, { ca: certs.ca.cert, servername: 'a.example' })).cert.subject.CN, 'a.example');
 });
 
 test('SNI and OCSP stapling set on the control port are served after ssl_reload', async (t) => {
