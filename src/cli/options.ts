@@ -3,7 +3,7 @@
 import { CLIENTS_LIMIT } from '../balancer/client-table';
 import { CONNECTIONS_LIMIT } from '../balancer/connection-table';
 import { ConfigError } from '../errors';
-import { defaultSettings, type Settings, type TlsProtocol } from '../config/settings';
+import { defaultSettings, TIMER_SECONDS_MAX, type Settings, type TlsProtocol } from '../config/settings';
 
 export interface CommandLine {
   settings: Settings;
@@ -71,7 +71,7 @@ function apply(cl: CommandLine, option: string, arg: string): void {
       if (s.listenQueue < 50) { cl.notes.push('listen_queue bumped to 50'); s.listenQueue = 50; }
       break;
     }
-    case 't': s.timeout = count(option, arg, 1); break;
+    case 't': s.timeout = count(option, arg, 1, TIMER_SECONDS_MAX); break;
     case 'u': s.user = arg; break;
     case 'w': s.webFile = arg; break;
     case 'x': s.connMax = count(option, arg, 1, CONNECTIONS_LIMIT); break;

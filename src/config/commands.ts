@@ -10,10 +10,10 @@ import { CONNECTIONS_LIMIT } from '../balancer/connection-table';
 import { SERVER_MAX } from '../balancer/scoreboard';
 import { reportedPort, type Server } from '../balancer/server-table';
 import type { HealthCheck } from '../health/checker';
-import { ConfigError, messageOf } from '../errors';
+import { ConfigError, SystemError, messageOf } from '../errors';
 import { loadKeyPair } from '../listeners/tls-options';
 import { lookupHost, parsePort } from './address';
-import { WORKERS_MAX, type FastClose, type ForwardedMode, type Settings } from './settings';
+import { TIMER_SECONDS_MAX, WORKERS_MAX, type FastClose, type ForwardedMode, type Settings } from './settings';
 import { configText } from './write-config';
 import { acmeCommands, noAcmeCommands } from './acme-commands';
 import type { AcmeDomainState } from '../acme/manager';
@@ -66,6 +66,8 @@ export interface CommandContext {
   now: number;
   /** an unknown command is an error (in -o, files and include), not pen's "ignoring" reply */
   strict?: boolean;
+  /** how many `include`s deep the command runs */
+  includeDepth?: number;
 }
 
 /** A command's reply; a promise for a command whose work (a name lookup, a bind) ends later. */
@@ -145,6 +147,9 @@ function aclSettingOff(key: AclSettingKey): Command {
 }
 
 /** Accepted and ignored, as pen accepts them (obsolete event mechanisms and friends). */
+/** `include`s within `include`s: a file that includes itself stops here. */
+const INCLUDE_DEPTH_MAX = 16;
+
 const accepted: Command = { usage: '', run: () => '' };
 
 const aclNumber = (text: string | undefined) => integer(text, 'acl number', 0, 9);
@@ -274,7 +279,7 @@ const commands: Record<string, Command> = {
   idle_timeout: {
     usage: '[N]',
     run(ctx, [n]) {
-      if (n !== undefined) ctx.settings.idleTimeout = integer(n, 'idle_timeout');
+      if (n !== undefined) ctx.settings.idleTimeout = integer(n, 'idle_timeout', 0, TIMER_SECONDS_MAX);
       return `Idle timeout: ${ctx.settings.idleTimeout} seconds\n`;
     },
   },
@@ -289,7 +294,9 @@ const commands: Record<string, Command> = {
     usage: 'FILE',
     run(ctx, [file]) {
       if (file === undefined) throw new ConfigError('Usage: include filename');
-      return runFile(ctx, file);
+      const includeDepth = (ctx.includeDepth ?? 0) + 1;
+      if (includeDepth > INCLUDE_DEPTH_MAX) throw new ConfigError(`include ${file}: more than ${INCLUDE_DEPTH_MAX} files deep (does a file include itself?)`);
+      return runFile({ ...ctx, includeDepth }, file);
     },
   },
   keepalive: flag('keepalive'),
@@ -487,7 +494,7 @@ const commands: Record<string, Command> = {
     },
   },
   tcp_nodelay: flag('tcpNodelay'),
-  timeout: numberSetting('timeout', 'timeout', 1),
+  timeout: numberSetting('timeout', 'timeout', 1, TIMER_SECONDS_MAX),
   tracking: numberSetting('tracking', 'trackingTime', 0, Infinity, settingsChanged),
   transparent: flag('transparent'),
   web: {
@@ -744,7 +751,7 @@ async function runJson(ctx: CommandContext, [name, ...args]: string[]): Promise<
     if (!command) throw new ConfigError(`unknown command '${name ?? ''}'`);
     data = command.json ? command.json(ctx, args) : { reply: await command.run(ctx, args) };
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
+    if (!(err instanceof ConfigError || err instanceof SystemError)) throw err;
     data = { error: err.message };
   }
   return `${JSON.stringify(data)}\n`;
@@ -782,6 +789,7 @@ export async function runScript(ctx: CommandContext, text: string, source: strin
       replies += await runCommand(strict, lines[i]!);
     } catch (err) {
       if (err instanceof ConfigError) throw new ConfigError(`${source}:${i + 1}: ${err.message}`);
+      if (err instanceof SystemError) throw new SystemError(`${source}:${i + 1}: ${err.message}`);
       throw err;
     }
   }

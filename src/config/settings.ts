@@ -2,6 +2,8 @@
 
 /** the most worker threads `workers` starts */
 export const WORKERS_MAX = 64;
+/** the longest a timer runs (2^31 - 1 ms, Node's setTimeout): longer ones would fire at once */
+export const TIMER_SECONDS_MAX = 2147483;
 
 export type FastClose = 'off' | 'up' | 'down' | 'both';
 /** X-Forwarded-For: append ours to the client's, replace the client's, or pen's add-if-absent */

@@ -62,7 +62,7 @@ export function configText(s: Settings, balancer: Balancer, file: string): strin
     s.logFile ? `log ${s.logFile}` : 'no log',
     on(s.roundrobin, 'roundrobin'),
     ...balancer.servers.servers.map((v) =>
-      `server ${v.index} acl ${v.acl} address ${v.host} port ${v.port} max ${v.maxc} hard ${v.hard} weight ${v.weight} prio ${v.prio}` +
+      `server ${v.index} acl ${v.acl} address ${v.host}${v.port === 0 ? '' : ` port ${v.port}`} max ${v.maxc} hard ${v.hard} weight ${v.weight} prio ${v.prio}` +
       (v.tls ? ` tls${v.tls.servername ? ` servername ${v.tls.servername}` : ''}${v.tls.caFile ? ` ca ${v.tls.caFile}` : ''}` : '') +
       (v.proxyProtocol ? ` proxy_protocol ${v.proxyProtocol}` : '') +
       (v.geo ? ` geo ${[...v.geo.countries, ...v.geo.continents.map((c) => `@${c}`)].join(',')}` : '') +

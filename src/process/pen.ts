@@ -1,7 +1,7 @@
 // The running balancer: owns the settings, tables and files, and carries out the effects of
 // control commands. Phases: configure → open → serve → reload (HUP) → close. Clients are served
 // by one Service in this thread (workers 1) or by a pool of worker threads over the same tables.
-import { readFileSync, renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { accessSync, constants, readFileSync, renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { NO_CHALLENGES, type AcmeChallenges } from '../acme/challenges';
 import { AcmeManager } from '../acme/manager';
@@ -73,10 +73,18 @@ export class Pen {
       ...this.effects,
       listen: (address) => void parseListenAddress(address, 'listen'),
       web: (address) => void (address && parseListenAddress(address, 'web')),
-      openLog: (file) => void (file && RequestLog.open(file).close()), closeConnection: () => {}, exit: () => {}, writeFile: () => {}, settingsChanged: () => {},
+      openLog: (file) => void (file && RequestLog.open(file).close()), closeConnection: () => {}, exit: () => {}, settingsChanged: () => {},
+      writeFile: (path) => { // the file is written when the script runs: here, that it can be
+        try {
+          accessSync(dirname(path), constants.W_OK);
+        } catch (err) {
+          throw new ConfigError(`Can't open file '${path}': ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
+        }
+      },
       reloadTls: () => undefined, openGeoDb: (path) => void GeoDatabase.open(path), killWorker: () => {}, useClientStore: () => {},
       checkScript: async () => {}, // an include inside the checked script is checked as it runs there
-      acmeChanged: () => {}, renewAcme: () => {},
+      acmeChanged: () => {},
+      renewAcme: () => this.checkAcme(),
     };
     this.health = new HealthChecker(this.balancer.servers, settings);
   }
@@ -124,6 +132,11 @@ export class Pen {
 
   private context(): CommandContext {
     return { settings: this.settings, balancer: this.balancer, effects: this.effects, now: seconds() };
+  }
+
+  /** `acme renew` needs an ssl_acme certificate. */
+  private checkAcme(): void {
+    if (!this.acme) throw new ConfigError('acme: no ssl_acme certificate to renew');
   }
 
   /** Runs one penctl command and resolves with its reply once its work is done; the workers take over what it changed. */
@@ -429,7 +442,9 @@ export class Pen {
       pid: () => process.pid,
       listen: (address) => {
         if (!this.serving) return void parseListenAddress(address, 'listen'); // open() listens where the settings say
-        return lookupListenAddress(address, 'listen').then(async (literal) => {
+        const current = this.settings.listen!;
+        return Promise.all([lookupListenAddress(address, 'listen'), lookupListenAddress(current, 'listen')]).then(async ([literal, now]) => {
+          if (literal === now) return; // listening there already (HUP reads the -F line again)
           await this.service?.listen(literal, this.tlsFiles);
           const error = await this.pool?.listen(literal);
           if (error) throw new SystemError(error);
@@ -487,8 +502,8 @@ export class Pen {
       },
       acmeReport: () => this.acme?.report(),
       renewAcme: () => {
-        if (!this.acme) throw new ConfigError('acme: no ssl_acme certificate to renew');
-        this.acme.renew();
+        this.checkAcme();
+        this.acme!.renew();
       },
       web: (address) => {
         if (!this.serving) return void (address && parseListenAddress(address, 'web')); // open() listens where the settings say

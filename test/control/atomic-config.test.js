@@ -52,7 +52,7 @@ test('include with a bad line changes nothing and names file:line', async (t) =>
   const ctl = controlOf(pen);
   const file = path.join(tmp(t), 'more.cfg');
   fs.writeFileSync(file, 'blacklist 7\ntimeout never\n');
-  assert.equal(await ctl('include', file), `${file}:2: timeout: expected a number >= 1, not 'never'\n`);
+  assert.equal(await ctl('include', file), `${file}:2: timeout: expected a number from 1 to 2147483, not 'never'\n`);
   assert.equal(await ctl('blacklist'), '30\n');
   fs.writeFileSync(file, 'blacklist 7\nfrobnicate\n');
   assert.equal(await ctl('include', file), `${file}:2: unknown command 'frobnicate'\n`);

@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const net = require('node:net');
-const { namedBackend, startPen, exchange, penctl, controlOf, freePort, IS_ROOT } = require('../support/harness');
+const { namedBackend, startPen, exchange, penctl, controlOf, freePort, runPen, IS_ROOT } = require('../support/harness');
 
 async function setup(t, extra = []) {
   const [a, b] = await Promise.all([namedBackend('a', t), namedBackend('b', t)]);
@@ -84,7 +84,8 @@ test('write produces a file that starts an identical balancer', async (t) => {
   const ctl = controlOf(pen); // many commands: over the control protocol, without a penctl process each
   await ctl('acl', '2', 'deny', '10.0.0.0', '255.0.0.0');
   await ctl('server', '1', 'acl', '2');
-  for (const line of ['source 127.0.0.1', 'dummy', 'clients_max 3000', 'conn_max 700', 'xforwarded replace', 'idle_timeout 9', 'ssl_ciphers HIGH', 'drain_timeout 45', 'log_format json']) {
+  // a server on a unix socket and empty slots have no port, and a file with `port 0` would not start
+  for (const line of ['server 3 address /tmp/pen-write-test.sock', 'source 127.0.0.1', 'dummy', 'clients_max 3000', 'conn_max 700', 'xforwarded replace', 'idle_timeout 9', 'ssl_ciphers HIGH', 'drain_timeout 45', 'log_format json']) {
     await ctl(...line.split(' '));
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-write-'));
@@ -175,7 +176,7 @@ test('penctl --json answers queries as JSON objects, errors as {"error"}', async
   assert.deepEqual(await json('blacklist', '12'), { blacklist: 12 });
   await exchange(pen.port, { localAddress: '127.0.0.9' });
   assert.equal((await json('recent')).clients[0].address, '127.0.0.9');
-  assert.deepEqual(await json('timeout', 'x'), { error: "timeout: expected a number >= 1, not 'x'" });
+  assert.deepEqual(await json('timeout', 'x'), { error: "timeout: expected a number from 1 to 2147483, not 'x'" });
   assert.deepEqual(await json('nonsense'), { error: "unknown command 'nonsense'" });
 });
 
@@ -246,4 +247,57 @@ test('include and log commands', async (t) => {
   // a log that cannot be opened is an error now, and the one in use stays
   assert.equal(await ctl('log', '/no/such/dir/x.log'), "Can't open logfile /no/such/dir/x.log: ENOENT\n");
   assert.equal(await ctl('log'), `${log}\n`);
+});
+
+test('files are checked whole: include of itself, write where it cannot, and acme renew without ssl_acme change nothing', async (t) => {
+  const { ctl } = await setup(t);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-inc-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const self = path.join(dir, 'self.cfg');
+  fs.writeFileSync(self, `blacklist 8\ninclude ${self}\n`);
+  assert.match(await ctl('include', self), /more than 16 files deep/);
+  for (const [i, line] of ['write /no/such/dir/pen.cfg', 'acme renew'].entries()) {
+    const file = path.join(dir, `half${i}.cfg`);
+    fs.writeFileSync(file, `blacklist 8\n${line}\ntimeout 9\n`);
+    assert.match(await ctl('include', file), new RegExp(`${file.replace(/[.]/g, '\\.')}:2: `), line);
+  }
+  assert.equal(await ctl('blacklist'), '30\n');
+  assert.equal(await ctl('timeout'), '3\n');
+});
+
+test('timers longer than Node can hold (2147483 s) are refused, not run at once', async (t) => {
+  const { pen, ctl } = await setup(t);
+  assert.match(await ctl('timeout', '2147484'), /^timeout: expected a number from 1 to 2147483, not '2147484'\n$/);
+  assert.match(await ctl('idle_timeout', '2147484'), /^idle_timeout: expected a number from 0 to 2147483/);
+  assert.equal(await ctl('timeout', '2147483'), '2147483\n');
+  assert.match((await exchange(pen.port)).trim(), /^[ab]$/);
+  const r = await runPen(['-f', '-t', '2147484', '127.0.0.1:1', '127.0.0.1:2']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /-t: 2147484 is too large \(maximum 2147483\)/);
+});
+
+test('listen to the address pen-edge listens on already answers it and changes nothing (HUP reads a -F line with it again)', async (t) => {
+  const be = await namedBackend('a', t);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pen-listen-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const file = path.join(dir, 'pen.cfg');
+  fs.writeFileSync(file, `listen 127.0.0.1:${port}\nblacklist 12\nserver 0 address 127.0.0.1 port ${be.port}\n`);
+  const pen = await startPen(t, ['-F', file], { control: true });
+  const ctl = controlOf(pen);
+  assert.equal(await ctl('listen', `127.0.0.1:${port}`), `127.0.0.1:${port}\n`);
+  fs.writeFileSync(file, `listen 127.0.0.1:${port}\nblacklist 13\nserver 0 address 127.0.0.1 port ${be.port}\n`);
+  pen.child.kill('SIGHUP');
+  while ((await ctl('blacklist')) !== '13\n') await new Promise((resolve) => setImmediate(resolve)); // HUP is read in its own time
+  assert.equal((await exchange(port)).trim(), 'a');
+  assert.doesNotMatch(pen.child.stderrText, /EADDRINUSE/);
+});
+
+test('penctl --json: an error from the system is JSON too', async (t) => {
+  const { pen } = await setup(t);
+  const busy = net.createServer().listen(0, '127.0.0.1');
+  await require('node:events').once(busy, 'listening');
+  t.after(() => busy.close());
+  const reply = await controlOf(pen)('json', 'listen', `127.0.0.1:${busy.address().port}`);
+  assert.match(JSON.parse(reply).error, /EADDRINUSE/);
 });
