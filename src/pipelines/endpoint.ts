@@ -68,8 +68,12 @@ export class SocketEndpoint extends Endpoint {
     close: () => this.onclose(),
   };
 
+  /** a TLS socket: it encrypts what it is given as it is written */
+  private readonly encrypted: boolean;
+
   constructor(readonly socket: Socket) {
     super();
+    this.encrypted = (socket as Socket & { encrypted?: boolean }).encrypted === true;
     socket.pause(); // attaching 'data' must not start the flow before resume()
     for (const [event, listener] of Object.entries(this.listeners)) socket.on(event, listener);
   }
@@ -116,12 +120,13 @@ export class SocketEndpoint extends Endpoint {
     this.socket.unshift(bytes);
   }
 
-  // A stream that is not busy hands the bytes to its handle at once (TLS encrypts them there), so
-  // a borrowed chunk may be written as it is; a busy one keeps it queued, so it gets a copy.
-  // (Corking writes together cost TLS keep-alive a third of its speed.)
+  // A TLS stream that is not busy encrypts the bytes at once, so a borrowed chunk may be written
+  // as it is; a busy one keeps it queued, and a plain one keeps what the kernel did not take yet
+  // (a buffer the caller fills again would change under it): those get a copy. (Corking writes
+  // together cost TLS keep-alive a third of its speed.)
   write(bytes: Buffer, from: number, to: number): boolean {
     const chunk = range(bytes, from, to);
-    return this.socket.write(this.socket.writableLength === 0 ? chunk : Buffer.from(chunk));
+    return this.socket.write(this.encrypted && this.socket.writableLength === 0 ? chunk : Buffer.from(chunk));
   }
 
   flush(): void {}

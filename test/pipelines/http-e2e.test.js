@@ -7,7 +7,7 @@ const net = require('node:net');
 const tls = require('node:tls');
 const { once } = require('node:events');
 const { Client } = require('undici');
-const { startPen, freePort, unansweredServer } = require('../support/harness');
+const { startPen, freePort, unansweredServer, onLoopback } = require('../support/harness');
 const { certificateSet } = require('../support/certs');
 
 async function headerEcho(t) {
@@ -152,4 +152,30 @@ test('a backend that never completes the connect: 504 after the connect timeout'
   const c = new Client(`http://127.0.0.1:${pen.port}`);
   t.after(() => c.close());
   assert.equal((await c.request({ path: '/', method: 'GET' })).statusCode, 504);
+});
+
+test('-H: 1,500 large request heads sent at once to a server that reads slowly arrive whole and in order', async (t) => {
+  let received = '';
+  let allIn;
+  const arrived = new Promise((resolve) => { allIn = resolve; });
+  const be = await onLoopback(t, net.createServer((s) => {
+    s.on('error', () => {});
+    s.on('data', (d) => { // a chunk a turn: pen-edge's writes stay partly queued while it reads on
+      received += d.toString('latin1');
+      if (received.includes('GET /r1499 ') && received.endsWith('\r\n\r\n')) return allIn();
+      s.pause();
+      setImmediate(() => s.resume());
+    });
+  }));
+  const pen = await startPen(t, ['-H', `127.0.0.1:${be.port}`]);
+  const pad = (k) => String.fromCharCode(97 + (k % 26));
+  const heads = Array.from({ length: 1500 }, (_, k) => `GET /r${k} HTTP/1.1\r\nHost: x\r\nX-Pad: ${pad(k).repeat(8000)}\r\n\r\n`);
+  const client = net.connect(pen.port, '127.0.0.1').on('error', () => {});
+  t.after(() => client.destroy());
+  client.on('data', () => {});
+  for (let k = 0; k < heads.length; k += 7) client.write(heads.slice(k, k + 7).join('')); // heads split across reads anywhere
+  await arrived;
+  const got = received.split('\r\n\r\n').filter(Boolean);
+  assert.equal(got.length, heads.length);
+  got.forEach((head, k) => assert.ok(head.startsWith(`GET /r${k} HTTP/1.1\r\nHost: x\r\nX-Pad: ${pad(k).repeat(8000)}\r\nX-Forwarded-For: 127.0.0.1`), `head ${k} arrived whole`));
 });
