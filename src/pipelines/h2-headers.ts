@@ -2,7 +2,8 @@
 // become the request line and Host, connection-specific headers stay on their own hop, and the
 // balancer's forwarding headers are added as on HTTP/1.1 connections.
 import type { IncomingHttpHeaders } from 'node:http2';
-import { FORWARDING, ForwardingHeaders, IDENTITY, type Forwarding } from './http';
+import { ForwardingHeaders, type Forwarding } from './http';
+import { FORWARDING, IDENTITY } from './http-syntax';
 
 /** Headers that describe one connection, never passed from one to another (Node refuses them in HTTP/2). */
 export const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);

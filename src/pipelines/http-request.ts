@@ -4,9 +4,20 @@
 // After an Upgrade or CONNECT request the client is held until the server's answer is known:
 // only a switch (101, or 2xx to CONNECT) turns the connection raw.
 import {
-  BodyFramer, CR, DIGIT_0, INCOMPLETE, LF, Named, Refusal, SP, SplitHead, TOKEN_BYTE,
+  BodyFramer, CR, DIGIT_0, FORWARDING, IDENTITY, INCOMPLETE, LF, Named, Refusal, SP, SplitHead, TOKEN_BYTE,
   contentLength, endsInChunked, isHttpVersion, listsToken, readHeaderLines, type HeaderVisitor,
 } from './http-syntax';
+
+/**
+ * A request trailer passes on as the client sent it, unless a server that merges trailers into
+ * the head could take it for the balancer's word (forwarding or client certificate headers), or
+ * it carries a control character: then the request is refused.
+ */
+function checkTrailer(line: string): void {
+  const name = line.slice(0, line.indexOf(':')).trim().toLowerCase();
+  if (FORWARDING.has(name) || IDENTITY.has(name)) throw new Refusal(400, `${name} in a request trailer`);
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(line)) throw new Refusal(400, 'control character in a trailer');
+}
 
 export interface HttpLimits {
   /** bytes of a whole request head (request line + headers) */
@@ -108,6 +119,7 @@ export class RequestFramer {
 
   constructor(private readonly sink: FramerSink, private readonly limits: HttpLimits) {
     this.split = new SplitHead(limits.headMax);
+    this.body.onTrailer = checkTrailer;
   }
 
   /** Bytes of an unfinished request head are waiting for the rest. */

@@ -2,6 +2,11 @@
 // body framer (Content-Length or chunked). Checks read bytes one by one where they lie, up to a
 // limit; one that reaches the limit before it can decide answers INCOMPLETE.
 
+/** Headers only the balancer sets, as the forwarded mode says (the client's are kept, replaced or appended to). */
+export const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded']);
+/** Client certificate results come only from us: a client sending them is ignored. */
+export const IDENTITY = new Set(['x-client-verify', 'x-client-subject-dn', 'x-client-issuer-dn', 'x-client-cert-sha256']);
+
 export const CR = 13;
 export const LF = 10;
 export const SP = 32;

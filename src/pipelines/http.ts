@@ -2,6 +2,7 @@
 // X-Forwarded-Proto (and X-Forwarded-Port behind TLS); bad requests get an HTTP error, not the server.
 import type { Endpoint } from './endpoint';
 import { errorResponse } from './http-errors';
+import { FORWARDING, IDENTITY } from './http-syntax';
 import { RequestFramer, type HttpLimits, type RequestHead } from './http-request';
 import type { HttpPipeline, ToServer } from './raw';
 import { ResponseTracker } from './http-response';
@@ -31,10 +32,6 @@ export interface HttpOptions extends HttpLimits {
 /** What decides the headers the balancer adds to a request. */
 export type Forwarding = Pick<HttpOptions, 'forwarded' | 'clientAddress' | 'rfc7239' | 'tlsPort' | 'identity'>;
 
-/** Headers only the balancer sets, as the forwarded mode says (the client's are kept, replaced or appended to). */
-export const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded']);
-/** Client certificate results come only from us: a client sending them is ignored. */
-export const IDENTITY = new Set(['x-client-verify', 'x-client-subject-dn', 'x-client-issuer-dn', 'x-client-cert-sha256']);
 
 /**
  * The headers the balancer adds, as [name, value], given the X-Forwarded-For entries the request

@@ -179,3 +179,30 @@ test('-H: 1,500 large request heads sent at once to a server that reads slowly a
   assert.equal(got.length, heads.length);
   got.forEach((head, k) => assert.ok(head.startsWith(`GET /r${k} HTTP/1.1\r\nHost: x\r\nX-Pad: ${pad(k).repeat(8000)}\r\nX-Forwarded-For: 127.0.0.1`), `head ${k} arrived whole`));
 });
+
+test('-H: request trailers pass on, but one naming a forwarding or client certificate header is refused, never sent', async (t) => {
+  let received = '';
+  const be = await onLoopback(t, net.createServer((s) => {
+    s.on('error', () => {});
+    s.on('data', (d) => {
+      received += d.toString('latin1');
+      if (received.endsWith('\r\n\r\n') && received.includes('0\r\n')) s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+  }));
+  const pen = await startPen(t, ['-H', `127.0.0.1:${be.port}`]);
+  const post = async (trailer) => {
+    const client = net.connect(pen.port, '127.0.0.1').on('error', () => {});
+    t.after(() => client.destroy());
+    client.end(`POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n${trailer}\r\n\r\n`);
+    let answer = '';
+    for await (const chunk of client) answer += chunk;
+    return answer;
+  };
+  assert.match(await post('X-Checksum: abc'), /^HTTP\/1\.1 200 /);
+  assert.match(received, /\r\n0\r\nX-Checksum: abc\r\n\r\n$/);
+  for (const spoof of ['X-Forwarded-For: 6.6.6.6', 'X-Client-Verify: SUCCESS', 'X-Note: a\u0001b']) {
+    received = '';
+    assert.match(await post(spoof), /^HTTP\/1\.1 400 /, spoof);
+    assert.ok(!received.includes(spoof), `${spoof} never reached the server`);
+  }
+});
