@@ -183,10 +183,11 @@ export class SplitHead {
     return this.length > 0 && this.bytes[this.length - 1] === LF;
   }
 
-  /** The line just ended is the empty one after others: the head is all there. */
+  /** The line just ended is the empty one after others (CRLF or, in a response, a bare LF): the head is all there. */
   get complete(): boolean {
     const n = this.length;
-    return n >= 4 && this.bytes[n - 1] === LF && this.bytes[n - 2] === CR && this.bytes[n - 3] === LF;
+    const b = this.bytes;
+    return n >= 2 && b[n - 1] === LF && (b[n - 2] === LF || (n >= 4 && b[n - 2] === CR && b[n - 3] === LF));
   }
 }
 

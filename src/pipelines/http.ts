@@ -29,6 +29,12 @@ export interface HttpOptions extends HttpLimits {
   onRequest: () => void;
 }
 
+/**
+ * The longest response head found where it ends (a longer one is answered 502): servers send
+ * longer heads than clients (policies, cookies), and the watch needs only their framing.
+ */
+const RESPONSE_HEAD_MAX = 64 * 1024;
+
 /** What decides the headers the balancer adds to a request. */
 export type Forwarding = Pick<HttpOptions, 'forwarded' | 'clientAddress' | 'rfc7239' | 'tlsPort' | 'identity'>;
 
@@ -148,7 +154,7 @@ export interface HttpPipe {
 export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions, onRefuse: (status: number, reason: string) => void): HttpPipeline {
   return (toServer) => {
     const exchanges = options.onExchange && new Exchanges(options.onExchange);
-    const tracker = new ResponseTracker(options.headMax, (switched) => framer.answered(switched), exchanges && ((status, bytes) => exchanges.answered(status, bytes)));
+    const tracker = new ResponseTracker(Math.max(options.headMax, RESPONSE_HEAD_MAX), (switched) => framer.answered(switched), exchanges && ((status, bytes) => exchanges.answered(status, bytes)));
     /** the status of a refused request, sent once the answers owed before it are */
     let refusal: number | undefined;
     /** runs while the answers owed are awaited: time since the server's last byte */

@@ -101,3 +101,41 @@ test('CONNECT: after a 2xx from the server the connection is a tunnel', async (t
   assert.ok(Buffer.from(await readUntil(s, (text) => text.length >= hello.length), 'latin1').equals(hello));
   s.destroy();
 });
+
+test('a 101 whose head ends in bare LFs and comes in two reads still switches; so does one after a response head of 20 KiB', async (t) => {
+  let second;
+  const be = await onLoopback(t, net.createServer((s) => {
+    s.on('error', () => {});
+    let head = '';
+    s.on('data', (d) => {
+      if (head.endsWith('\r\n\r\n')) return void s.emit('frame', d.toString()); // switched: the client's frames
+      head += d.toString();
+      if (!head.endsWith('\r\n\r\n')) return;
+      if (head.startsWith('GET /big')) { head = ''; return void s.write(`HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(20 * 1024)}\r\nContent-Length: 2\r\n\r\nok`); }
+      s.write('HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\n'); // the rest once the client has this
+      second = () => s.write('\nSERVERFRAME');
+    });
+    be.socket = s;
+  }));
+  const pen = await startPen(t, ['-H', `127.0.0.1:${be.port}`]);
+  for (const before of [undefined, 'GET /big HTTP/1.1\r\nHost: x\r\n\r\n']) {
+    const client = net.connect(pen.port, '127.0.0.1').on('error', () => {});
+    t.after(() => client.destroy());
+    let got = '';
+    const gets = (text) => new Promise((resolve) => {
+      const look = () => (got.includes(text) ? resolve() : client.once('data', (d) => { got += d; look(); }));
+      look();
+    });
+    if (before) {
+      client.write(before);
+      await gets('\r\n\r\nok');
+    }
+    client.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    await gets('Connection: Upgrade\n');
+    second();
+    await gets('SERVERFRAME');
+    const frame = new Promise((resolve) => be.socket.once('frame', resolve));
+    client.write('CLIENTFRAME');
+    assert.equal(await frame, 'CLIENTFRAME');
+  }
+});
