@@ -333,11 +333,7 @@ test('with workers 2, a worker that replaces another counts the connections open
 test('with workers 2, ssl_* set on the control port reach every worker at ssl_reload', { skip: NO_WORKERS_NODE }, async (t) => {
   const certs = await certificateSet(t);
   const be = await echoBackend(t);
-  const sni = path.join(certs.dir, 'sni');
-  fs.mkdirSync(sni);
-  const leaf = await certs.makeLeaf('a.example', { altNames: [{ type: 2, value: 'a.example' }] });
-  fs.writeFileSync(path.join(sni, 'a.example.crt'), leaf.cert);
-  fs.writeFileSync(path.join(sni, 'a.example.key'), leaf.private);
+  const sni = await certs.sniDirectory('a.example');
   const pen = await startWorkers(t, ['-E', certs.serverCert, '-K', certs.serverKey, `127.0.0.1:${be.port}`], { control: true });
   const ctl = controlOf(pen);
   assert.equal(await ctl(`ssl_sni_path ${sni}`), '');

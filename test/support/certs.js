@@ -60,6 +60,17 @@ async function certificateSet(t) {
     expiredKey: write('expired.key', expired.private),
     garbage: write('garbage.crt', '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n'),
     makeLeaf: (name, opts) => makeLeaf(name, ca, opts),
+    /** A directory for ssl_sni_path with NAME.crt and NAME.key for each name, signed by the CA. */
+    async sniDirectory(...names) {
+      const sni = path.join(dir, 'sni');
+      fs.mkdirSync(sni);
+      for (const name of names) {
+        const leaf = await makeLeaf(name, ca, { altNames: [{ type: 2, value: name }] });
+        fs.writeFileSync(path.join(sni, `${name}.crt`), leaf.cert);
+        fs.writeFileSync(path.join(sni, `${name}.key`), leaf.private);
+      }
+      return sni;
+    },
     makeRsa,
     write,
   };

@@ -42,11 +42,7 @@ test('RSA and ECDSA side by side: RSA-only clients get RSA, the others ECDSA, in
 test('ssl_certificate beside SNI: a name from ssl_sni_path gets its own certificate, others the pair', { skip: noOpenssl }, async (t) => {
   const { certs, rsaArgs } = await rsaAndEcdsa(t);
   const be = await namedBackend('pong', t);
-  const sni = path.join(certs.dir, 'sni');
-  fs.mkdirSync(sni);
-  const leaf = await certs.makeLeaf('a.example', { altNames: [{ type: 2, value: 'a.example' }] });
-  fs.writeFileSync(path.join(sni, 'a.example.crt'), leaf.cert);
-  fs.writeFileSync(path.join(sni, 'a.example.key'), leaf.private);
+  const sni = await certs.sniDirectory('a.example');
   const pen = await startPen(t, [...rsaArgs, '-o', `ssl_certificate ${certs.serverCert} ${certs.serverKey}`, '-o', `ssl_sni_path ${sni}`, `127.0.0.1:${be.port}`]);
   assert.equal(await certificateSeen(pen.port, ['-servername', 'a.example']), 'ECDSA 256 a.example');
   assert.equal(await certificateSeen(pen.port, ['-tls1_2', '-sigalgs', 'RSA+SHA256']), 'RSA 2048 localhost');

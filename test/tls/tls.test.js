@@ -134,13 +134,7 @@ test('-L tls1.2 refuses a TLS 1.3-only client; ssl_option no_tlsv1.2 narrows ssl
 test('SNI: ssl_sni_path serves each name its own certificate', async (t) => {
   const certs = await certificateSet(t);
   const be = await echoBackend(t);
-  const sni = path.join(certs.dir, 'sni');
-  fs.mkdirSync(sni);
-  for (const name of ['a.example', 'b.example']) {
-    const leaf = await certs.makeLeaf(name, { altNames: [{ type: 2, value: name }] });
-    fs.writeFileSync(path.join(sni, `${name}.crt`), leaf.cert);
-    fs.writeFileSync(path.join(sni, `${name}.key`), leaf.private);
-  }
+  const sni = await certs.sniDirectory('a.example', 'b.example');
   const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, '-o', `ssl_sni_path ${sni}`, `127.0.0.1:${be.port}`], { control: true });
   for (const name of ['a.example', 'b.example']) {
     const r = await tlsExchange(pen.port, { ca: certs.ca.cert, servername: name });
@@ -159,11 +153,7 @@ test('SNI: ssl_sni_path serves each name its own certificate', async (t) => {
 test('SNI and OCSP stapling set on the control port are served after ssl_reload', async (t) => {
   const certs = await certificateSet(t);
   const be = await echoBackend(t);
-  const sni = path.join(certs.dir, 'sni');
-  fs.mkdirSync(sni);
-  const leaf = await certs.makeLeaf('a.example', { altNames: [{ type: 2, value: 'a.example' }] });
-  fs.writeFileSync(path.join(sni, 'a.example.crt'), leaf.cert);
-  fs.writeFileSync(path.join(sni, 'a.example.key'), leaf.private);
+  const sni = await certs.sniDirectory('a.example');
   const ocsp = certs.write('ocsp.der', 'pretend-DER-ocsp-response');
   const pen = await startPen(t, ['-E', certs.serverCert, '-K', certs.serverKey, `127.0.0.1:${be.port}`], { control: true });
   const control = controlOf(pen);
