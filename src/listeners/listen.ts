@@ -1,6 +1,6 @@
 // Opening a listening socket on [host:]port, [v6]:port or a unix socket path.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { unlinkSync } from 'node:fs';
+import { closeSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { parseListenAddress } from '../config/address';
@@ -146,12 +146,52 @@ function helperDone(helper: ChildProcess): Promise<void> {
 const BINDER = "const s = require('net').createServer(); s.on('error', (e) => process.send({ error: e.code || e.message }, () => process.exit(1))); " +
   's.listen({ path: process.argv[1], backlog: Number(process.argv[2]) }, () => process.send({}, s._handle, () => process.exit(0)));';
 
+/** Copies of a held socket made in advance, for workers that replace dead ones (see HeldSocket.reserve). */
+const SPARE_COPIES = 8;
+
+/**
+ * A listening socket the main thread holds by a descriptor no event loop polls, for worker
+ * threads to listen on copies of. Copies come from a helper process (Node has no dup()), which a
+ * process whose user -u changed may not be allowed to start: so a few are made at start.
+ */
+abstract class HeldSocket {
+  private readonly spares: number[] = [];
+
+  protected constructor(protected readonly held: { readonly fd: number; close(): void }, private readonly what: string) {}
+
+  get fd(): number {
+    return this.held.fd;
+  }
+
+  /** Makes `workers` copies for the workers about to start and SPARE_COPIES for their replacements. */
+  async reserve(workers: number): Promise<void> {
+    await copyHandle(this.held, workers + SPARE_COPIES, (copy) => this.spares.push(copy.fd));
+  }
+
+  /** A new descriptor of the socket, for one worker to listen on (the worker closes it). */
+  async copy(): Promise<number> {
+    const spare = this.spares.shift();
+    if (spare !== undefined) return spare;
+    let fd: number | undefined;
+    await copyHandle(this.held, 1, (copy) => (fd = copy.fd));
+    if (fd === undefined) throw new SystemError(`listen ${this.what}: could not copy the listening socket for a worker`);
+    return fd;
+  }
+
+  close(): void {
+    for (const fd of this.spares.splice(0)) closeSync(fd);
+    this.held.close();
+  }
+}
+
 /**
  * A unix socket that worker threads serve together (SO_REUSEPORT is for TCP and UDP only): one
- * listening socket, held here by a descriptor no event loop polls; each worker listens on a copy.
+ * listening socket, held here; each worker listens on a copy, and whichever is free accepts.
  */
-export class SharedUnixSocket {
-  private constructor(private readonly path: string, private readonly held: ReceivedHandle) {}
+export class SharedUnixSocket extends HeldSocket {
+  private constructor(private readonly path: string, held: ReceivedHandle) {
+    super(held, path);
+  }
 
   static async bind(path: string, backlog: number): Promise<SharedUnixSocket> {
     try {
@@ -169,17 +209,9 @@ export class SharedUnixSocket {
     return new SharedUnixSocket(path, held);
   }
 
-  /** A new descriptor of the socket, for one worker to listen on (the worker closes it). */
-  async copy(): Promise<number> {
-    let fd: number | undefined;
-    await copyHandle(this.held, 1, (copy) => (fd = copy.fd));
-    if (fd === undefined) throw new SystemError(`listen ${this.path}: could not copy the listening socket for a worker`);
-    return fd;
-  }
-
   /** Closes the socket and removes its file. */
-  close(): void {
-    this.held.close();
+  override close(): void {
+    super.close();
     try {
       unlinkSync(this.path);
     } catch { /* already gone */ }
@@ -207,8 +239,10 @@ interface TcpWrap {
  * it binds nothing, which SO_REUSEPORT would refuse once -u has changed the user (a socket joins
  * a port's group only beside sockets of its own user).
  */
-export class HeldTcpSocket {
-  private constructor(private readonly handle: TcpServerHandle) {}
+export class HeldTcpSocket extends HeldSocket {
+  private constructor(handle: TcpServerHandle, address: string) {
+    super(handle, address);
+  }
 
   /** Binds a socket at address for one more worker; undefined where Node's handles cannot (then the worker binds its own). */
   static bind(address: string): HeldTcpSocket | undefined {
@@ -224,7 +258,7 @@ export class HeldTcpSocket {
       handle.close();
       throw new SystemError(`listen ${address}: can't bind local address (${getSystemErrorName(err)})`);
     }
-    return new HeldTcpSocket(handle);
+    return new HeldTcpSocket(handle, address);
   }
 
   /** Holds a socket handed over by the process before (USR2), listening already. */
@@ -233,22 +267,6 @@ export class HeldTcpSocket {
     if (wrap?.TCP === undefined) return undefined;
     const handle = new wrap.TCP(wrap.constants!.SERVER);
     if (handle.open(fd) !== 0) return undefined;
-    return new HeldTcpSocket(handle);
-  }
-
-  get fd(): number {
-    return this.handle.fd;
-  }
-
-  /** A new descriptor of the socket, for one worker to listen on (the worker closes it). */
-  async copy(): Promise<number> {
-    let fd: number | undefined;
-    await copyHandle(this.handle, 1, (copy) => (fd = copy.fd));
-    if (fd === undefined) throw new SystemError('listen: could not copy the listening socket for a worker');
-    return fd;
-  }
-
-  close(): void {
-    this.handle.close();
+    return new HeldTcpSocket(handle, `descriptor ${fd}`);
   }
 }

@@ -91,6 +91,8 @@ export class WorkerPool {
         return adopted ?? (given[i] === undefined ? HeldTcpSocket.bind(settings.listen!) : undefined);
       });
     }
+    // the copies every worker and its replacements will listen on, while the helper that makes them can still start (before -u)
+    await Promise.all([this.unix?.reserve(this.count), ...this.held.map((socket) => socket?.reserve(1))]);
     const started = Array.from({ length: this.count }, (_, i) => this.start(i + 1, given[i]));
     const failures = (await Promise.all(started)).filter((e): e is string => e !== undefined);
     if (failures.length > 0) {
@@ -234,6 +236,7 @@ export class WorkerPool {
     try {
       unix = await this.unixSocket(address);
       if (unix === undefined && this.held.length > 0) held = this.workers.map(() => HeldTcpSocket.bind(address));
+      await Promise.all([unix?.reserve(this.count), ...held.map((socket) => socket?.reserve(1))]);
       fds = await Promise.all(this.workers.map((worker, i) => worker && (unix?.copy() ?? held[i]?.copy())));
     } catch (err) {
       unix?.close();
