@@ -123,18 +123,25 @@ export class WorkerPool {
     };
     const worker = new Worker(join(__dirname, 'worker.js'), { workerData: data });
     this.workers[thread - 1] = worker;
+    let served = false;
     return new Promise((resolve) => {
       worker.on('message', (m: FromWorker) => {
-        if (m.type === 'ready') resolve(undefined);
-        else if (m.type === 'failed') resolve(m.message);
-        else this.handle(worker, m);
+        if (m.type === 'ready') {
+          served = true;
+          resolve(undefined);
+        } else if (m.type === 'failed') {
+          resolve(m.message);
+        } else {
+          this.handle(worker, m);
+        }
       });
       worker.on('error', (err) => diag(`worker ${thread}: ${err.stack ?? err.message}`));
       worker.on('exit', (code) => {
         resolve(`worker ${thread} stopped before it listened (exit code ${code})`);
         if (this.workers[thread - 1] !== worker) return;
         this.workers[thread - 1] = undefined;
-        if (!this.stopping) this.replace(thread, code);
+        // one that never served would fail again at once, and again: the others serve on
+        if (!this.stopping && served) this.replace(thread, code);
       });
     });
   }
@@ -146,7 +153,7 @@ export class WorkerPool {
     if (this.draining) return diag(`worker ${thread} died (exit code ${code}) with ${freed} connections; not replaced while draining`);
     diag(`worker ${thread} died (exit code ${code}) with ${freed} connections; starting a new one`);
     void this.start(thread).then((error) => {
-      if (error) diag(`worker ${thread}: ${error}`);
+      if (error) diag(`worker ${thread}: ${error}; not replaced, the other workers serve on`);
       else diag(`worker ${thread} is serving again`);
     });
   }

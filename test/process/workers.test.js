@@ -8,7 +8,7 @@ const net = require('node:net');
 const path = require('node:path');
 const { once } = require('node:events');
 const { namedBackend, echoBackend, startPen, controlOf, exchange, runPen, fileCreated, freePort, stderrMatching, spawnServing, penctl,
-  PEN, IS_ROOT, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
+  PEN, ROOT, IS_ROOT, WORKERS_NODE, NO_WORKERS_NODE } = require('../support/harness');
 const { udpBackend, ask } = require('../support/udp');
 const { certificateSet } = require('../support/certs');
 const { noOpenssl, sClient, sessionLine } = require('../support/openssl');
@@ -222,7 +222,17 @@ test('worker N kill ends one worker with its connections; the others keep theirs
   assert.equal(await exchange(pen.port, { localAddress: '127.0.0.99', end: true }), 'hello\n');
 });
 
-test('with workers 2 and -u, a worker that dies is replaced and serves: it listens on a copy of a socket bound before the user changed', { skip: NO_WORKERS_NODE || (!IS_ROOT && 'needs root to change user') }, async (t) => {
+/** Whether every directory down to the checkout lets other users in and read (a new worker loads its code after -u). */
+const openToOthers = (() => {
+  for (let dir = ROOT; ; dir = path.dirname(dir)) {
+    if ((fs.statSync(dir).mode & 0o005) !== 0o005) return false;
+    if (path.dirname(dir) === dir) return true;
+  }
+})();
+
+test('with workers 2 and -u, a worker that dies is replaced and serves: it listens on a copy of a socket bound before the user changed', {
+  skip: NO_WORKERS_NODE || (!IS_ROOT && 'needs root to change user') || (!openToOthers && 'the checkout is in a directory only its owner can read: user nobody could not load a new worker'),
+}, async (t) => {
   const be = await echoBackend(t);
   const pen = await startWorkers(t, ['-u', 'nobody', `127.0.0.1:${be.port}`], { control: true, worldWritable: true });
   assert.equal(await controlOf(pen)('worker', '1', 'kill'), 'Killing worker 1\n');
