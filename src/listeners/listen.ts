@@ -157,11 +157,7 @@ const SPARE_COPIES = 8;
 abstract class HeldSocket {
   private readonly spares: number[] = [];
 
-  protected constructor(protected readonly held: { readonly fd: number; close(): void }, private readonly what: string) {}
-
-  get fd(): number {
-    return this.held.fd;
-  }
+  protected constructor(private readonly held: { close(): void }, private readonly what: string) {}
 
   /** Makes `workers` copies for the workers about to start and SPARE_COPIES for their replacements. */
   async reserve(workers: number): Promise<void> {

@@ -105,10 +105,6 @@ export class H2Exchange implements ServerRequest {
     return this.abandoned;
   }
 
-  resend(): void {
-    this.send();
-  }
-
   /** The client reset the stream, or it ended with its answer. */
   private streamClosed(): void {
     if (this.stream.aborted && !this.resetHere) this.h2.aborted();

@@ -46,8 +46,8 @@ export interface ServerRequest {
   headWritten(): void;
   /** the body may go now: the connection is made and the head written */
   sendBody(connection: ServerConnection): void;
-  /** goes again where its client's requests go now (it waited for a connection that failed) */
-  resend(): void;
+  /** goes where its client's requests go now (again, after it waited for a connection that failed) */
+  send(): void;
   informational(headers: AnswerHeaders, headBytes: number): void;
   head(status: number, headers: AnswerHeaders, headBytes: number): void;
   /** false: the client reads slowly, and the connection waits for resume() */

@@ -69,7 +69,7 @@ export class ServerPool implements ConnectionOwner {
   gone(connection: ServerConnection): void {
     this.connections.splice(this.connections.indexOf(connection), 1);
     // each to where its client's requests go now: another server, when this one failed the client
-    for (const request of this.waiting.splice(0)) request.resend();
+    for (const request of this.waiting.splice(0)) request.send();
   }
 
   /** The pool is replaced (the server changed): idle connections close, busy ones after their answers; returns the requests still waiting. */

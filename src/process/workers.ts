@@ -86,9 +86,10 @@ export class WorkerPool {
     const given: Array<number | undefined> = handover.slice(0, this.count);
     if (this.unix === undefined && !settings.udp) {
       this.held = Array.from({ length: this.count }, (_, i) => {
-        const adopted = given[i] === undefined ? undefined : HeldTcpSocket.adopt(given[i]!);
-        if (adopted !== undefined) given[i] = undefined; // held here: the worker gets a copy
-        return adopted ?? (given[i] === undefined ? HeldTcpSocket.bind(settings.listen!) : undefined);
+        const fd = given[i];
+        const socket = fd === undefined ? HeldTcpSocket.bind(settings.listen!) : HeldTcpSocket.adopt(fd);
+        if (socket !== undefined) given[i] = undefined; // held here: the worker gets a copy
+        return socket;
       });
     }
     // the copies every worker and its replacements will listen on, while the helper that makes them can still start (before -u)
