@@ -162,6 +162,9 @@ class ServedConnection implements H2Connection {
     session.once('stream', () => session.setTimeout(s.idleTimeout * 1000));
     session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]) => this.request(stream, headers, flags, raw));
     closeWithTheRightCode(session, this.goingAway);
+    // HTTP/2 has no half-closed connection: a client that ends its side without GOAWAY is gone, and
+    // its socket (half-open, as the relay's are) would otherwise wait for idle_timeout
+    conn.down.tls!.once('end', () => session.destroy());
     session.on('error', (err: Error) => debug(1, () => `HTTP/2 connection from ${conn.seen}: ${err.message}`));
     session.on('frameError', (type: number, code: number) => debug(1, () => `HTTP/2 frame ${type} from ${conn.seen} failed (${code})`));
     session.once('close', () => {

@@ -5,6 +5,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
 const net = require('node:net');
+const tls = require('node:tls');
 const { once } = require('node:events');
 const { onLoopback, unansweredServer, controlOf, stderrMatching } = require('../support/harness');
 const { h2Pen, h2Session, h2Request, echoingBackend } = require('../support/h2');
@@ -136,4 +137,24 @@ test('a request the client resets while it waits for a connection is never sent 
   assert.equal((await slow).status, 200);
   assert.equal((await h2Request(session, { ':path': '/after' })).status, 200);
   assert.deepEqual(paths, ['/slow', '/after']);
+});
+
+test('a client that closes its connection without GOAWAY, requests under way, is gone at once: only the next client is counted, and the answers left behind go nowhere', async (t) => {
+  const held = [];
+  const be = await onLoopback(t, http.createServer((req, res) => {
+    req.resume();
+    if (req.url.startsWith('/held')) held.push(res);
+    else res.end('ok\n');
+  }));
+  const pen = await h2Pen(t, [be.port], [], { control: true });
+  const raw = tls.connect({ port: pen.port, host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: ['h2'] });
+  const gone = await h2Session(t, pen.port, { createConnection: () => raw });
+  for (let i = 0; i < 5; i++) gone.request({ ':path': `/held${i}` }).on('error', () => {});
+  while (held.length < 5) await once(be, 'request');
+  raw.end(); // its side closed, with no GOAWAY: HTTP/2 has no half-closed connection
+  await once(raw, 'close');
+  await Promise.all(held.map((res) => new Promise((resolve) => res.end('late\n', resolve))));
+  const next = await h2Session(t, pen.port);
+  assert.equal((await h2Request(next, { ':path': '/' })).status, 200);
+  assert.match((await controlOf(pen)('servers')).split('\n')[0], / conn 1 /);
 });
