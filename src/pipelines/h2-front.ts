@@ -15,6 +15,7 @@ import type { Exchange } from './http-exchanges';
 import type { Forwarding } from './http';
 import { H2Exchange, type H2Connection } from './h2-exchange';
 import { usualAdditions } from './h2-headers';
+import { useStreamTable } from './h2-stream-table';
 import { proxyHeader } from './proxy-protocol';
 import { ServerPool } from './server-pool';
 
@@ -154,6 +155,7 @@ class ServedConnection implements H2Connection {
 
   start(session: ServerHttp2Session): void {
     this.session = session;
+    useStreamTable(session);
     const { conn } = this.client;
     const s = this.settings;
     conn.http = { finish: () => session.close() };
