@@ -10,6 +10,9 @@ const { runToEnd, tempDir } = require('./processes');
 
 // As wrk's --timeout 2s: a connection silent this long is dropped, its requests counted as timeouts.
 const INACTIVITY = '2s';
+// Requests in the first second are not counted (h2load's --warm-up-time): the run measures requests
+// on connections already open, not the burst of 16 handshakes they start with (see README).
+const WARM_UP_SECONDS = 1;
 let logs = 0; // one log file per run
 
 // "459us", "83.74ms" or "1.02s" in ms.
@@ -53,13 +56,13 @@ async function readLog(file) {
 // `run` holds bin, threads, connections, seconds, args (the protocol's: e.g. -m10, or --h1 -m1),
 // alpn (the protocol h2load must agree on with the balancer) and onCpus(cmd, args), which gives
 // the command line that runs h2load where the load runs. -D bounds the run in time (h2load then
-// ignores -n), and runToEnd stops it 30 s past that.
+// ignores -n), after a warm-up that is not counted, and runToEnd stops it 30 s past that.
 async function runH2load(run, url) {
   const { bin, threads, connections, seconds } = run;
   const log = path.join(tempDir(), `h2load-${++logs}.log`);
-  const args = [`-t${threads}`, `-c${connections}`, `-D${seconds}s`, `-N${INACTIVITY}`, ...run.args, `--log-file=${log}`, url];
+  const args = [`-t${threads}`, `-c${connections}`, `-D${seconds}s`, `--warm-up-time=${WARM_UP_SECONDS}s`, `-N${INACTIVITY}`, ...run.args, `--log-file=${log}`, url];
   try {
-    const { code, out, stderr } = await runToEnd('h2load', run.onCpus(bin, args), (seconds + 30) * 1000);
+    const { code, out, stderr } = await runToEnd('h2load', run.onCpus(bin, args), (WARM_UP_SECONDS + seconds + 30) * 1000);
     const result = parseH2load(out);
     const alpn = out.match(/^Application protocol: (\S+)$/m)?.[1];
     if (code !== 0 || !(result.requests > 0)) {
