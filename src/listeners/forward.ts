@@ -350,10 +350,8 @@ export class Forwarder {
       headMax: s.httpHeadMax, lineMax: Math.min(8192, s.httpHeadMax), headTimeoutMs: s.httpHeadTimeout * 1000, answerTimeoutMs: s.httpAnswerTimeout * 1000,
       onExchange: this.jsonLog ? (exchange) => this.log?.line(jsonLine({ ...this.who(conn, server), ...exchange })) : undefined,
       onRequest: this.countRequest,
-    }, (status, reason) => {
-      this.balancer.traffic.httpError(status);
-      diag(`HTTP ${status} to ${seen}: ${reason}`);
-    });
+      onErrorAnswer: (status) => this.balancer.traffic.httpError(status),
+    }, (status, reason) => diag(`HTTP ${status} to ${seen}: ${reason}`));
   }
 
   private readonly countRequest = (): void => this.balancer.traffic.request();

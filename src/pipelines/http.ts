@@ -27,6 +27,8 @@ export interface HttpOptions extends HttpLimits {
   onExchange?: (exchange: Exchange) => void;
   /** called for every request passed on to the server (counted for the metrics) */
   onRequest: () => void;
+  /** called for every error of the balancer's own the client is sent (counted for the metrics) */
+  onErrorAnswer: (status: number) => void;
 }
 
 /**
@@ -150,6 +152,8 @@ export interface HttpPipe {
  * answerTimeoutMs without a byte before the wait ends in a 504, and its closing before it has
  * answered ends it in a 502, each in place of the answer missing. When the answer under way runs
  * to the close, or cannot be framed, nothing of ours can follow it: the connection just closes.
+ * `onRefuse` hears of each refusal as it is decided, with its reason; `onErrorAnswer` of each
+ * error the client is sent (a refusal behind an answer that never comes is not: a 502 or 504 is).
  */
 export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions, onRefuse: (status: number, reason: string) => void): HttpPipeline {
   return (toServer) => {
@@ -171,6 +175,7 @@ export function httpPipeline(down: Endpoint, up: Endpoint, options: HttpOptions,
     };
     const answer = (status: number) => {
       const response = errorResponse(status);
+      options.onErrorAnswer(status);
       exchanges?.answered(status, response.length);
       down.write(response, 0, response.length);
       close();

@@ -156,6 +156,22 @@ test('/metrics counts TLS handshakes made and failed, and 503 when no server can
   assert.equal(metric(body, 'pen_server_up', { server: '0', address: `127.0.0.1:${dead}` }), 0);
 });
 
+test('/metrics counts the errors clients were sent: a refusal behind an answer that never came is not one, the 502 in its place is', async (t) => {
+  const closing = net.createServer((socket) => socket.once('data', () => socket.end())); // takes a request, closes unanswered
+  closing.listen(0, '127.0.0.1');
+  await once(closing, 'listening');
+  t.after(() => closing.close());
+  const pen = await startWithWeb(t, ['-H', `127.0.0.1:${closing.address().port}`]);
+  const smuggling = 'POST /admin HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n';
+  const reply = await raw(pen.port, `GET / HTTP/1.1\r\nHost: x\r\n\r\n${smuggling}`);
+  assert.match(reply, /^HTTP\/1\.1 502 /);
+  assert.doesNotMatch(reply, / 400 /);
+  await stderrMatching(pen.child, /HTTP 400 to 127\.0\.0\.1: /); // the refusal is still told, with its reason
+  const { body } = await request(pen.web, '/metrics');
+  assert.equal(metric(body, 'pen_http_errors_total', { status: '502' }), 1);
+  assert.equal(metric(body, 'pen_http_errors_total', { status: '400' }), 0);
+});
+
 test('/metrics is clean under promtool check metrics', { skip: NO_PROMTOOL }, async (t) => {
   const be = await httpBackend(t, 'a');
   const pen = await startWithWeb(t, ['-H', '-o', 'geo_map 127.0.0.0/8 US', '-o', 'server 0 check tcp', `127.0.0.1:${be.port}`]);
