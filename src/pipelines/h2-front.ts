@@ -164,9 +164,10 @@ class ServedConnection implements H2Connection {
     session.once('stream', () => session.setTimeout(s.idleTimeout * 1000));
     session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]) => this.request(stream, headers, flags, raw));
     closeWithTheRightCode(session, this.goingAway);
-    // HTTP/2 has no half-closed connection: a client that ends its side without GOAWAY is gone, and
-    // its socket (half-open, as the relay's are) would otherwise wait for idle_timeout
-    conn.down.tls!.once('end', () => session.destroy());
+    // a client that ends its side, with GOAWAY or without, opens no more streams: those under way
+    // finish (it may still read), then the connection closes; its socket is half-open, as the
+    // relay's are, and would otherwise wait for idle_timeout
+    conn.down.tls!.once('end', () => session.close());
     session.on('error', (err: Error) => debug(1, () => `HTTP/2 connection from ${conn.seen}: ${err.message}`));
     session.on('frameError', (type: number, code: number) => debug(1, () => `HTTP/2 frame ${type} from ${conn.seen} failed (${code})`));
     session.once('close', () => {

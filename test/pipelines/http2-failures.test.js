@@ -139,22 +139,26 @@ test('a request the client resets while it waits for a connection is never sent 
   assert.deepEqual(paths, ['/slow', '/after']);
 });
 
-test('a client that closes its connection without GOAWAY, requests under way, is gone at once: only the next client is counted, and the answers left behind go nowhere', async (t) => {
-  const held = [];
-  const be = await onLoopback(t, http.createServer((req, res) => {
-    req.resume();
-    if (req.url.startsWith('/held')) held.push(res);
-    else res.end('ok\n');
-  }));
-  const pen = await h2Pen(t, [be.port], [], { control: true });
-  const raw = tls.connect({ port: pen.port, host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: ['h2'] });
-  const gone = await h2Session(t, pen.port, { createConnection: () => raw });
-  for (let i = 0; i < 5; i++) gone.request({ ':path': `/held${i}` }).on('error', () => {});
-  while (held.length < 5) await once(be, 'request');
-  raw.end(); // its side closed, with no GOAWAY: HTTP/2 has no half-closed connection
-  await once(raw, 'close');
-  await Promise.all(held.map((res) => new Promise((resolve) => res.end('late\n', resolve))));
-  const next = await h2Session(t, pen.port);
-  assert.equal((await h2Request(next, { ':path': '/' })).status, 200);
-  assert.match((await controlOf(pen)('servers')).split('\n')[0], / conn 1 /);
-});
+for (const goaway of [false, true]) {
+  test(`a client that ends its side of the connection ${goaway ? 'after' : 'without'} GOAWAY gets the answers under way, then the connection closes, and only the next client is counted`, async (t) => {
+    const held = [];
+    const be = await onLoopback(t, http.createServer((req, res) => {
+      req.resume();
+      if (req.url.startsWith('/held')) held.push(res);
+      else res.end('ok\n');
+    }));
+    const pen = await h2Pen(t, [be.port], [], { control: true });
+    const raw = tls.connect({ port: pen.port, host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: ['h2'] });
+    const leaving = await h2Session(t, pen.port, { createConnection: () => raw });
+    const answers = Array.from({ length: 3 }, (_, i) => h2Request(leaving, { ':path': `/held${i}` }));
+    while (held.length < 3) await once(be, 'request');
+    if (goaway) leaving.goaway(0);
+    raw.end(); // done sending; it still reads
+    for (const res of held) res.end('late\n');
+    assert.deepEqual((await Promise.all(answers)).map((a) => [a.status, String(a.body)]), Array(3).fill([200, 'late\n']));
+    await once(raw, 'close'); // pen-edge closed its side too
+    const next = await h2Session(t, pen.port);
+    assert.equal((await h2Request(next, { ':path': '/' })).status, 200);
+    assert.match((await controlOf(pen)('servers')).split('\n')[0], / conn 1 /);
+  });
+}
