@@ -5,8 +5,8 @@
 // garbage that young collections cannot see as such: it keeps its successor alive, with the
 // streams in it, and the successor keeps the next. Every stream and all it holds then survives
 // to the old generation until the next full collection, which starts the chain again: Node 20 to
-// 24 spend a tenth of their time copying dead streams and stall every request on collections
-// (bench/map-chain.js shows it without HTTP/2). A table over a plain object keeps no such link.
+// 24 spent a tenth of their time or more copying dead streams, and stalled every request on the
+// collections (bench/map-chain.js shows it without HTTP/2). A table over a plain object keeps no such link.
 import type { ServerHttp2Session } from 'node:http2';
 import { debug } from '../reports/diag';
 
@@ -78,7 +78,7 @@ export class StreamTable<Stream> {
 
 /** Node's key of a session's inner state, found on the first session. */
 let stateKey: symbol | undefined;
-
+/** debug has said that this Node keeps its streams otherwise (said once) */
 let unlike = false;
 
 /** Node's map of streams: a SafeMap, whose prototype chain leads to no Map (instanceof cannot tell). */
