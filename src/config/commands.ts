@@ -146,10 +146,10 @@ function aclSettingOff(key: AclSettingKey): Command {
   return { usage: '', run(ctx) { ctx.settings[key] = undefined; return ''; } };
 }
 
-/** Accepted and ignored, as pen accepts them (obsolete event mechanisms and friends). */
 /** `include`s within `include`s: a file that includes itself stops here. */
 const INCLUDE_DEPTH_MAX = 16;
 
+/** Accepted and ignored, as pen accepts them (obsolete event mechanisms and friends). */
 const accepted: Command = { usage: '', run: () => '' };
 
 const aclNumber = (text: string | undefined) => integer(text, 'acl number', 0, 9);

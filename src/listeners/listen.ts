@@ -228,6 +228,12 @@ interface TcpWrap {
   constants: { SERVER: number; UV_TCP_IPV6ONLY: number; UV_TCP_REUSEPORT?: number };
 }
 
+/** Node's TCP binding, where it has what a held socket is made with. */
+function tcpWrap(): TcpWrap | undefined {
+  const wrap = internalBinding<TcpWrap>('tcp_wrap');
+  return wrap?.TCP === undefined || wrap.constants === undefined ? undefined : (wrap as TcpWrap);
+}
+
 /**
  * The TCP socket one worker thread listens on (SO_REUSEPORT), held here, in the main thread, by a
  * descriptor no event loop polls: the worker listens on a copy. When it dies the socket stays,
@@ -242,13 +248,13 @@ export class HeldTcpSocket extends HeldSocket {
 
   /** Binds a socket at address for one more worker; undefined where Node's handles cannot (then the worker binds its own). */
   static bind(address: string): HeldTcpSocket | undefined {
-    const wrap = internalBinding<TcpWrap>('tcp_wrap');
-    const reusePort = wrap?.constants?.UV_TCP_REUSEPORT;
-    if (wrap?.TCP === undefined || reusePort === undefined) return undefined;
+    const wrap = tcpWrap();
+    const reusePort = wrap?.constants.UV_TCP_REUSEPORT;
+    if (wrap === undefined || reusePort === undefined) return undefined;
     const where = parseListenAddress(address, 'listen');
-    const handle = new wrap.TCP(wrap.constants!.SERVER);
+    const handle = new wrap.TCP(wrap.constants.SERVER);
     const err = where.family === 6
-      ? handle.bind6(where.host, where.port, reusePort | wrap.constants!.UV_TCP_IPV6ONLY)
+      ? handle.bind6(where.host, where.port, reusePort | wrap.constants.UV_TCP_IPV6ONLY)
       : handle.bind(where.host, where.port, reusePort);
     if (err !== 0) {
       handle.close();
@@ -259,9 +265,9 @@ export class HeldTcpSocket extends HeldSocket {
 
   /** Holds a socket handed over by the process before (USR2), listening already. */
   static adopt(fd: number): HeldTcpSocket | undefined {
-    const wrap = internalBinding<TcpWrap>('tcp_wrap');
-    if (wrap?.TCP === undefined) return undefined;
-    const handle = new wrap.TCP(wrap.constants!.SERVER);
+    const wrap = tcpWrap();
+    if (wrap === undefined) return undefined;
+    const handle = new wrap.TCP(wrap.constants.SERVER);
     if (handle.open(fd) !== 0) return undefined;
     return new HeldTcpSocket(handle, `descriptor ${fd}`);
   }

@@ -6,7 +6,8 @@
 // streams in it, and the successor keeps the next. Every stream and all it holds then survives
 // to the old generation until the next full collection, which starts the chain again: Node 20 to
 // 24 spent a tenth of their time or more copying dead streams, and stalled every request on the
-// collections (bench/map-chain.js shows it without HTTP/2). A table over a plain object keeps no such link.
+// collections (bench/map-chain.js shows it without HTTP/2). A table over a plain object keeps no
+// such link.
 import type { ServerHttp2Session } from 'node:http2';
 import { debug } from '../reports/diag';
 

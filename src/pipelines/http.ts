@@ -40,7 +40,6 @@ const RESPONSE_HEAD_MAX = 64 * 1024;
 /** What decides the headers the balancer adds to a request. */
 export type Forwarding = Pick<HttpOptions, 'forwarded' | 'clientAddress' | 'rfc7239' | 'tlsPort' | 'identity'>;
 
-
 /**
  * The headers the balancer adds, as [name, value], given the X-Forwarded-For entries the request
  * keeps (forwarded append) and which of our headers it already had.
